@@ -1,0 +1,1 @@
+"""Runnable benchmarks: `.venv/bin/python -m benchmarks.<name>` (see README.md)."""

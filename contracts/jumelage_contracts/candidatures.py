@@ -1,0 +1,454 @@
+"""Events published by the candidatures service.
+
+Streams: ``campaign-<id>`` (campaign lifecycle), ``offer-<id>`` (a partner's offer and the
+capacity reserved on it by attributions), ``candidature-<id>`` (a school's candidature; once
+attributed the same stream carries the partnership's renewal history, so ``partnership_id`` and
+``candidature_id`` always point at one stream).
+
+Dates: deadlines are timezone-aware instants; windows and the attribution day are calendar days.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .reference import (
+    UAI,
+    Academie,
+    Audience,
+    Avis,
+    CultureTier,
+    Dispositif,
+    EacDomain,
+    EducationPrioritaire,
+    Level,
+    PartnerKind,
+    ResourceKind,
+    Ruralite,
+    SchoolYear,
+    TimeSlot,
+)
+from .registry import EventData, event
+
+SOURCE = "candidatures"
+
+
+class _Part(BaseModel):
+    """Nested value of an event payload: immutable, tolerant of fields added later."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# --------------------------------------------------------------------------------------------
+# Value parts
+# --------------------------------------------------------------------------------------------
+
+
+class DateWindow(_Part):
+    """An inclusive range of calendar days."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DateWindow":
+        if self.end < self.start:
+            raise ValueError("window end is before its start")
+        return self
+
+
+class CampaignCalendar(_Part):
+    """The calendar of a campaign's school year, copied into attribution and renewal events so
+    that downstream services (programmes, notifications) know the dates without asking."""
+
+    submission_deadline: datetime = Field(description="Last instant a candidature may be submitted or amended")
+    attribution_date: date = Field(description="Day the académie attributes the partnerships (July)")
+    work_meeting_window: DateWindow = Field(description="Window of the school + partner work meeting (Sept-Oct)")
+    bilan_window: DateWindow = Field(description="Window of the bilan meeting (May-June)")
+    renewal_deadline: datetime = Field(description="Last instant a renewal may be requested (June)")
+
+
+class SchoolRef(_Part):
+    """The applying school as declared on the candidature (UAI checked against académie/département)."""
+
+    uai: UAI
+    name: str = Field(min_length=1, max_length=300)
+    academie: Academie
+    departement: str = Field(min_length=2, max_length=3, description="Département code, e.g. 75, 2A, 974")
+    commune: str | None = Field(default=None, max_length=200)
+    education_prioritaire: EducationPrioritaire = EducationPrioritaire.none
+    ruralite: Ruralite | None = None
+
+
+class ClassEntry(_Part):
+    """One class taking part, with its level, number of pupils and its own objective."""
+
+    class_id: str = Field(min_length=1, max_length=100)
+    label: str = Field(min_length=1, max_length=200, description="e.g. 'CM1 B'")
+    level: Level
+    pupils: int = Field(ge=1, le=60)
+    objective: str = Field(min_length=1, max_length=4000)
+
+
+class PartnerRef(_Part):
+    """A partner structure, as named on a candidature or an attribution."""
+
+    partner_id: str = Field(min_length=1, max_length=200)
+    kind: PartnerKind
+    name: str = Field(min_length=1, max_length=300)
+
+
+class Partner(_Part):
+    """A partner structure as it publishes an offer."""
+
+    partner_id: str = Field(min_length=1, max_length=200)
+    kind: PartnerKind
+    name: str = Field(min_length=1, max_length=300)
+    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$", description="SIRET where the structure has one")
+    address: str = Field(min_length=1, max_length=500)
+    commune: str = Field(min_length=1, max_length=200)
+    postcode: str | None = Field(default=None, pattern=r"^[0-9]{5}$")
+
+
+class Resource(_Part):
+    """What the partner puts at the disposal of pupils, staff or families."""
+
+    kind: ResourceKind
+    description: str = Field(min_length=1, max_length=2000)
+
+
+class Wishes(_Part):
+    """Whether the school wishes the partnership to reach beyond class time and pupils."""
+
+    periscolaire: bool = False
+    staff: bool = False
+    families: bool = False
+
+
+class PartnerCompany(_Part):
+    """The company (or company site) a JES candidature is twinned with."""
+
+    name: str = Field(min_length=1, max_length=300)
+    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$")
+    commune: str | None = Field(default=None, max_length=200)
+    partner_id: str | None = Field(default=None, max_length=200)
+
+
+class BudgetLine(_Part):
+    label: str = Field(min_length=1, max_length=300)
+    amount_eur: int = Field(ge=0, description="Whole euros")
+
+
+class FundingRequest(_Part):
+    """Funding a CNR project asks for (whole euros)."""
+
+    amount_eur: int = Field(ge=0)
+    budget_lines: list[BudgetLine] = Field(default_factory=list)
+
+
+class Concertation(_Part):
+    """What a « Notre école, faisons-la ensemble » (CNR) candidature carries."""
+
+    concertation_summary: str | None = Field(
+        default=None, min_length=1, max_length=8000,
+        description="The initial concertation, when one was held: the three CNR steps are optional and "
+                    "distinct (a school may write its projet without one)")
+    pedagogical_project: str = Field(min_length=1, max_length=8000)
+    funding: FundingRequest
+
+
+# --------------------------------------------------------------------------------------------
+# Campaigns
+# --------------------------------------------------------------------------------------------
+
+
+@event(SOURCE)
+class CampaignOpened(EventData):
+    """An académie (or a national operator) opened a call for candidatures for one dispositif
+    and one school year, with its calendar."""
+
+    type: Literal["CampaignOpened"] = "CampaignOpened"
+    campaign_id: str
+    academie: Academie
+    dispositif: Dispositif
+    school_year: SchoolYear
+    title: str
+    calendar: CampaignCalendar
+    opened_by: str = Field(description="Who opened it (user or service id)")
+
+
+@event(SOURCE)
+class CampaignClosed(EventData):
+    """The campaign stopped accepting candidatures (explicitly or at its deadline)."""
+
+    type: Literal["CampaignClosed"] = "CampaignClosed"
+    campaign_id: str
+    academie: Academie
+    reason: Literal["explicit", "deadline"] = "explicit"
+
+
+# --------------------------------------------------------------------------------------------
+# Offers
+# --------------------------------------------------------------------------------------------
+
+
+class _OfferContent(EventData):
+    offer_id: str
+    campaign_id: str
+    academie: Academie
+    dispositif: Dispositif
+    partner: Partner
+    title: str = Field(min_length=1, max_length=300)
+    resources: list[Resource] = Field(min_length=1)
+    eac_domains: list[EacDomain] = Field(default_factory=list)
+    levels: list[Level] = Field(min_length=1)
+    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils])
+    time_slots: list[TimeSlot] = Field(default_factory=lambda: [TimeSlot.scolaire])
+    capacity_classes: int = Field(ge=1, le=500, description="How many classes the partner can take")
+
+
+@event(SOURCE)
+class OfferPublished(_OfferContent):
+    """A partner structure published an offer in a campaign."""
+
+    type: Literal["OfferPublished"] = "OfferPublished"
+
+
+@event(SOURCE)
+class OfferUpdated(_OfferContent):
+    """The partner changed its offer; the payload is the whole new content."""
+
+    type: Literal["OfferUpdated"] = "OfferUpdated"
+
+
+@event(SOURCE)
+class OfferWithdrawn(EventData):
+    """The partner withdrew its offer: no new attribution on it."""
+
+    type: Literal["OfferWithdrawn"] = "OfferWithdrawn"
+    offer_id: str
+    campaign_id: str
+    academie: Academie
+    reason: str | None = None
+
+
+@event(SOURCE)
+class OfferCapacityReserved(EventData):
+    """An attribution took classes of the offer's capacity. Recorded on the OFFER stream, with the
+    offer's expected version, in the same transaction as the attribution: two concurrent
+    attributions cannot both take the last places."""
+
+    type: Literal["OfferCapacityReserved"] = "OfferCapacityReserved"
+    offer_id: str
+    campaign_id: str
+    candidature_id: str
+    partnership_id: str
+    classes: int = Field(ge=1)
+    remaining_classes: int = Field(ge=0)
+
+
+@event(SOURCE)
+class OfferPlacesReleased(EventData):
+    """Classes a partnership held on the offer came back to it during the campaign's school year:
+    the partnership ended in its first year (programmes' ``PartnershipEnded``) or one of its
+    classes left the programme (``ClassCancelled``). Recorded on the OFFER stream; a late
+    attribution may take the places again. Each class is released at most once."""
+
+    type: Literal["OfferPlacesReleased"] = "OfferPlacesReleased"
+    offer_id: str
+    campaign_id: str
+    candidature_id: str
+    partnership_id: str
+    class_ids: list[str] = Field(min_length=1, description="The classes whose places come back")
+    classes: int = Field(ge=1, description="How many class places come back (the number of class_ids)")
+    remaining_classes: int = Field(ge=0, description="Places left on the offer after the release")
+    reason: Literal["partnership_ended", "class_cancelled"]
+    detail: str | None = Field(default=None, max_length=4000,
+                               description="Why, as programmes reported it (e.g. 'withdrawn: ...')")
+
+
+# --------------------------------------------------------------------------------------------
+# Candidatures
+# --------------------------------------------------------------------------------------------
+
+
+class _CandidatureContent(EventData):
+    candidature_id: str
+    campaign_id: str
+    dispositif: Dispositif
+    school: SchoolRef
+    classes: list[ClassEntry] = Field(min_length=1)
+    school_objective: str = Field(min_length=1, max_length=4000)
+    offer_id: str | None = Field(default=None, description="The offer wished, if any")
+    partner_wished: PartnerRef | None = Field(default=None, description="The partner wished, without an offer")
+    wishes: Wishes = Field(default_factory=Wishes)
+    tier: CultureTier | None = Field(default=None, description="culture only: approfondir or jumelage")
+    partner_company: PartnerCompany | None = Field(default=None, description="entreprise (JES) only")
+    concertation: Concertation | None = Field(default=None, description="concertation (CNR) only")
+
+
+@event(SOURCE)
+class CandidatureDrafted(_CandidatureContent):
+    """A school saved a candidature without submitting it (not yet visible to the académie)."""
+
+    type: Literal["CandidatureDrafted"] = "CandidatureDrafted"
+
+
+@event(SOURCE)
+class CandidatureSubmitted(_CandidatureContent):
+    """A school submitted its candidature to a campaign."""
+
+    type: Literal["CandidatureSubmitted"] = "CandidatureSubmitted"
+
+
+@event(SOURCE)
+class CandidatureAmended(_CandidatureContent):
+    """The school changed its candidature before the deadline; the payload is the full new content."""
+
+    type: Literal["CandidatureAmended"] = "CandidatureAmended"
+
+
+@event(SOURCE)
+class CandidatureWithdrawn(EventData):
+    """The school withdrew its candidature before any decision."""
+
+    type: Literal["CandidatureWithdrawn"] = "CandidatureWithdrawn"
+    candidature_id: str
+    campaign_id: str
+    reason: str | None = None
+
+
+@event(SOURCE)
+class CandidatureReturnedForCorrection(EventData):
+    """The académie sent the candidature back to the school to be corrected."""
+
+    type: Literal["CandidatureReturnedForCorrection"] = "CandidatureReturnedForCorrection"
+    candidature_id: str
+    campaign_id: str
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+@event(SOURCE)
+class CandidatureResubmitted(_CandidatureContent):
+    """The school resubmitted a candidature returned for correction (full corrected content)."""
+
+    type: Literal["CandidatureResubmitted"] = "CandidatureResubmitted"
+
+
+@event(SOURCE)
+class CandidatureReviewed(EventData):
+    """A reviewer recorded an avis; the first avis puts the candidature under review."""
+
+    type: Literal["CandidatureReviewed"] = "CandidatureReviewed"
+    candidature_id: str
+    campaign_id: str
+    reviewer: str = Field(min_length=1, max_length=200)
+    avis: Avis
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+@event(SOURCE)
+class PartnershipAttributed(EventData):
+    """The académie attributed a partnership: year 1 of a jumelage between the school and the
+    partner, for the classes listed, with the calendar of the campaign's school year."""
+
+    type: Literal["PartnershipAttributed"] = "PartnershipAttributed"
+    partnership_id: str
+    candidature_id: str
+    campaign_id: str
+    dispositif: Dispositif
+    tier: CultureTier | None = None
+    school_year: SchoolYear
+    year_index: int = Field(default=1, ge=1)
+    school: SchoolRef
+    partner: PartnerRef | None = Field(default=None, description="None only for a CNR project without a named partner")
+    offer_id: str | None = None
+    classes: list[ClassEntry] = Field(min_length=1)
+    calendar: CampaignCalendar
+    late: bool = Field(default=False, description="Attributed after the campaign's attribution date (a place "
+                                                   "freed up: a withdrawal, a declined partnership...)")
+    late_reason: str | None = Field(default=None, min_length=1, max_length=2000,
+                                    description="Why the académie attributed late; set exactly when ``late``")
+
+
+@event(SOURCE)
+class CandidatureRejected(EventData):
+    """The académie rejected the candidature."""
+
+    type: Literal["CandidatureRejected"] = "CandidatureRejected"
+    candidature_id: str
+    campaign_id: str
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+# --------------------------------------------------------------------------------------------
+# Renewal
+# --------------------------------------------------------------------------------------------
+
+
+@event(SOURCE)
+class PartnershipBilanNoted(EventData):
+    """The candidatures service learnt (from programmes' BilanRecorded) the bilan of a year of the
+    partnership and whether the school wishes to continue: what makes a renewal possible."""
+
+    type: Literal["PartnershipBilanNoted"] = "PartnershipBilanNoted"
+    partnership_id: str
+    school_year: SchoolYear
+    year_index: int = Field(ge=1)
+    wish_to_continue: bool
+    bilan_event_id: str | None = None
+
+
+@event(SOURCE)
+class RenewalRequested(EventData):
+    """The school asked to continue the partnership into the next school year."""
+
+    type: Literal["RenewalRequested"] = "RenewalRequested"
+    partnership_id: str
+    candidature_id: str
+    school_year: SchoolYear = Field(description="The school year the renewal is for (next year)")
+    year_index: int = Field(ge=2, description="The year of the partnership the renewal would open")
+    classes: list[ClassEntry] = Field(min_length=1, description="Classes for the new year")
+    motivation: str = Field(min_length=1, max_length=4000)
+    tier: CultureTier | None = None
+
+
+@event(SOURCE)
+class RenewalGranted(EventData):
+    """The académie granted the renewal: the same partnership opens year N+1."""
+
+    type: Literal["RenewalGranted"] = "RenewalGranted"
+    partnership_id: str
+    candidature_id: str
+    dispositif: Dispositif
+    tier: CultureTier | None = None
+    school_year: SchoolYear
+    year_index: int = Field(ge=2)
+    school: SchoolRef
+    partner: PartnerRef | None = None
+    classes: list[ClassEntry] = Field(min_length=1)
+    calendar: CampaignCalendar
+
+
+@event(SOURCE)
+class RenewalDeclined(EventData):
+    """The académie declined the renewal: the partnership ends with its current year."""
+
+    type: Literal["RenewalDeclined"] = "RenewalDeclined"
+    partnership_id: str
+    candidature_id: str
+    school_year: SchoolYear
+    year_index: int = Field(ge=2)
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+CANDIDATURES_EVENTS = (
+    CampaignOpened, CampaignClosed, OfferPublished, OfferUpdated, OfferWithdrawn, OfferCapacityReserved,
+    OfferPlacesReleased, CandidatureDrafted, CandidatureSubmitted, CandidatureAmended, CandidatureWithdrawn,
+    CandidatureReturnedForCorrection, CandidatureResubmitted, CandidatureReviewed,
+    PartnershipAttributed, CandidatureRejected, PartnershipBilanNoted, RenewalRequested,
+    RenewalGranted, RenewalDeclined,
+)

@@ -1,0 +1,130 @@
+"""Events published by the notifications service.
+
+One stream per reminder: ``reminder-<reminder_id>``. A reminder is planned by a rule from an
+event of candidatures or programmes (``ReminderScheduled``), then either sent (``ReminderSent``),
+cancelled before it fell due (``ReminderCancelled``) or, when the mail server refuses it, failed
+(``ReminderFailed``, retried with backoff until ``final``).
+
+Delivery is at least once: a crash between the SMTP hand-off and the recording of
+``ReminderSent`` sends the same message again after a restart. The ``dedup_key`` is carried in
+the e-mail's ``Message-ID`` so a mail client or gateway can recognise the duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .reference import Academie, Dispositif, SchoolYear
+from .registry import EventData, event
+
+SOURCE = "notifications"
+
+RecipientRole = Literal[
+    "school_referent",   # the referent named by the school for the partnership
+    "partner_referent",  # the referent named by the partner structure
+    "teacher",           # a class's teacher taking part in an action
+    "school",            # the school's generic address (before referents are known)
+    "academie",          # the académie's team (DAAC, rectorat) for escalations
+]
+
+
+class _Part(BaseModel):
+    """Nested value of an event payload: immutable, tolerant of fields added later."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Recipient(_Part):
+    """Who receives a reminder, as known when it was planned (from programmes' events or the
+    académie's configuration)."""
+
+    role: RecipientRole
+    name: str = Field(min_length=1, max_length=300)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class SubjectRef(_Part):
+    """What the reminder is about: the ids of the campaign, partnership, action or meeting it
+    concerns (whichever apply), so a consumer can link it back without asking."""
+
+    academie: Academie
+    dispositif: Dispositif | None = None
+    school_year: SchoolYear | None = None
+    campaign_id: str | None = None
+    partnership_id: str | None = None
+    action_id: str | None = None
+    meeting_id: str | None = None
+    uai: str | None = Field(default=None, description="The school concerned, when there is one")
+
+
+@event(SOURCE)
+class ReminderScheduled(EventData):
+    """A rule planned a reminder: a durable timer that fires at ``due_at``."""
+
+    type: Literal["ReminderScheduled"] = "ReminderScheduled"
+    reminder_id: str = Field(description="Stable id derived from the dedup key (same plan, same id)")
+    rule: str = Field(min_length=1, max_length=100, description="Name of the rule, e.g. 'action_j_minus_7'")
+    dedup_key: str = Field(min_length=1, max_length=300,
+                           description="What makes this reminder unique; carried in the e-mail Message-ID")
+    due_at: datetime = Field(description="When the reminder falls due (timezone-aware)")
+    recipients: list[Recipient] = Field(min_length=1)
+    subject: SubjectRef
+    channel: Literal["email"] = "email"
+    title: str = Field(min_length=1, max_length=300, description="Short French subject line of the message")
+    event_at: datetime | None = Field(default=None, description="The date the reminder is about (action, deadline...)")
+    place: str | None = Field(default=None, max_length=500)
+    caused_by: str | None = Field(default=None, description="Id of the event that planned it")
+
+
+@event(SOURCE)
+class ReminderSent(EventData):
+    """The reminder was handed to the mail server (accepted for delivery). It may follow a
+    ``ReminderCancelled`` of the same reminder: the cancellation came in while the mail was on the
+    wire, and the mail went out; count the reminder as sent."""
+
+    type: Literal["ReminderSent"] = "ReminderSent"
+    reminder_id: str
+    rule: str
+    dedup_key: str
+    message_id: str = Field(description="RFC 5322 Message-ID of the e-mail; contains the dedup key")
+    sent_at: datetime
+    recipients: list[Recipient] = Field(min_length=1)
+    attempt: int = Field(default=1, ge=1)
+
+
+@event(SOURCE)
+class ReminderCancelled(EventData):
+    """The reminder will not be sent: what it was about was rescheduled, cancelled or done."""
+
+    type: Literal["ReminderCancelled"] = "ReminderCancelled"
+    reminder_id: str
+    rule: str
+    dedup_key: str
+    reason: str = Field(
+        min_length=1, max_length=100,
+        description="Why: 'rescheduled', 'cancelled', 'satisfied' (e.g. the meeting was scheduled), "
+                    "'superseded' (dates changed by the académie), 'partnership_ended'",
+    )
+    cancelled_at: datetime
+
+
+@event(SOURCE)
+class ReminderFailed(EventData):
+    """The mail server refused the reminder or could not be reached. ``final`` is false while a
+    retry is planned at ``next_retry_at`` (bounded backoff); true when it gave up."""
+
+    type: Literal["ReminderFailed"] = "ReminderFailed"
+    reminder_id: str
+    rule: str
+    dedup_key: str
+    error: str = Field(min_length=1, max_length=2000)
+    attempt: int = Field(ge=1)
+    failed_at: datetime
+    next_retry_at: datetime | None = None
+    final: bool = False
+
+
+NOTIFICATIONS_EVENTS = (ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed)

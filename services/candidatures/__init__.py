@@ -1,0 +1,1 @@
+"""The candidatures service: campaigns, partner offers, candidatures, instruction, attribution, renewal."""

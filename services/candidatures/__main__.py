@@ -1,0 +1,3 @@
+from candidatures.main import main
+
+main()

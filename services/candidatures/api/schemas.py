@@ -1,0 +1,128 @@
+"""Request bodies of the HTTP API (pydantic: a bad field gives 422 problem+json naming it)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jumelage_contracts.candidatures import (
+    CampaignCalendar,
+    ClassEntry,
+    Concertation,
+    Partner,
+    PartnerCompany,
+    PartnerRef,
+    Resource,
+    SchoolRef,
+    Wishes,
+)
+from jumelage_contracts.reference import (
+    Academie,
+    Audience,
+    Avis,
+    CultureTier,
+    Dispositif,
+    EacDomain,
+    Level,
+    SchoolYear,
+    TimeSlot,
+)
+
+from candidatures.domain.offer import OfferContent
+from candidatures.domain.rules import CandidatureContent
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CampaignBody(Body):
+    campaign_id: str | None = Field(default=None, pattern=ID_PATTERN, description="Chosen by the caller, or generated")
+    academie: Academie
+    dispositif: Dispositif
+    school_year: SchoolYear
+    title: str = Field(min_length=1, max_length=300)
+    calendar: CampaignCalendar
+
+
+class OfferBody(Body):
+    offer_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    partner: Partner
+    title: str = Field(min_length=1, max_length=300)
+    resources: list[Resource] = Field(min_length=1)
+    eac_domains: list[EacDomain] = Field(default_factory=list)
+    levels: list[Level] = Field(min_length=1)
+    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils])
+    time_slots: list[TimeSlot] = Field(default_factory=lambda: [TimeSlot.scolaire])
+    capacity_classes: int = Field(ge=1, le=500)
+
+    def content(self) -> OfferContent:
+        return OfferContent(partner=self.partner, title=self.title, resources=tuple(self.resources),
+                            eac_domains=tuple(self.eac_domains), levels=tuple(self.levels),
+                            audiences=tuple(self.audiences), time_slots=tuple(self.time_slots),
+                            capacity_classes=self.capacity_classes)
+
+
+class CandidatureBody(Body):
+    """The full content of a candidature (drafts, submissions, amendments, resubmissions)."""
+
+    candidature_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    school: SchoolRef
+    classes: list[ClassEntry] = Field(min_length=1, max_length=30)
+    school_objective: str = Field(min_length=1, max_length=4000)
+    offer_id: str | None = None
+    partner_wished: PartnerRef | None = None
+    wishes: Wishes = Field(default_factory=Wishes)
+    tier: CultureTier | None = None
+    partner_company: PartnerCompany | None = None
+    concertation: Concertation | None = None
+
+    def content(self) -> CandidatureContent:
+        return CandidatureContent(
+            school=self.school, classes=tuple(self.classes), school_objective=self.school_objective,
+            offer_id=self.offer_id, partner_wished=self.partner_wished, wishes=self.wishes, tier=self.tier,
+            partner_company=self.partner_company, concertation=self.concertation,
+        )
+
+
+class ReasonBody(Body):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class OptionalReasonBody(Body):
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class ReviewBody(Body):
+    avis: Avis
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+LATE_REASON = ("Needed after the campaign's attribution date: why the académie attributes late "
+               "(e.g. a place freed by a withdrawal or a declined partnership)")
+
+
+class AttributeBody(Body):
+    partner: PartnerRef | None = Field(default=None, description="Needed only when the candidature names no offer")
+    late_reason: str | None = Field(default=None, max_length=2000, description=LATE_REASON)
+
+
+class BatchItem(Body):
+    candidature_id: str = Field(pattern=ID_PATTERN)
+    partner: PartnerRef | None = None
+    late_reason: str | None = Field(default=None, max_length=2000, description=LATE_REASON)
+
+
+class BatchAttributionBody(Body):
+    items: list[BatchItem] = Field(min_length=1, max_length=500)
+
+
+class RenewalRequestBody(Body):
+    classes: list[ClassEntry] = Field(min_length=1, max_length=30)
+    motivation: str = Field(min_length=1, max_length=4000)
+    tier: CultureTier | None = None
+
+
+class GrantBody(Body):
+    calendar: CampaignCalendar | None = Field(default=None, description="Default: this year's calendar, a year later")

@@ -1,0 +1,51 @@
+"""Who may do what: a school acts for its own UAI, a partner for its own offers, an académie
+instructs its own campaigns; national and admin act everywhere. Each rule is a named function
+raising :class:`Forbidden` (HTTP 403)."""
+
+from __future__ import annotations
+
+from eventkit.auth import Principal
+from jumelage_contracts import Role
+
+from candidatures.domain.errors import DomainError
+
+
+class Forbidden(DomainError):
+    status = 403
+
+    def __init__(self, rule: str, message: str = "outside your scope") -> None:
+        super().__init__(rule, message)
+
+
+def academie_acts_for_its_own_campaigns(principal: Principal, academie: str) -> None:
+    if not principal.can_act_for(Role.academie, str(academie)):
+        raise Forbidden("academie_acts_for_its_own_campaigns", f"only académie {academie} (or national) may do this")
+
+
+def school_acts_for_its_own_uai(principal: Principal, uai: str) -> None:
+    if not principal.can_act_for(Role.school, uai):
+        raise Forbidden("school_acts_for_its_own_uai", f"only school {uai} may do this")
+
+
+def partner_acts_for_its_own_offers(principal: Principal, partner_id: str, academie: str) -> None:
+    """The partner itself, or the académie of the campaign entering the offer on its behalf."""
+    if not (principal.can_act_for(Role.partner, partner_id) or principal.can_act_for(Role.academie, str(academie))):
+        raise Forbidden("partner_acts_for_its_own_offers", f"only partner {partner_id} may do this")
+
+
+def may_read_candidature(principal: Principal, row: dict) -> None:
+    allowed = (principal.can_act_for(Role.academie, row["academie"]) or principal.can_act_for(Role.school, row["uai"])
+               or (row.get("partner_id") is not None and principal.can_act_for(Role.partner, row["partner_id"])))
+    if not allowed:
+        raise Forbidden("may_read_own_candidatures_only")
+
+
+def scope_filters(principal: Principal, campaign_academie: str) -> dict[str, str]:
+    """The filters a listing of a campaign's candidatures is narrowed to for this caller."""
+    if principal.can_act_for(Role.academie, campaign_academie):
+        return {}
+    if principal.role == Role.school:
+        return {"uai": principal.scope}
+    if principal.role == Role.partner:
+        return {"partner_id": principal.scope}
+    raise Forbidden("academie_acts_for_its_own_campaigns", "this campaign belongs to another académie")

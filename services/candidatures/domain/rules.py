@@ -1,0 +1,171 @@
+"""Rules on a candidature's content: the school's identity and the dispositif-specific ones.
+
+Each rule is a function named after what it enforces; it raises :class:`DomainError` naming the
+rule and the field at fault, and returns nothing when the content complies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from jumelage_contracts.candidatures import (
+    ClassEntry,
+    Concertation,
+    PartnerCompany,
+    PartnerRef,
+    SchoolRef,
+    Wishes,
+)
+from jumelage_contracts.reference import (
+    CultureTier,
+    Dispositif,
+    academie_of_uai,
+    departement_of_uai,
+    normalise_departement,
+)
+
+from .errors import DomainError
+
+
+@dataclass(frozen=True)
+class CandidatureContent:
+    """What a school states in its candidature (everything but the ids and the dispositif)."""
+
+    school: SchoolRef
+    classes: tuple[ClassEntry, ...]
+    school_objective: str
+    offer_id: str | None = None
+    partner_wished: PartnerRef | None = None
+    wishes: Wishes = Wishes()
+    tier: CultureTier | None = None
+    partner_company: PartnerCompany | None = None
+    concertation: Concertation | None = None
+
+    def as_fields(self) -> dict:
+        return dict(
+            school=self.school, classes=list(self.classes), school_objective=self.school_objective,
+            offer_id=self.offer_id, partner_wished=self.partner_wished, wishes=self.wishes, tier=self.tier,
+            partner_company=self.partner_company, concertation=self.concertation,
+        )
+
+    @classmethod
+    def of(cls, event) -> "CandidatureContent":
+        """The content carried by a CandidatureDrafted/Submitted/Amended/Resubmitted event."""
+        return cls(
+            school=event.school, classes=tuple(event.classes), school_objective=event.school_objective,
+            offer_id=event.offer_id, partner_wished=event.partner_wished, wishes=event.wishes, tier=event.tier,
+            partner_company=event.partner_company, concertation=event.concertation,
+        )
+
+
+# -- the school -----------------------------------------------------------------------------
+
+
+def school_must_match_its_uai(school: SchoolRef) -> None:
+    """The UAI's check letter is verified by the type; its département and académie must be the
+    ones declared."""
+    departement = departement_of_uai(school.uai)
+    if normalise_departement(school.departement) != departement:
+        raise DomainError("school_must_match_its_uai",
+                          f"UAI {school.uai} is in département {departement}, not {school.departement}",
+                          "school.departement")
+    academie = academie_of_uai(school.uai)
+    if school.academie != academie:
+        raise DomainError("school_must_match_its_uai",
+                          f"UAI {school.uai} belongs to académie {academie}, not {school.academie}",
+                          "school.academie")
+
+
+def school_must_belong_to_the_campaign_academie(school: SchoolRef, campaign_academie: str) -> None:
+    if school.academie != campaign_academie:
+        raise DomainError("school_must_belong_to_the_campaign_academie",
+                          f"the campaign is for académie {campaign_academie}", "school.academie")
+
+
+def class_ids_must_be_unique(classes: Sequence[ClassEntry], field: str = "classes") -> None:
+    seen: set[str] = set()
+    for index, entry in enumerate(classes):
+        if entry.class_id in seen:
+            raise DomainError("class_ids_must_be_unique", f"class {entry.class_id} is listed twice",
+                              f"{field}.{index}.class_id")
+        seen.add(entry.class_id)
+
+
+# -- dispositifs ----------------------------------------------------------------------------
+
+
+def jes_only_from_5e_to_bts(dispositif: Dispositif, classes: Sequence[ClassEntry], field: str = "classes") -> None:
+    """Jumelages d'échanges solidaires are for collèges and lycées, from 5e to BTS."""
+    if dispositif is not Dispositif.entreprise:
+        return
+    for index, entry in enumerate(classes):
+        if not entry.level.in_jes:
+            raise DomainError("jes_only_from_5e_to_bts",
+                              f"class {entry.label} ({entry.level.value}) is below 5e", f"{field}.{index}.level")
+
+
+def jes_needs_a_partner_company(dispositif: Dispositif, content: CandidatureContent) -> None:
+    if dispositif is Dispositif.entreprise and content.partner_company is None and content.offer_id is None:
+        raise DomainError("jes_needs_a_partner_company",
+                          "a JES candidature names its partner company (or a company's offer)", "partner_company")
+    if dispositif is not Dispositif.entreprise and content.partner_company is not None:
+        raise DomainError("partner_company_only_for_jes", "only a JES candidature names a partner company",
+                          "partner_company")
+
+
+def culture_needs_a_tier(dispositif: Dispositif, tier: CultureTier | None) -> None:
+    """Culture candidatures choose « approfondir » or « jumelage »; other dispositifs have no tier."""
+    if dispositif is Dispositif.culture and tier is None:
+        raise DomainError("culture_needs_a_tier", "choose the tier: approfondir or jumelage", "tier")
+    if dispositif is not Dispositif.culture and tier is not None:
+        raise DomainError("tier_only_for_culture", "only culture candidatures have a tier", "tier")
+
+
+def cnr_carries_concertation_project_and_funding(dispositif: Dispositif, content: CandidatureContent) -> None:
+    """A « Notre école, faisons-la ensemble » candidature asks for funding (the third step), so it
+    carries the pedagogical project and the funding requested, whose budget lines add up to the
+    amount; the concertation summary only when a concertation was held (seed 003: « trois étapes
+    facultatives, distinctes l'une de l'autre »)."""
+    if dispositif is not Dispositif.concertation:
+        if content.concertation is not None:
+            raise DomainError("concertation_only_for_cnr", "only a CNR candidature carries a concertation",
+                              "concertation")
+        return
+    if content.concertation is None:
+        raise DomainError("cnr_carries_concertation_project_and_funding",
+                          "a CNR candidature carries the pedagogical project and the funding requested "
+                          "(and the concertation summary when one was held)", "concertation")
+    funding = content.concertation.funding
+    if funding.budget_lines and sum(line.amount_eur for line in funding.budget_lines) != funding.amount_eur:
+        raise DomainError("cnr_budget_lines_add_up_to_the_amount",
+                          "the budget lines do not add up to the amount requested",
+                          "concertation.funding.budget_lines")
+
+
+def candidature_names_an_offer_or_partner(dispositif: Dispositif, content: CandidatureContent) -> None:
+    """Every dispositif but the CNR (a local concertation) is a twinning with a named partner."""
+    if dispositif is Dispositif.concertation:
+        return
+    if content.offer_id is None and content.partner_wished is None and content.partner_company is None:
+        raise DomainError("candidature_names_an_offer_or_partner",
+                          "name the offer or the partner wished", "offer_id")
+
+
+def classes_must_fit_the_offer_levels(classes: Sequence[ClassEntry], offer_levels: Sequence) -> None:
+    allowed = set(offer_levels)
+    for index, entry in enumerate(classes):
+        if entry.level not in allowed:
+            raise DomainError("classes_must_fit_the_offer_levels",
+                              f"the offer does not take {entry.level.value} classes", f"classes.{index}.level")
+
+
+def content_must_follow_the_dispositif(dispositif: Dispositif, content: CandidatureContent) -> None:
+    """Every content rule, in the order a school would want to hear about them."""
+    school_must_match_its_uai(content.school)
+    class_ids_must_be_unique(content.classes)
+    jes_only_from_5e_to_bts(dispositif, content.classes)
+    jes_needs_a_partner_company(dispositif, content)
+    culture_needs_a_tier(dispositif, content.tier)
+    cnr_carries_concertation_project_and_funding(dispositif, content)
+    candidature_names_an_offer_or_partner(dispositif, content)

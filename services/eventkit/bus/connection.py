@@ -1,0 +1,158 @@
+"""A NATS connection that a service can start while NATS is down.
+
+A service must start and accept commands with NATS away (the outbox grows and drains later), so
+:meth:`NatsConnection.start` waits for NATS only briefly and lets the first connect go on in the
+background; once connected, nats-py reconnects forever. Hooks registered with :meth:`NatsConnection.on_connect` (stream
+provisioning) run after every (re)connect, so a NATS server that came back empty is provisioned
+again before the relay publishes into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from ..logging import get_logger
+
+Hook = Callable[[], Awaitable[None]]
+log = get_logger("eventkit.bus")
+
+
+class NatsConnection:
+    """One NATS client and its JetStream context for a service process.
+
+    ``nc`` and ``js`` exist from :meth:`start` on; ``connected`` is the live state (False until
+    the first connect succeeds and while nats-py is reconnecting).
+    """
+
+    def __init__(self, url: str, name: str | None = None, *, connect_timeout: float = 2.0,
+                 reconnect_wait: float = 0.5, js_timeout: float = 5.0,
+                 publish_async_max_pending: int = 4000) -> None:
+        self.url = url
+        self.name = name
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self._connect_timeout = connect_timeout
+        self._reconnect_wait = reconnect_wait
+        self._js_timeout = js_timeout
+        self._max_pending = publish_async_max_pending
+        self._hooks: dict[str, Hook] = {}
+        self._up = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._hook_tasks: set[asyncio.Task] = set()
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def start(self, wait: float | None = None) -> None:
+        """Connect, waiting at most ``wait`` seconds (default: the connect timeout); when NATS does
+        not answer by then, go on connecting in the background. Never raises for an unreachable
+        server."""
+        self.nc = Client()
+        self.js = self.nc.jetstream(timeout=self._js_timeout, publish_async_max_pending=self._max_pending)
+        self._task = asyncio.create_task(self._connect(), name=f"nats-connect:{self.name}")
+        done, _ = await asyncio.wait({self._task}, timeout=self._connect_timeout if wait is None else wait)
+        if not done:
+            log.warning("nats_unreachable_at_start", url=self.url)
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until connected (or ``timeout`` seconds); returns ``connected``."""
+        if self.connected:
+            return True
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        return self.connected
+
+    def on_connect(self, key: str, hook: Hook, run_now: bool = True) -> None:
+        """Run ``hook`` after every (re)connect (and now, in the background, if connected and
+        ``run_now``); one hook per ``key``."""
+        self._hooks[key] = hook
+        if run_now and self.connected:
+            self._spawn(hook)
+
+    async def run_hooks(self) -> None:
+        for hook in list(self._hooks.values()):
+            await self._safe(hook)
+
+    async def close(self) -> None:
+        self._closing = True
+        # nats-py's first-connect loop retries forever, and on Python 3.11 a cancellation that
+        # lands as one of its ``wait_for`` timeouts fires is swallowed: cancel until it stops
+        for _ in range(100):
+            if self._task is None or self._task.done():
+                break
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=0.1)
+        else:
+            log.warning("nats_connect_task_did_not_stop", url=self.url)
+        for task in list(self._hook_tasks):
+            task.cancel()
+        await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+        if self.nc is not None and (self.nc.is_connected or self.nc.is_reconnecting):
+            try:
+                await asyncio.wait_for(self.nc.close(), 5)
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                log.warning("nats_close_failed", error=str(exc))
+        self._up.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        assert self.nc is not None
+        # With max_reconnect_attempts=-1 nats-py retries the *first* connect forever too, and
+        # once connected it reconnects forever: a service outlives any NATS outage.
+        await self.nc.connect(
+            servers=[self.url],
+            name=self.name,
+            connect_timeout=self._connect_timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=self._reconnect_wait,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            error_cb=self._on_error,
+            closed_cb=self._on_closed,
+        )
+        self._up.set()
+        log.info("nats_connected", url=self.url)
+        for hook in list(self._hooks.values()):
+            self._spawn(hook)
+
+    def _spawn(self, hook: Hook) -> None:
+        # Hooks make JetStream API calls: never run them inside nats-py's own callbacks.
+        task = asyncio.create_task(self._safe(hook))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    async def _safe(self, hook: Hook) -> None:
+        try:
+            await hook()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged; the next reconnect retries
+            log.warning("nats_on_connect_hook_failed", error=repr(exc))
+
+    async def _on_disconnected(self) -> None:
+        self._up.clear()
+        if not self._closing:
+            log.warning("nats_disconnected", url=self.url)
+
+    async def _on_reconnected(self) -> None:
+        self._up.set()
+        log.info("nats_reconnected", url=self.url)
+        for hook in list(self._hooks.values()):
+            self._spawn(hook)
+
+    async def _on_error(self, exc: Exception) -> None:
+        # nats-py reports every failed reconnect attempt here; the state is in ``connected``.
+        log.debug("nats_error", error=repr(exc))
+
+    async def _on_closed(self) -> None:
+        self._up.clear()

@@ -1,0 +1,433 @@
+"""Durable pull consumer: in-order, exactly-once *effects* on top of at-least-once delivery.
+
+Written on nats-py directly rather than FastStream, on purpose: FastStream's defaults terminate a
+message whose handler raised (never redelivered), handle a fetched batch concurrently (order
+lost) and log every message. Here every choice is explicit:
+
+- durable pull consumer named after the spec, explicit acks, ``max_deliver`` unlimited (the kit
+  decides when to give up, so the server never drops a message silently), ``ack_wait`` 30 s;
+- a fetched batch is handled strictly in order, one message at a time;
+- each message: decode (``Envelope.from_nats`` + ``parse_event``; malformed, unknown type or
+  invalid payload → dead-letter at once, no retries), then a store transaction holding the
+  inbox row (``mark_processed``; already there → duplicate, skip) and the handler's writes;
+  commit, then ack. A crash between commit and ack redelivers; the inbox makes it a no-op;
+- fast path: a fetched batch is first tried as ONE transaction (every message's inbox row and
+  handler writes in order, one commit, then the acks in order) — a commit per message costs a
+  round trip and an fsync each. If anything in it fails, it is rolled back whole and the batch
+  is handled again one message per transaction, the careful path below. Handlers must
+  therefore only write through the transaction (they may run again after a rollback);
+- a handler exception rolls back. **Order is kept rather than throughput**: the consumer keeps
+  the failing message and the rest of its batch in hand (``in_progress`` resets their
+  ``ack_wait``), sleeps a capped exponential backoff and calls the handler again; later messages
+  wait. ``nak(delay)`` was rejected: JetStream would deliver later messages meanwhile (a
+  projection would see an action completed before it was scheduled), and a plain ``nak`` puts the
+  message at the *end* of the redelivery queue, behind the later ones. The attempt count starts
+  from JetStream's ``num_delivered``, so retries consumed before a crash or restart still count;
+  with ``max_deliver`` unlimited the server never gives up on its own. The cost: one poison
+  message stalls its consumer for the sum of the backoffs (about 3 s with the defaults) before it
+  is dead-lettered;
+- after ``max_attempts`` the message goes to the dead-letter stream with the original headers
+  and body plus the error, its type, the consumer, the original subject, stream sequence and
+  delivery count; then it is acked and the consumer goes on with the next one;
+- infrastructure errors (database or network unreachable) are retried forever without using up
+  the message's attempts: an outage must delay events, not dead-letter them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from jumelage_contracts import Envelope, Header, parse_event
+from jumelage_contracts.subjects import DEFAULT_ROOT, dead_letter_subject, service_filter, stream_name, type_filter
+
+from .. import metrics
+from ..logging import get_logger
+from .connection import NatsConnection
+from .inbox import mark_processed_many
+from .relay import Backoff
+
+log = get_logger("eventkit.consumer")
+
+
+class DeadLetterHeader:
+    ERROR = "Jumelage-Error"
+    ERROR_TYPE = "Jumelage-Error-Type"
+    CONSUMER = "Jumelage-Consumer"
+    ORIGINAL_SUBJECT = "Jumelage-Original-Subject"
+    ORIGINAL_STREAM = "Jumelage-Original-Stream"
+    ORIGINAL_MSG_ID = "Jumelage-Original-Msg-Id"
+    STREAM_SEQUENCE = "Jumelage-Stream-Sequence"
+    DELIVERY_COUNT = "Jumelage-Delivery-Count"  # JetStream deliveries of the original
+    ATTEMPTS = "Jumelage-Attempts"  # handler calls, counting retries made without redelivery
+    DEAD_LETTERED_AT = "Jumelage-Dead-Lettered-At"
+
+
+class Undecodable(ValueError):
+    """The message is not a valid event of a known type: it cannot succeed on retry."""
+
+
+def _infrastructure_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError, ConnectionError, asyncio.TimeoutError]
+    try:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        errors += [OperationalError, InterfaceError]
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        pass
+    return tuple(errors)
+
+
+INFRASTRUCTURE_ERRORS = _infrastructure_errors()
+
+
+class Consumer:
+    """Runs one ``runtime.ConsumerSpec`` (name, source, handler, types) against JetStream."""
+
+    def __init__(self, spec: Any, store: Any, nats: NatsConnection, *, subject_root: str = DEFAULT_ROOT,
+                 service: str | None = None, after_commit: Callable[[], Any] | None = None,
+                 batch_size: int = 100, fetch_timeout: float = 1.0, ack_wait: float = 30.0,
+                 max_ack_pending: int = 1000, max_attempts: int = 5, backoff_initial: float = 0.2,
+                 backoff_max: float = 10.0, lag_interval: float = 5.0, batch_transactions: bool = True) -> None:
+        self.spec = spec
+        self.store = store
+        self.nats = nats
+        self.root = subject_root
+        self.service = service
+        self.after_commit = after_commit
+        self.batch_size = batch_size
+        self.fetch_timeout = fetch_timeout
+        self.ack_wait = ack_wait
+        self.max_ack_pending = max_ack_pending
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.lag_interval = lag_interval
+        self.batch_transactions = batch_transactions
+        self._failed_in_batch: dict[int, int] = {}
+        self.name: str = spec.name
+        self.stream = stream_name(spec.source, subject_root)
+        self.last_stream_seq = 0
+        self.counts: dict[str, int] = {}  # outcome -> messages, for this instance (tests, benchmarks)
+        self._sub: Any = None
+        self._stopping = False
+        self._running: asyncio.Task | None = None
+        self._stopped = asyncio.Event()
+        self._lag_at = 0.0
+        # types filtered here rather than by the server (nats-server < 2.10: one filter subject)
+        self._client_filter: frozenset[str] | None = None
+
+    # -- public -------------------------------------------------------------------------------
+
+    def consumer_config(self) -> ConsumerConfig:
+        types = list(self.spec.types or [])
+        config = ConsumerConfig(
+            name=self.name,
+            durable_name=self.name,
+            description=f"{self.service or '?'} reads {self.spec.source}",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_deliver=-1,
+            max_ack_pending=self.max_ack_pending,
+        )
+        filters = [type_filter(t, self.spec.source, self.root) for t in types] or [service_filter(self.spec.source, self.root)]
+        self._client_filter = None
+        if len(filters) == 1:
+            config.filter_subject = filters[0]
+        elif self._server_has_multiple_filters():
+            config.filter_subjects = filters
+        else:
+            # nats-server < 2.10 ignores filter_subjects (and would deliver everything without
+            # saying so): take the whole service and drop the other types here, acked unread
+            config.filter_subject = service_filter(self.spec.source, self.root)
+            self._client_filter = frozenset(types)
+        return config
+
+    def _server_has_multiple_filters(self) -> bool:
+        nc = getattr(self.nats, "nc", None)
+        if nc is None or not nc.is_connected:
+            return True
+        version = nc.connected_server_version
+        return (version.major, version.minor) >= (2, 10)
+
+    async def ensure(self) -> None:
+        """Create or update the durable consumer (idempotent), and bind a pull subscription."""
+        js = self.nats.js
+        assert js is not None
+        await js.add_consumer(self.stream, self.consumer_config())
+        self._sub = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop` or cancellation; never raises on NATS or database trouble."""
+        backoff = Backoff(self.backoff_initial, self.backoff_max)
+        self._running = asyncio.current_task()
+        self._stopped.clear()
+        try:
+            await self._loop(backoff)
+        finally:
+            self._stopped.set()
+
+    async def _loop(self, backoff: Backoff) -> None:
+        while not self._stopping:
+            try:
+                if not self.nats.connected:
+                    await self.nats.wait_connected(self.fetch_timeout)
+                    continue
+                if self._sub is None:
+                    await self.ensure()
+                await self._fetch_and_handle()
+                backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - rebind and retry
+                delay = backoff.next()
+                log.warning("consumer_failed", consumer=self.name, error=repr(exc), retry_in=delay)
+                await self._drop_subscription()
+                await self._sleep(delay)
+        await self._drop_subscription()
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Let the fetch in flight end (its pull request would otherwise still take messages
+        from the server, leaving them unacknowledged for ``ack_wait``), give back what it got,
+        and finish the message in hand; then :meth:`run` returns."""
+        self._stopping = True
+        task = self._running
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._stopped.wait()),
+                                       timeout if timeout is not None else self.fetch_timeout + 5)
+            except asyncio.TimeoutError:
+                log.warning("consumer_stop_timed_out", consumer=self.name)
+
+    async def lag(self) -> dict[str, int]:
+        """Pending (not yet delivered) and ack-pending counts from JetStream's consumer info."""
+        info = await self.nats.js.consumer_info(self.stream, self.name)  # type: ignore[union-attr]
+        metrics.CONSUMER_LAG.labels(self.name).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(self.name).set(info.num_ack_pending or 0)
+        return {"pending": info.num_pending or 0, "ack_pending": info.num_ack_pending or 0,
+                "last_stream_seq": self.last_stream_seq}
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    async def _fetch_and_handle(self) -> None:
+        try:
+            msgs = await self._sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+        except asyncio.TimeoutError:  # nats-py raises on an idle fetch…
+            msgs = []
+        if not msgs:  # …or returns an empty list: both mean "nothing now"
+            await self._maybe_report_lag(force=True)
+            return
+        if self._stopping:
+            await self._nak_all(msgs)
+            return
+        if self._client_filter is not None:
+            msgs = await self._drop_unwanted(msgs)
+            if not msgs:
+                return
+        if self.batch_transactions and len(msgs) > 1 and await self._apply_batch(msgs):
+            await self._maybe_report_lag()
+            return
+        for index, msg in enumerate(msgs):
+            if self._stopping or not await self._handle(msg, msgs[index + 1:]):
+                # stopping: hand the unhandled rest back at once, in order, for the next process
+                await self._nak_all(msgs[index:])
+                return
+        await self._maybe_report_lag()
+
+    async def _handle(self, msg: Any, rest: list[Any]) -> bool:
+        """Apply, retry or dead-letter one message; False when stopped before it was settled."""
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        try:
+            envelope, event = self._decode(msg)
+        except Undecodable as exc:
+            await self._dead_letter(msg, exc)
+            return True
+        # deliveries so far (a restart keeps counting) + a failure in a batch transaction + the
+        # retries made here without redelivery
+        attempt = max(1, meta.num_delivered) + self._failed_in_batch.pop(seq, 0)
+        retries = 0
+        while True:
+            try:
+                applied = await self._apply(envelope, event)
+                break
+            except asyncio.CancelledError:
+                raise
+            except INFRASTRUCTURE_ERRORS as exc:
+                # an outage, not a bad message: retry without using up its attempts
+                log.warning("consumer_infrastructure_error", consumer=self.name, seq=seq, error=repr(exc))
+            except Exception as exc:  # noqa: BLE001 - the handler's bug or a rule: retried, then dead-lettered
+                if attempt >= self.max_attempts:
+                    await self._dead_letter(msg, exc, attempt)
+                    return True
+                log.warning("consumer_handler_failed", consumer=self.name, seq=seq, attempt=attempt,
+                            event_type=envelope.type, error=repr(exc))
+                attempt += 1
+            self._count("retried")
+            retries += 1
+            # keep this message and the rest of the batch ours while we back off (ack_wait)
+            for held in (msg, *rest):
+                await held.in_progress()
+            await self._sleep(min(self.backoff_initial * 2 ** (retries - 1), self.backoff_max))
+            if self._stopping:
+                return False
+        await self._ack(msg)
+        self._done(seq)
+        self._count("applied" if applied else "duplicate")
+        if applied and self.after_commit is not None:
+            result = self.after_commit()
+            if inspect.isawaitable(result):
+                await result
+        return True
+
+    async def _apply_batch(self, msgs: list[Any]) -> bool:
+        """The fast path: the whole fetched batch in ONE transaction (inbox rows and handler
+        writes), one commit, then the acks in order. False — nothing committed, nothing acked —
+        when any message does not decode or any handler raises: the batch is then handled one
+        message per transaction (the careful path: retries, dead letters)."""
+        decoded = []
+        for msg in msgs:
+            try:
+                decoded.append((msg, *self._decode(msg)))
+            except Undecodable:
+                return False
+        applied: list[bool] = []
+        current: Any = None
+        try:
+            async with self.store.transaction() as tx:
+                new = await mark_processed_many(tx, self.name, [envelope.id for _, envelope, _ in decoded])
+                for msg, envelope, event in decoded:
+                    if envelope.id in new:
+                        new.discard(envelope.id)  # the same event twice in one batch: apply once
+                        current = msg
+                        await self.spec.handler(tx, envelope, event)
+                        applied.append(True)
+                    else:
+                        applied.append(False)
+                current = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - rolled back; the careful path takes over
+            if current is not None and not isinstance(exc, INFRASTRUCTURE_ERRORS):
+                seq = current.metadata.sequence.stream
+                self._failed_in_batch[seq] = self._failed_in_batch.get(seq, 0) + 1
+                self._count("retried")
+            log.info("consumer_batch_fell_back", consumer=self.name, size=len(msgs), error=repr(exc))
+            return False
+        for (msg, _, _), was_applied in zip(decoded, applied):
+            await self._ack(msg)
+            self._done(msg.metadata.sequence.stream)
+            self._count("applied" if was_applied else "duplicate")
+        if any(applied) and self.after_commit is not None:
+            result = self.after_commit()
+            if inspect.isawaitable(result):
+                await result
+        return True
+
+    async def _drop_unwanted(self, msgs: list[Any]) -> list[Any]:
+        """Ack, unread, the messages of types this consumer did not ask for (the type is the
+        subject's last token, see ``jumelage_contracts.subjects``)."""
+        wanted = []
+        for msg in msgs:
+            if msg.subject.rsplit(".", 1)[-1] in self._client_filter:  # type: ignore[operator]
+                wanted.append(msg)
+            else:
+                await self._ack(msg)
+                self._done(msg.metadata.sequence.stream)
+                self._count("filtered")
+        return wanted
+
+    def _decode(self, msg: Any) -> tuple[Envelope, Any]:
+        try:
+            envelope = Envelope.from_nats(msg.headers, msg.data)
+            return envelope, parse_event(envelope)
+        except Exception as exc:  # noqa: BLE001 - every decoding failure is permanent
+            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _apply(self, envelope: Envelope, event: Any) -> bool:
+        async with self.store.transaction() as tx:
+            if not await tx.mark_processed(self.name, envelope.id):
+                return False
+            await self.spec.handler(tx, envelope, event)
+        return True
+
+    def _count(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        metrics.CONSUMER_MESSAGES.labels(self.name, outcome).inc()
+
+    async def _ack(self, msg: Any) -> None:
+        await msg.ack()
+
+    def _done(self, seq: int) -> None:
+        self.last_stream_seq = max(self.last_stream_seq, seq)
+        metrics.CONSUMER_LAST_SEQ.labels(self.name).set(self.last_stream_seq)
+
+    async def _nak_all(self, msgs: list[Any]) -> None:
+        for msg in msgs:
+            await msg.nak()
+
+    async def _dead_letter(self, msg: Any, error: BaseException, attempts: int = 1) -> None:
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        original = dict(msg.headers or {})
+        headers = {k: v for k, v in original.items() if k != Header.MSG_ID}
+        original_id = original.get(Header.MSG_ID)
+        cause = error.__cause__ if isinstance(error, Undecodable) and error.__cause__ else error
+        headers.update({
+            # one dead letter per consumer and message, even if we crash before the ack below
+            Header.MSG_ID: f"deadletter:{self.name}:{meta.stream}:{seq}",
+            DeadLetterHeader.ERROR: _header_value(str(error) or repr(error)),
+            DeadLetterHeader.ERROR_TYPE: type(cause).__name__,
+            DeadLetterHeader.CONSUMER: self.name,
+            DeadLetterHeader.ORIGINAL_SUBJECT: msg.subject,
+            DeadLetterHeader.ORIGINAL_STREAM: meta.stream,
+            DeadLetterHeader.STREAM_SEQUENCE: str(seq),
+            DeadLetterHeader.DELIVERY_COUNT: str(meta.num_delivered),
+            DeadLetterHeader.ATTEMPTS: str(attempts),
+            DeadLetterHeader.DEAD_LETTERED_AT: datetime.now(timezone.utc).isoformat(),
+        })
+        if original_id:
+            headers[DeadLetterHeader.ORIGINAL_MSG_ID] = original_id
+        await self.nats.js.publish(dead_letter_subject(self.name, self.root), msg.data, headers=headers)  # type: ignore[union-attr]
+        await self._ack(msg)
+        self._done(seq)
+        self._count("dead_lettered")
+        log.error("consumer_dead_lettered", consumer=self.name, seq=seq, subject=msg.subject,
+                  error_type=type(cause).__name__, error=str(error)[:500], attempts=attempts)
+
+    async def _maybe_report_lag(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._lag_at < self.lag_interval:
+            return
+        if now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        try:
+            await self.lag()
+        except Exception as exc:  # noqa: BLE001 - a metric, not worth failing for
+            log.debug("consumer_lag_failed", consumer=self.name, error=repr(exc))
+
+    async def _drop_subscription(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - connection may be gone
+                pass
+
+    async def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.05))
+
+
+def _header_value(text: str, limit: int = 2000) -> str:
+    """NATS header values are one line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,0 +1,273 @@
+"""Outbox relay: the store's events table is the outbox; a checkpoint says how far JetStream has
+acknowledged it.
+
+No per-row "sent" flag (an UPDATE per event piles up dead tuples): the relay reads the global
+log after its checkpoint, publishes a batch with ``publish_async`` (headers from
+``Envelope.to_nats()``: ``Nats-Msg-Id`` is the event id), waits for *every* ack of the batch and
+only then advances the checkpoint. Any failure leaves the checkpoint where it was and the whole
+batch is sent again after a capped exponential backoff: nothing is lost and order is kept;
+JetStream's duplicate window drops the re-sent copies it already holds, consumers' inboxes absorb
+the rest.
+
+One active relay per store: the relay publishes only while it holds the store lease
+``relay:<source>`` (renewed well before its TTL). A second process waits and takes over when the
+lease is released or expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from typing import Any, Sequence
+
+from nats.js.errors import NoStreamResponseError
+
+from jumelage_contracts import Envelope
+from jumelage_contracts.subjects import DEFAULT_ROOT, event_subject
+
+from .. import metrics
+from ..logging import get_logger
+from .connection import NatsConnection
+from .provision import StreamLimits, ensure_stream, event_stream_config
+
+log = get_logger("eventkit.relay")
+
+
+class Backoff:
+    """Capped exponential delays: initial, 2×, 4×… up to ``maximum``."""
+
+    def __init__(self, initial: float = 0.1, maximum: float = 5.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+
+    def next(self) -> float:
+        delay = min(self.initial * (2 ** self.failures), self.maximum)
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class LeaseLost(Exception):
+    """Another relay holds the lease now: this one must not move the checkpoint."""
+
+
+class OutboxRelay:
+    """Publishes a store's events to JetStream, in position order, at least once."""
+
+    def __init__(self, store: Any, nats: NatsConnection, *, source: str, subject_root: str = DEFAULT_ROOT,
+                 batch_size: int = 500, poll_interval: float = 0.2, lease_ttl: float = 10.0,
+                 ack_timeout: float = 10.0, backoff_initial: float = 0.1, backoff_max: float = 5.0,
+                 holder: str | None = None) -> None:
+        self.store = store
+        self.nats = nats
+        self.source = source
+        self.root = subject_root
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease_ttl = lease_ttl
+        self.ack_timeout = ack_timeout
+        self.checkpoint_name = f"relay:{source}"
+        self.lease_name = f"relay:{source}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.is_leader = False
+        self.published = 0  # events this relay instance got acknowledged (tests, benchmarks)
+        self._lease_at = 0.0  # monotonic time of the last successful acquire/renew
+        self._backoff = Backoff(backoff_initial, backoff_max)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running: asyncio.Task | None = None
+        self._stopped = asyncio.Event()
+
+    # -- public -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something was appended: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def backlog(self) -> int:
+        """Events stored but not yet acknowledged by JetStream."""
+        last = await self.store.last_position()
+        checkpoint = await self.store.get_checkpoint(self.checkpoint_name)
+        backlog = max(0, last - checkpoint)
+        metrics.RELAY_BACKLOG.labels(self.source).set(backlog)
+        return backlog
+
+    async def run(self) -> None:
+        """Relay until :meth:`stop` (or cancellation). Never raises on NATS or database trouble."""
+        self._running = asyncio.current_task()
+        self._stopped.clear()
+        try:
+            while not self._stopping:
+                try:
+                    await self._step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - retried from the checkpoint
+                    metrics.RELAY_ERRORS.labels(self.source).inc()
+                    delay = self._backoff.next()
+                    log.warning("relay_batch_failed", source=self.source, error=repr(exc), retry_in=delay)
+                    await self._pause(delay, wakeable=False)
+        finally:
+            await self._release()
+            self._stopped.set()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Finish the batch in flight (bounded by ``timeout``), then release the lease."""
+        self._stopping = True
+        self._wake.set()
+        task = self._running
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._stopped.wait()), timeout)
+            except asyncio.TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def publish_once(self) -> int:
+        """Publish the next batch after the checkpoint; returns how many events were acknowledged."""
+        checkpoint = await self.store.get_checkpoint(self.checkpoint_name)
+        events = await self.store.read_all(checkpoint, limit=self.batch_size)
+        if not events:
+            metrics.RELAY_BACKLOG.labels(self.source).set(0)
+            return 0
+        await self.publish(events)
+        await self._advance(events[-1].position)
+        self.published += len(events)
+        metrics.RELAY_PUBLISHED.labels(self.source).inc(len(events))
+        metrics.RELAY_CHECKPOINT.labels(self.source).set(events[-1].position)
+        return len(events)
+
+    async def publish(self, events: Sequence[Envelope]) -> None:
+        """Publish ``events`` in order and wait for every ack; on any failure cancel the rest and
+        raise (the caller re-sends the whole batch)."""
+        js = self.nats.js
+        if js is None or not self.nats.connected:
+            raise ConnectionError("NATS is not connected")
+        futures: list[asyncio.Future] = []
+        try:
+            for envelope in events:
+                headers, body = envelope.to_nats()
+                futures.append(await js.publish_async(event_subject(envelope, self.root), body, headers=headers))
+            await self._await_acks(futures)
+        except NoStreamResponseError:
+            # the stream is gone (a NATS server that came back empty): recreate it, then retry
+            await self._ensure_stream()
+            raise
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()  # frees nats-py's pending slot; the batch is re-sent whole
+        duplicates = sum(1 for future in futures if getattr(future.result(), "duplicate", False))
+        if duplicates:
+            metrics.RELAY_DUPLICATES.labels(self.source).inc(duplicates)
+
+    async def _await_acks(self, futures: list[asyncio.Future]) -> None:
+        """Every ack, or raise: the first error, a lost connection (pending publish futures never
+        fail by themselves when the connection drops), or ``ack_timeout``."""
+        deadline = time.monotonic() + self.ack_timeout
+        pending = set(futures)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=0.25, return_when=asyncio.FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+            if pending and not self.nats.connected:
+                raise ConnectionError("NATS connection lost before every ack arrived")
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} acks missing after {self.ack_timeout}s")
+
+    async def republish(self, from_position: int, to_position: int | None = None) -> int:
+        """Send events ``from_position``..``to_position`` (inclusive) again; the checkpoint is not
+        touched. Inside the stream's duplicate window JetStream drops copies it already holds;
+        beyond it consumers see duplicates and their inboxes skip them."""
+        after = max(0, from_position - 1)
+        sent = 0
+        while True:
+            events = await self.store.read_all(after, limit=self.batch_size)
+            if to_position is not None:
+                events = [e for e in events if e.position <= to_position]
+            if not events:
+                return sent
+            await self.publish(events)
+            sent += len(events)
+            after = events[-1].position
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        if not self.nats.connected:
+            await self.nats.wait_connected(self.poll_interval)
+            return
+        if not await self._hold_lease():
+            await self._pause(max(self.lease_ttl / 3, self.poll_interval), wakeable=False)
+            return
+        sent = await self.publish_once()
+        self._backoff.reset()
+        if sent < self.batch_size:  # caught up: wait for a wake-up or the next poll
+            await self._pause(self.poll_interval)
+
+    async def _pause(self, seconds: float, wakeable: bool = True) -> None:
+        if self._stopping:
+            return
+        if not wakeable:
+            # a wake-up must not shortcut a backoff; only stop() may
+            deadline = time.monotonic() + seconds
+            while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                await asyncio.sleep(min(left, 0.05))
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _hold_lease(self) -> bool:
+        acquire = getattr(self.store, "acquire_lease", None)
+        if acquire is None:  # a store without leases: a single process by construction
+            self.is_leader = True
+            return True
+        if self.is_leader and time.monotonic() - self._lease_at < self.lease_ttl / 3:
+            return True
+        held = await acquire(self.lease_name, self.holder, self.lease_ttl)
+        if held:
+            self._lease_at = time.monotonic()
+            if not self.is_leader:
+                log.info("relay_lease_acquired", source=self.source, holder=self.holder)
+        elif self.is_leader:
+            log.warning("relay_lease_lost", source=self.source, holder=self.holder)
+        self.is_leader = bool(held)
+        metrics.RELAY_LEADER.labels(self.source).set(1 if held else 0)
+        return self.is_leader
+
+    async def _advance(self, position: int) -> None:
+        """Move the checkpoint past the acknowledged batch, provided we still hold the lease (a
+        relay paused past its TTL must not move a checkpoint another relay now owns)."""
+        if getattr(self.store, "acquire_lease", None) is not None and \
+                time.monotonic() - self._lease_at > self.lease_ttl / 2:
+            self.is_leader = False  # force a real renewal
+            if not await self._hold_lease():
+                raise LeaseLost(self.lease_name)
+        await self.store.set_checkpoint(self.checkpoint_name, position)
+
+    async def _release(self) -> None:
+        release = getattr(self.store, "release_lease", None)
+        if release is None or not self.is_leader:
+            return
+        self.is_leader = False
+        metrics.RELAY_LEADER.labels(self.source).set(0)
+        try:
+            await asyncio.wait_for(release(self.lease_name, self.holder), 2)
+        except BaseException as exc:  # noqa: BLE001 - the lease expires by itself anyway
+            log.warning("relay_lease_release_failed", source=self.source, error=repr(exc))
+
+    async def _ensure_stream(self) -> None:
+        try:
+            await ensure_stream(self.nats, event_stream_config(self.source, self.root, StreamLimits.from_env()))
+        except Exception as exc:  # noqa: BLE001 - the next batch retries
+            log.warning("relay_stream_provision_failed", source=self.source, error=repr(exc))

@@ -1,0 +1,249 @@
+"""``jumelage``: operator commands.
+
+    jumelage migrate --service reporting          # the kit's tables, then the service's own
+    jumelage provision                            # streams (+ the durable consumers of every service)
+    jumelage republish --service candidatures --from-position 1200 [--to-position 1300]
+    jumelage token --role academie --scope paris  # a bearer token signed with JWT_SECRET
+    jumelage dead-letters list [--consumer reporting-candidatures]
+    jumelage dead-letters replay 12 13 | --all [--consumer …]   # after the cause is fixed
+
+Settings come from the environment exactly as the services read them (``DATABASE_URL``,
+``<SERVICE>_DATABASE_URL``, ``NATS_URL``, ``NATS_SUBJECT_ROOT``, ``JWT_SECRET``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import Any, Optional
+
+import typer
+
+from jumelage_contracts import Role
+from jumelage_contracts.subjects import SOURCES
+
+from .settings import ServiceSettings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Jumelage operator commands: migrations, NATS provisioning, re-publishing, tokens.")
+
+SERVICES = ("candidatures", "programmes", "notifications", "reporting")
+
+
+def _service_runtime(service: str, settings: ServiceSettings) -> Any | None:
+    """The service's runtime as its bootstrap builds it (its migrations and consumers), or None
+    when the service has no bootstrap importable here."""
+    try:
+        bootstrap = importlib.import_module(f"{service}.bootstrap")
+    except ImportError:
+        return None
+    build = getattr(bootstrap, "build_runtime", None)
+    return build(settings) if build is not None else None
+
+
+async def _connect(settings: ServiceSettings, timeout: float):
+    import logging
+
+    import structlog
+
+    from .bus import NatsConnection
+
+    # quiet the kit's info logs for a command line; keep wherever logs already go
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    nats = NatsConnection(settings.nats_url, name=f"jumelage-cli:{settings.service}")
+    await nats.start()
+    if not await nats.wait_connected(timeout):
+        await nats.close()
+        typer.echo(f"NATS at {settings.nats_url} did not answer within {timeout:g}s", err=True)
+        raise typer.Exit(1)
+    return nats
+
+
+@app.command()
+def migrate(service: str = typer.Option(..., help="candidatures, programmes, notifications or reporting")) -> None:
+    """Bring the service's database to the head of the kit's and the service's migrations."""
+    from .sql import open_store
+
+    settings = ServiceSettings.from_env(service)
+    runtime = _service_runtime(service, settings)
+    extra = list(getattr(runtime, "migrations", ()) or ())
+
+    async def run() -> None:
+        store = await open_store(settings.database_url, extra_migrations=extra)
+        await store.close()
+
+    asyncio.run(run())
+    typer.echo(f"{service}: migrated ({len(extra)} service migration location(s)) on "
+               f"{settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def provision(
+    service: list[str] = typer.Option(list(SERVICES), help="services whose durable consumers to create"),
+    streams_only: bool = typer.Option(False, help="create the streams only"),
+    timeout: float = typer.Option(10.0, help="seconds to wait for NATS"),
+) -> None:
+    """Create or update (idempotently) the event streams, the dead-letter stream and the durable
+    consumers the services declare."""
+    from .bus import Consumer, provision_now
+    from .bus.provision import StreamLimits
+
+    settings = ServiceSettings.from_env("jumelage")
+
+    async def run() -> list[str]:
+        nats = await _connect(settings, timeout)
+        made: list[str] = []
+        try:
+            await provision_now(nats, settings.subject_root, SOURCES, StreamLimits.from_env())
+            made.append(f"streams for {', '.join(SOURCES)} and the dead-letter stream")
+            if not streams_only:
+                for name in service:
+                    svc_settings = ServiceSettings.from_env(name)
+                    runtime = _service_runtime(name, svc_settings)
+                    for spec in getattr(runtime, "consumers", []) or []:
+                        await Consumer(spec, None, nats, subject_root=settings.subject_root, service=name).ensure()
+                        made.append(f"consumer {spec.name} on {spec.source}")
+        finally:
+            await nats.close()
+        return made
+
+    for line in asyncio.run(run()):
+        typer.echo(f"provisioned {line}")
+
+
+@app.command()
+def republish(
+    service: str = typer.Option(..., help="the producing service whose store to read"),
+    from_position: int = typer.Option(..., min=1, help="first store position to send again"),
+    to_position: Optional[int] = typer.Option(None, min=1, help="last position (default: the end)"),
+    timeout: float = typer.Option(10.0, help="seconds to wait for NATS"),
+) -> None:
+    """Send stored events to JetStream again (after a JetStream loss, or to refeed a consumer).
+    Consumers skip what they already applied; the relay's checkpoint is not moved."""
+    from .bus import OutboxRelay, provision
+    from .sql import open_store
+
+    settings = ServiceSettings.from_env(service)
+
+    async def run() -> int:
+        store = await open_store(settings.database_url)
+        try:
+            nats = await _connect(settings, timeout)
+            try:
+                await provision(nats, settings.subject_root, sources=(service,))
+                relay = OutboxRelay(store, nats, source=service, subject_root=settings.subject_root)
+                return await relay.republish(from_position, to_position)
+            finally:
+                await nats.close()
+        finally:
+            await store.close()
+
+    sent = asyncio.run(run())
+    upto = f"..{to_position}" if to_position else " onwards"
+    typer.echo(f"republished {sent} event(s) of {service} from position {from_position}{upto}")
+
+
+@app.command()
+def token(
+    role: Role = typer.Option(..., help="school, partner, academie, national, admin"),
+    scope: str = typer.Option(..., help="UAI, partner id, académie code, or * for national/admin"),
+    secret: Optional[str] = typer.Option(None, help="signing secret (default: JWT_SECRET, else the dev secret)"),
+    subject: Optional[str] = typer.Option(None, help="token subject (default: <role>:<scope>)"),
+    ttl_hours: float = typer.Option(12.0, help="validity in hours"),
+) -> None:
+    """Print a signed bearer token."""
+    from datetime import timedelta
+
+    from .auth import mint_token
+
+    secret = secret or ServiceSettings.from_env("jumelage").jwt_secret
+    typer.echo(mint_token(secret, role, scope, subject=subject, ttl=timedelta(hours=ttl_hours)))
+
+
+dead_letters = typer.Typer(no_args_is_help=True, help="Inspect and replay the dead-letter stream.")
+app.add_typer(dead_letters, name="dead-letters")
+
+
+@dead_letters.command("list")
+def dead_letters_list(
+    consumer: Optional[str] = typer.Option(None, help="only this consumer's (durable name)"),
+    from_seq: int = typer.Option(1, min=1, help="first dead-letter sequence"),
+    limit: int = typer.Option(100, min=1, help="at most this many"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+    timeout: float = typer.Option(10.0, help="seconds to wait for NATS"),
+) -> None:
+    """What was dead-lettered, by whom and why, oldest first."""
+    import json
+
+    from .bus import list_dead_letters
+
+    settings = ServiceSettings.from_env("jumelage")
+
+    async def run():
+        nats = await _connect(settings, timeout)
+        try:
+            return await list_dead_letters(nats, settings.subject_root, consumer, from_seq, limit)
+        finally:
+            await nats.close()
+
+    letters = asyncio.run(run())
+    for d in letters:
+        if as_json:
+            typer.echo(json.dumps({"seq": d.seq, "consumer": d.consumer, "error_type": d.error_type,
+                                   "error": d.error, "subject": d.original_subject,
+                                   "stream": d.original_stream, "stream_seq": d.original_seq,
+                                   "attempts": d.attempts, "at": d.dead_lettered_at,
+                                   "event_id": d.original_headers.get("Nats-Msg-Id")}, ensure_ascii=False))
+        else:
+            typer.echo(f"{d.seq:>6}  {d.dead_lettered_at[:19]}  {d.consumer}  {d.original_subject}"
+                       f"  {d.error_type}: {d.error[:160]}")
+    if not as_json:
+        typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dead_letters.command("replay")
+def dead_letters_replay(
+    seqs: Optional[list[int]] = typer.Argument(None, help="dead-letter sequences (from `list`)"),
+    all_: bool = typer.Option(False, "--all", help="every dead letter (of --consumer, if given)"),
+    consumer: Optional[str] = typer.Option(None, help="with --all: only this consumer's"),
+    timeout: float = typer.Option(10.0, help="seconds to wait for NATS"),
+) -> None:
+    """Publish the originals again on their subjects and remove the dead letters. Consumers that
+    had applied an event skip it; the one that dead-lettered it applies it (or dead-letters it
+    again if the cause is still there)."""
+    from .bus import list_dead_letters, replay
+
+    if bool(seqs) == all_:
+        typer.echo("give dead-letter sequences or --all", err=True)
+        raise typer.Exit(2)
+    settings = ServiceSettings.from_env("jumelage")
+
+    async def run():
+        nats = await _connect(settings, timeout)
+        try:
+            wanted = list(seqs or [])
+            if all_:
+                start = 1
+                while batch := await list_dead_letters(nats, settings.subject_root, consumer, start, 500):
+                    wanted.extend(d.seq for d in batch)
+                    start = batch[-1].seq + 1
+            return await replay(nats, wanted, settings.subject_root)
+        finally:
+            await nats.close()
+
+    results = asyncio.run(run())
+    for r in results:
+        typer.echo(f"{r.seq:>6}  {r.outcome}  {r.subject}")
+    typer.echo(f"{sum(r.outcome == 'replayed' for r in results)} replayed, "
+               f"{sum(r.outcome != 'replayed' for r in results)} not")
+    if any(r.outcome == "missing" for r in results):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

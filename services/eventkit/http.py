@@ -1,0 +1,162 @@
+"""HTTP conventions shared by the services: problem+json errors, If-Match, correlation ids.
+
+- Invalid input → 422 ``application/problem+json`` whose ``errors`` name each field
+  (``body.classes.0.level``) and whose ``detail`` names the first one.
+- :class:`~eventkit.store.ConcurrencyError` → 409 with the current version.
+- Domain errors (registered per service) → their status (422 by default) with the rule's name.
+- Every request gets a correlation id (``X-Correlation-Id`` in, or a new one), bound in the logs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jumelage_contracts import Role
+
+from .logging import bind_contextvars, clear_contextvars
+from .store import ConcurrencyError
+
+PROBLEM = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-Id"
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _field_path(loc: tuple | list) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def install_problem_handlers(app: FastAPI, domain_errors: dict[type[Exception], int] | None = None) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "message": "invalid input"}
+        return problem(422, "Invalid input", f"{first['field']}: {first['message']}", errors=errors)
+
+    @app.exception_handler(ConcurrencyError)
+    async def _conflict(request: Request, exc: ConcurrencyError) -> JSONResponse:
+        return problem(409, "Version conflict", str(exc), stream_id=exc.stream_id,
+                       expected_version=exc.expected, current_version=exc.actual)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+        for key, value in (getattr(exc, "headers", None) or {}).items():
+            response.headers[key] = value
+        return response
+
+    for error_type, status in (domain_errors or {}).items():
+        app.add_exception_handler(error_type, _domain_handler(status))
+
+
+def _domain_handler(status: int):
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        extra: dict[str, Any] = {"rule": getattr(exc, "rule", type(exc).__name__)}
+        field = getattr(exc, "field", None)
+        if field:
+            extra["field"] = field
+            extra["errors"] = [{"field": field, "message": str(exc), "type": extra["rule"]}]
+        return problem(getattr(exc, "status", status), _title(getattr(exc, "status", status)), str(exc), **extra)
+
+    return handle
+
+
+def _title(status: int) -> str:
+    return {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+            409: "Conflict", 412: "Precondition failed", 422: "Unprocessable entity"}.get(status, "Error")
+
+
+def expected_version(request: Request, body_version: int | None = None) -> int | None:
+    """The version a write was decided on: ``If-Match: "3"`` (or ``W/"3"``) or the body's field."""
+    header = request.headers.get("if-match")
+    if header and header.strip() != "*":
+        raw = header.strip().removeprefix("W/").strip('"')
+        try:
+            return int(raw)
+        except ValueError:
+            raise HTTPException(status_code=400, detail="If-Match must be a stream version such as \"3\"")
+    return body_version
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+class CorrelationMiddleware:
+    """Pure ASGI middleware (Starlette's ``@app.middleware("http")`` wraps every request in an
+    extra task and body stream, a measurable cost on the command hot path)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-correlation-id":
+                raw = value.decode("latin-1")
+                break
+        try:
+            correlation = uuid.UUID(raw) if raw else uuid.uuid4()
+        except ValueError:
+            correlation = uuid.uuid4()
+        scope.setdefault("state", {})["correlation_id"] = correlation
+        clear_contextvars()
+        bind_contextvars(correlation_id=str(correlation), path=scope.get("path", ""))
+        header = (CORRELATION_HEADER.lower().encode(), str(correlation).encode())
+
+        async def send_with_header(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+def install_correlation_middleware(app: FastAPI) -> None:
+    app.add_middleware(CorrelationMiddleware)
+
+
+def correlation_id(request: Request) -> uuid.UUID:
+    return getattr(request.state, "correlation_id", None) or uuid.uuid4()
+
+
+class ClockMove(BaseModel):
+    now: AwareDatetime
+
+
+def manual_clock_router(caller: Callable[..., Any]) -> APIRouter:
+    """``POST /admin/clock`` for a service started with ``CLOCK=manual`` (demos, tests): an admin
+    moves the runtime's clock; 403 for anyone else, 409 on the system clock. ``caller`` is the
+    service's dependency that yields the authenticated :class:`~eventkit.auth.Principal`."""
+    router = APIRouter()
+
+    @router.post("/admin/clock", tags=["ops"], summary="Move the manual clock (CLOCK=manual only, admin token)")
+    async def set_clock(body: ClockMove, request: Request, who: Any = Depends(caller)) -> dict[str, str]:
+        if who.role is not Role.admin:
+            raise HTTPException(status_code=403, detail="only an admin moves the clock")
+        clock = request.app.state.runtime.clock
+        if not hasattr(clock, "set"):
+            raise HTTPException(status_code=409, detail="the service runs on the system clock (set CLOCK=manual)")
+        clock.set(body.now)
+        return {"now": clock.now().isoformat()}
+
+    return router

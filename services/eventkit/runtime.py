@@ -1,0 +1,186 @@
+"""ServiceRuntime: what every service process runs beside its HTTP routes.
+
+It owns the database engine and event store (migrated at start, never created by hand), the NATS
+connection (the service stays up and keeps accepting commands while NATS is down: the outbox
+grows and drains later), the outbox relay, the durable consumers, and the ops endpoints
+(``/healthz``, ``/readyz``, ``/metrics``).
+
+Usage in a service's ``bootstrap.py``::
+
+    runtime = ServiceRuntime(settings, clock=clock, migrations=[MIGRATIONS_DIR])
+    runtime.add_consumer("programmes-from-candidatures", source="candidatures",
+                         handler=on_candidatures_event, types=["PartnershipAttributed"])
+    app = FastAPI(lifespan=runtime.lifespan)
+    runtime.install(app)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Sequence
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+
+from jumelage_contracts import Envelope, EventData
+
+from .clock import Clock, ManualClock, SystemClock
+from .http import install_correlation_middleware, install_problem_handlers
+from .logging import configure_logging, get_logger
+from .settings import ServiceSettings
+from .store import AppendResult, EventStore, Transaction
+
+Handler = Callable[[Transaction, Envelope, EventData], Awaitable[None]]
+
+
+@dataclass
+class ConsumerSpec:
+    name: str
+    source: str
+    handler: Handler
+    types: list[str] | None = None  # None: every event of the source
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    clock: Clock | None = None
+    migrations: Sequence[Path] = ()
+    store: EventStore | None = None
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    domain_errors: dict[type[Exception], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = ManualClock() if self.settings.clock == "manual" else SystemClock()
+        self.log = get_logger(self.settings.service)
+        self.engine: Any = None
+        self.nats: Any = None
+        self._relay: Any = None
+        self._tasks: list[asyncio.Task] = []
+        self._consumer_runners: list[Any] = []
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def add_consumer(self, name: str, source: str, handler: Handler, types: list[str] | None = None) -> None:
+        self.consumers.append(ConsumerSpec(name=name, source=source, handler=handler, types=types))
+
+    async def append(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None = None) -> AppendResult:
+        """Append through the store and wake the relay so the events leave at once."""
+        assert self.store is not None, "runtime not started"
+        result = await self.store.append(stream_id, events, expected_version)
+        self.wake_relay()
+        return result
+
+    @asynccontextmanager
+    async def transaction(self):
+        assert self.store is not None, "runtime not started"
+        async with self.store.transaction() as tx:
+            yield tx
+        self.wake_relay()
+
+    def wake_relay(self) -> None:
+        if self._relay is not None:
+            self._relay.wake()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from . import bus, sql
+
+        configure_logging(self.settings.service, self.settings.log_level, self.settings.log_json)
+        if self.store is None:
+            self.store = await sql.open_store(self.settings.database_url, extra_migrations=list(self.migrations))
+        self.engine = getattr(self.store, "engine", None)
+        self.nats = bus.NatsConnection(self.settings.nats_url, name=self.settings.service)
+        await self.nats.start()
+        await bus.provision(self.nats, self.settings.subject_root)
+        if self.settings.relay_enabled:
+            self._relay = bus.OutboxRelay(self.store, self.nats, source=self.settings.service,
+                                          subject_root=self.settings.subject_root)
+            self._tasks.append(asyncio.create_task(self._relay.run(), name="relay"))
+        for spec in self.consumers:
+            runner = bus.Consumer(spec, self.store, self.nats, subject_root=self.settings.subject_root,
+                                  service=self.settings.service, after_commit=self.wake_relay)
+            self._consumer_runners.append(runner)
+            self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer:{spec.name}"))
+        self.log.info("service_started", port=self.settings.port, database=_redact(self.settings.database_url),
+                      nats=self.settings.nats_url)
+
+    async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
+        # together: each lets its fetch in flight end (up to its fetch timeout) before returning
+        await asyncio.gather(*(runner.stop() for runner in self._consumer_runners), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.nats is not None:
+            await self.nats.close()
+        if self.store is not None:
+            await self.store.close()
+        self.log.info("service_stopped")
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI):
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    # -- ops endpoints -------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await self.store.last_position()  # type: ignore[union-attr]
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"error: {exc}"
+        checks["nats"] = "ok" if self.nats is not None and self.nats.connected else "disconnected"
+        if self._relay is not None:
+            checks["outbox_backlog"] = await self._relay.backlog()
+        return checks
+
+    def install(self, app: FastAPI) -> None:
+        install_problem_handlers(app, self.domain_errors)
+        install_correlation_middleware(app)
+        app.state.runtime = self
+
+        @app.get("/healthz", tags=["ops"])
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.settings.service}
+
+        @app.get("/readyz", tags=["ops"])
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ok = checks.get("database") == "ok" and checks.get("nats") == "ok"
+            return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+
+        @app.get("/metrics", tags=["ops"])
+        async def metrics() -> Response:
+            from .metrics import render
+
+            return Response(render(), media_type="text/plain; version=0.0.4")
+
+
+def serve(app: Any, settings: Any) -> None:
+    """Serve a service's ASGI app with uvicorn on the settings' host and port, until SIGINT/SIGTERM.
+    The kit logs (structlog JSON, with correlation ids) replace uvicorn's, and there is no
+    per-request access line: the kit's middleware logs what is worth logging."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                log_level=settings.log_level.lower())
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

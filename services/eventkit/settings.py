@@ -1,0 +1,66 @@
+"""Settings from the environment. ``<SERVICE>_DATABASE_URL`` beats ``DATABASE_URL`` beats the
+embedded default (one SQLite file per service under ``JUMELAGE_DATA_DIR``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+
+DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
+DEFAULT_PORTS = {"candidatures": 8101, "programmes": 8102, "notifications": 8103, "reporting": 8104}
+
+
+class ServiceSettings(BaseModel):
+    service: str
+    database_url: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    subject_root: str = "jumelage"
+    jwt_secret: str = DEV_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    clock: str = "system"  # "system" or "manual" (demo/tests: POST /admin/clock moves it)
+    relay_enabled: bool = True
+    public_url: str = ""
+
+    @classmethod
+    def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
+        env = dict(os.environ if env is None else env)
+        prefix = service.upper() + "_"
+
+        def pick(name: str, default: str | None = None) -> str | None:
+            return env.get(prefix + name) or env.get(name) or default
+
+        data_dir = Path(pick("JUMELAGE_DATA_DIR", "var") or "var")
+        default_db = f"sqlite+aiosqlite:///{data_dir / (service + '.db')}"
+        port = int(pick("PORT", str(DEFAULT_PORTS.get(service, 8000))) or 8000)
+        values = {
+            "service": service,
+            "database_url": normalise_database_url(pick("DATABASE_URL", default_db) or default_db),
+            "nats_url": pick("NATS_URL", "nats://127.0.0.1:4222"),
+            "subject_root": pick("NATS_SUBJECT_ROOT", "jumelage"),
+            "jwt_secret": pick("JWT_SECRET", DEV_SECRET),
+            "host": pick("HOST", "127.0.0.1"),
+            "port": port,
+            "log_level": pick("LOG_LEVEL", "INFO"),
+            "log_json": (pick("LOG_JSON", "1") or "1") not in ("0", "false", "no"),
+            "clock": pick("CLOCK", "system"),
+            "relay_enabled": (pick("RELAY_ENABLED", "1") or "1") not in ("0", "false", "no"),
+            "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` / ``sqlite:///`` spellings and pick the async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url

@@ -1,0 +1,54 @@
+"""iCalendar feeds (RFC 5545) from the calendar items: stable UIDs, SEQUENCE raised on each
+change, cancelled items kept with STATUS:CANCELLED so subscribed calendars remove them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from icalendar import Calendar, Event
+
+PRODID = "-//Jumelage//notifications//FR"
+
+
+def feed(name: str, items: Iterable[Any], now: datetime) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", name)
+    # Calendar apps poll a subscription; ask for a refresh about every hour.
+    calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    for item in items:
+        calendar.add_component(_event(item, now))
+    return calendar.to_ical()
+
+
+def _event(item: Any, now: datetime) -> Event:
+    event = Event()
+    event.add("uid", item.uid)
+    event.add("dtstamp", now)
+    event.add("last-modified", item.updated_at)
+    event.add("sequence", item.sequence)
+    event.add("summary", item.summary)
+    if item.all_day:
+        day = item.starts_at.date() if item.starts_at.tzinfo is None else _local_day(item.starts_at, item.academie)
+        event.add("dtstart", day)
+        event.add("dtend", day + timedelta(days=1))
+    else:
+        event.add("dtstart", item.starts_at)
+        event.add("dtend", item.ends_at or item.starts_at + timedelta(minutes=30))
+    if item.place:
+        event.add("location", item.place)
+    if item.description:
+        event.add("description", item.description)
+    event.add("status", "CANCELLED" if item.status == "CANCELLED" else "CONFIRMED")
+    event.add("categories", [item.kind])
+    return event
+
+
+def _local_day(value: datetime, academie: str):
+    from ..domain.planning import timezone_of
+
+    return value.astimezone(timezone_of(academie)).date()

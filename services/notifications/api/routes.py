@@ -1,0 +1,86 @@
+"""HTTP routes: thin — parse, authorise, call one app function."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from eventkit.auth import Principal, principal_dependency, require_roles
+from jumelage_contracts import Role
+
+from ..app import queries
+
+router = APIRouter()
+current = principal_dependency(lambda request: request.app.state.notifications.settings.jwt_secret)
+admin_only = require_roles(current, [Role.admin])
+
+
+def service(request: Request):
+    return request.app.state.notifications
+
+
+class ClockMove(BaseModel):
+    now: datetime | None = Field(default=None, description="Set the clock to this instant (timezone-aware)")
+    advance_seconds: float | None = Field(default=None, ge=0)
+
+
+class OverrideBody(BaseModel):
+    enabled: bool | None = None
+    offset_days: int | None = Field(default=None, ge=-366, le=366)
+    at: time | None = Field(default=None, description="Local time of day, e.g. 09:30")
+    fixed_date: date | None = None
+
+
+class ContactBody(BaseModel):
+    name: str = Field(min_length=1, max_length=300)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+@router.get("/reminders", tags=["reminders"])
+async def upcoming_reminders(request: Request, email: str | None = None, limit: int = Query(100, ge=1, le=1000),
+                             principal: Principal = Depends(current)):
+    return {"reminders": await queries.upcoming(service(request), principal, email, limit)}
+
+
+@router.get("/ops/reminders", tags=["ops"])
+async def ops_reminders(request: Request, state: Literal["due", "failed"] = "due",
+                        limit: int = Query(200, ge=1, le=5000), principal: Principal = Depends(current)):
+    return await queries.ops_list(service(request), principal, state, limit)
+
+
+@router.get("/feeds/{kind}/{key}", tags=["ical"])
+async def feed_url(request: Request, kind: Literal["partnership", "school", "referent"], key: str,
+                   principal: Principal = Depends(current)):
+    return await queries.feed_url(service(request), principal, kind, key)
+
+
+@router.get("/ical/{token}.ics", tags=["ical"])
+async def ical_feed(request: Request, token: str) -> Response:
+    body = await queries.feed_body(service(request), token)
+    return Response(body, media_type="text/calendar; charset=utf-8")
+
+
+@router.get("/admin/rules/{academie}", tags=["admin"])
+async def rules(request: Request, academie: str, dispositif: str | None = None, principal: Principal = Depends(current)):
+    return await queries.effective_rules(service(request), principal, academie, dispositif)
+
+
+@router.put("/admin/rules/{academie}/{dispositif}/{rule}", tags=["admin"])
+async def override_rule(request: Request, academie: str, dispositif: str, rule: str, body: OverrideBody,
+                        principal: Principal = Depends(current)):
+    return await queries.set_override(service(request), principal, academie, dispositif, rule,
+                                      body.enabled, body.offset_days, body.at, body.fixed_date)
+
+
+@router.put("/admin/contacts/{academie}/{role}", tags=["admin"])
+async def set_contact(request: Request, academie: str, role: Literal["academie", "school"], body: ContactBody,
+                      principal: Principal = Depends(current)):
+    return await queries.set_contact(service(request), principal, academie, role, body.name, body.email)
+
+
+@router.post("/admin/clock", tags=["admin"])
+async def move_clock(request: Request, body: ClockMove, principal: Principal = Depends(admin_only)):
+    return await queries.move_clock(service(request), body.now, body.advance_seconds)

@@ -1,0 +1,152 @@
+"""Read side of the HTTP API: reminders of a recipient, ops lists, feeds, overrides, the clock."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from fastapi import HTTPException
+
+from eventkit.auth import Principal
+from jumelage_contracts import Role
+
+from ..adapters import db, ical
+from ..domain.rules import RULES_BY_NAME, rules_for
+
+
+def reminder_view(row: Any) -> dict[str, Any]:
+    return {
+        "reminder_id": row.reminder_id, "rule": row.rule, "kind": row.kind, "status": row.status,
+        "title": row.title, "due_at": row.due_at, "next_attempt_at": row.next_attempt_at,
+        "event_at": row.event_at, "place": row.place, "recipients": row.recipients, "academie": row.academie,
+        "dispositif": row.dispositif, "partnership_id": row.partnership_id, "campaign_id": row.campaign_id,
+        "action_id": row.action_id, "meeting_id": row.meeting_id, "uai": row.uai, "attempts": row.attempts,
+        "last_error": row.last_error, "message_id": row.message_id, "sent_at": row.sent_at,
+        "dedup_key": row.dedup_key,
+    }
+
+
+def scope_filter(principal: Principal) -> dict[str, str]:
+    """What a caller may see: a school its UAI, a partner its partnerships, an académie its own."""
+    if principal.is_global():
+        return {}
+    return {Role.school: {"uai": principal.scope}, Role.partner: {"partner_id": principal.scope},
+            Role.academie: {"academie": principal.scope}}.get(principal.role) or _forbidden()
+
+
+def _forbidden() -> dict[str, str]:
+    raise HTTPException(status_code=403, detail="this role sees no reminders")
+
+
+async def upcoming(service: Any, principal: Principal, email: str | None, limit: int) -> list[dict[str, Any]]:
+    async with service.store.engine.connect() as conn:
+        rows = await db.list_timers(conn, status=["pending"], email=email, after=None, limit=limit,
+                                    **scope_filter(principal))
+    return [reminder_view(r) for r in rows]
+
+
+async def ops_list(service: Any, principal: Principal, state: str, limit: int) -> dict[str, Any]:
+    where = scope_filter(principal)
+    if "uai" in where or "partner_id" in where:
+        raise HTTPException(status_code=403, detail="ops lists are for académies and national steering")
+    now = service.clock.now()
+    async with service.store.engine.connect() as conn:
+        if state == "due":
+            rows = await db.list_timers(conn, status=["pending"], due_before=now, limit=limit, **where)
+        elif state == "failed":
+            failed = await db.list_timers(conn, status=["failed"], limit=limit, **where)
+            retrying = [r for r in await db.list_timers(conn, status=["pending"], limit=limit * 5, **where) if r.attempts > 0]
+            rows = failed + retrying[:limit]
+        else:
+            raise HTTPException(status_code=422, detail="state must be 'due' or 'failed'")
+        due_count = await db.count_due(conn, now)
+    return {"now": now, "state": state, "count": len(rows), "due_total": due_count,
+            "reminders": [reminder_view(r) for r in rows]}
+
+
+async def feed_url(service: Any, principal: Principal, kind: str, key: str) -> dict[str, str]:
+    async with service.store.transaction() as tx:
+        await _check_feed_access(tx.connection, principal, kind, key)
+        token = await db.feed_token(tx.connection, kind, key.lower() if kind == "referent" else key, service.clock.now())
+    return {"kind": kind, "key": key, "url": f"{service.settings.public_url.rstrip('/')}/ical/{token}.ics"}
+
+
+async def _check_feed_access(conn: Any, principal: Principal, kind: str, key: str) -> None:
+    if principal.is_global():
+        return
+    if kind == "school" and principal.role == Role.school and principal.scope == key:
+        return
+    if kind == "partnership":
+        known = await db.partnership(conn, key)
+        if known is None:
+            raise HTTPException(status_code=404, detail="unknown partnership")
+        if (principal.role == Role.school and known.uai == principal.scope) or \
+           (principal.role == Role.partner and known.partner_id == principal.scope) or \
+           (principal.role == Role.academie and known.academie == principal.scope):
+            return
+    if kind == "referent" and principal.role in (Role.school, Role.partner, Role.academie):
+        for partnership_id in await db.partnerships_of_referent(conn, key):
+            known = await db.partnership(conn, partnership_id)
+            if known and principal.scope in (known.uai, known.partner_id, known.academie):
+                return
+    raise HTTPException(status_code=403, detail="outside your scope")
+
+
+async def feed_body(service: Any, token: str) -> bytes:
+    async with service.store.engine.connect() as conn:
+        found = await db.feed_by_token(conn, token)
+        if found is None:
+            raise HTTPException(status_code=404, detail="unknown feed")
+        items = await db.items_for_feed(conn, found.kind, found.key)
+    names = {"partnership": "Jumelage", "school": "Jumelages de l'école", "referent": "Mes jumelages"}
+    return ical.feed(f"{names.get(found.kind, 'Jumelage')} ({found.key})", items, service.clock.now())
+
+
+def check_academie(principal: Principal, academie: str) -> None:
+    if not (principal.is_global() or (principal.role == Role.academie and principal.scope == academie)):
+        raise HTTPException(status_code=403, detail="only the académie itself (or an admin) may change its rules")
+
+
+async def set_override(service: Any, principal: Principal, academie: str, dispositif: str, rule: str,
+                       enabled: bool | None, offset_days: int | None, at: time | None, fixed_date: date | None) -> dict:
+    check_academie(principal, academie)
+    if rule not in RULES_BY_NAME:
+        raise HTTPException(status_code=404, detail=f"unknown rule {rule!r}")
+    async with service.store.transaction() as tx:
+        await db.upsert(tx.connection, db.overrides, {
+            "academie": academie, "dispositif": dispositif, "rule": rule, "enabled": enabled,
+            "offset_days": offset_days, "at_time": at.strftime("%H:%M") if at else None, "fixed_date": fixed_date,
+        }, ["academie", "dispositif", "rule"])
+    return await effective_rules(service, principal, academie, None if dispositif == "*" else dispositif)
+
+
+async def effective_rules(service: Any, principal: Principal, academie: str, dispositif: str | None) -> dict:
+    async with service.store.engine.connect() as conn:
+        overrides = await db.rule_overrides(conn, academie)
+    return {"academie": academie, "dispositif": dispositif, "rules": [
+        {"name": r.name, "on": sorted(r.on), "anchor": r.anchor, "offset_days": r.offset_days,
+         "at": r.at.strftime("%H:%M"), "fixed_date": r.fixed_date, "enabled": r.enabled, "audience": list(r.audience),
+         "kind": r.kind, "dispositifs": sorted(r.dispositifs), "cancelled_by": sorted(r.cancelled_by)}
+        for r in rules_for(academie, dispositif, overrides)]}
+
+
+async def set_contact(service: Any, principal: Principal, academie: str, role: str, name: str, email: str) -> dict:
+    check_academie(principal, academie)
+    async with service.store.transaction() as tx:
+        await db.upsert(tx.connection, db.contacts, {"academie": academie, "role": role, "name": name, "email": email},
+                        ["academie", "role"])
+    return {"academie": academie, "role": role, "name": name, "email": email}
+
+
+async def move_clock(service: Any, now: datetime | None, advance_seconds: float | None) -> dict[str, Any]:
+    clock = service.manual_clock
+    if clock is None:
+        raise HTTPException(status_code=404, detail="the clock is the wall clock (settings.clock != 'manual')")
+    if now is not None:
+        clock.set(now)
+    elif advance_seconds is not None:
+        from datetime import timedelta
+
+        clock.advance(timedelta(seconds=advance_seconds))
+    fired = await service.scheduler.tick()
+    return {"now": clock.now(), "fired": fired}

@@ -1,0 +1,174 @@
+"""Reminder rules as data: one row per rule, per dispositif, overridable per académie.
+
+A rule says: when a trigger of kind ``on`` arrives (a normalised fact translated from an event
+of candidatures or programmes), plan a reminder ``offset`` days from the date named ``anchor``,
+sent at ``at`` local time, to the ``audience`` roles; a later trigger whose kinds meet
+``cancelled_by`` (about the same subject) cancels it. Rules are rows of :data:`DEFAULT_RULES`,
+not ``if`` branches, so an académie can move a date or switch a rule off through an override
+row (:class:`RuleOverride`) without a code change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, time, timedelta
+from typing import Literal
+
+Scope = Literal["campaign", "candidature", "partnership", "action", "meeting"]
+Kind = Literal["reminder", "escalation"]
+
+ALL_DISPOSITIFS = frozenset({"culture", "entreprise", "mercredi", "centre_social", "concertation"})
+REFERENTS = ("school_referent", "partner_referent")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One reminder policy. ``name`` is the rule (it appears in events, Message-IDs and logs)."""
+
+    name: str
+    on: frozenset[str]            # trigger kinds that plan it
+    anchor: str                   # the fact date it counts from (see Trigger.dates)
+    offset_days: int              # signed: -7 is "J-7", +1 is "the day after"
+    at: time                      # local time of day the reminder is sent
+    audience: tuple[str, ...]     # recipient roles
+    scope: Scope                  # what the reminder is about (its subject id)
+    cancelled_by: frozenset[str]  # trigger kinds about the same subject that cancel it
+    template: str                 # mail template name (adapters/templates/<template>.txt.j2)
+    title: str                    # French subject line; str.format fields from the trigger
+    dispositifs: frozenset[str] = ALL_DISPOSITIFS
+    kind: Kind = "reminder"
+    condition: str | None = None  # name of a predicate of app-free facts (see CONDITIONS)
+    fixed_date: date | None = None  # set by an override: send on this day instead of anchor+offset
+    enabled: bool = True
+    # A trigger of kind ``catch_up_on`` arriving after the reminder's day (a late attribution:
+    # nobody was told yet) still plans it, at the next ``at`` local time, up to the fact date
+    # ``catch_up_until``. Otherwise a reminder whose day has passed is skipped.
+    catch_up_on: frozenset[str] = frozenset()
+    catch_up_until: str | None = None
+
+
+def _rule(name: str, on: set[str] | str, anchor: str, offset_days: int, audience: tuple[str, ...],
+          scope: Scope, cancelled_by: set[str], template: str, title: str, *, at: time = time(8, 0),
+          dispositifs: frozenset[str] = ALL_DISPOSITIFS, kind: Kind = "reminder",
+          condition: str | None = None, catch_up: tuple[set[str], str] | None = None) -> Rule:
+    return Rule(name=name, on=frozenset({on} if isinstance(on, str) else on), anchor=anchor,
+                offset_days=offset_days, at=at, audience=audience, scope=scope,
+                cancelled_by=frozenset(cancelled_by), template=template, title=title,
+                dispositifs=dispositifs, kind=kind, condition=condition,
+                catch_up_on=frozenset(catch_up[0]) if catch_up else frozenset(),
+                catch_up_until=catch_up[1] if catch_up else None)
+
+
+_ENDED = {"partnership_ended"}
+_ATTRIBUTED = {"partnership_attributed", "renewal_granted"}
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    # Campaign: the call is re-announced to the eligible schools before its deadline, and each
+    # school with a draft not yet submitted is reminded on its own mailbox.
+    _rule("campaign_deadline_j_minus_7", "campaign_opened", "submission_deadline", -7, ("school",),
+          "campaign", {"campaign_closed"}, "campaign_deadline",
+          "Appel à candidatures « {title} » : plus que 7 jours pour candidater"),
+    _rule("campaign_deadline_j_minus_1", "campaign_opened", "submission_deadline", -1, ("school",),
+          "campaign", {"campaign_closed"}, "campaign_deadline",
+          "Appel à candidatures « {title} » : la date limite est demain"),
+    _rule("draft_deadline_j_minus_7", "candidature_drafted", "submission_deadline", -7, ("school",),
+          "candidature", {"candidature_submitted", "candidature_withdrawn"},
+          "draft_deadline", "Votre candidature en brouillon n'est pas encore déposée (J-7)"),
+    _rule("draft_deadline_j_minus_1", "candidature_drafted", "submission_deadline", -1, ("school",),
+          "candidature", {"candidature_submitted", "candidature_withdrawn"},
+          "draft_deadline", "Dernière chance : déposez votre candidature avant demain"),
+    # Partnership year: the work meeting, then the bilan, then the renewal.
+    # Both come back when the year's only work meeting is cancelled ("work_meeting_missing").
+    _rule("work_meeting_to_hold", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_start", 0, REFERENTS,
+          "partnership", {"work_meeting_scheduled"} | _ENDED, "work_meeting_to_hold",
+          "Jumelage {school_name} / {partner_name} : fixez votre réunion de travail",
+          catch_up=(_ATTRIBUTED, "work_meeting_window_end")),
+    _rule("work_meeting_escalation", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_end", 1, ("academie",),
+          "partnership", {"work_meeting_scheduled"} | _ENDED, "work_meeting_escalation",
+          "Sans réunion de travail : jumelage {school_name} / {partner_name}", kind="escalation"),
+    _rule("bilan_window_open", _ATTRIBUTED, "bilan_window_start", 0, REFERENTS,
+          "partnership", {"bilan_recorded"} | _ENDED, "bilan_window_open",
+          "Jumelage {school_name} / {partner_name} : le temps du bilan", catch_up=(_ATTRIBUTED, "bilan_window_end")),
+    _rule("bilan_escalation", _ATTRIBUTED, "bilan_window_end", 1, ("academie",),
+          "partnership", {"bilan_recorded"} | _ENDED, "bilan_escalation",
+          "Bilan non enregistré : jumelage {school_name} / {partner_name}", kind="escalation"),
+    _rule("renewal_window", "bilan_recorded", "renewal_deadline", -14, ("school_referent", "school"),
+          "partnership", {"renewal_requested"} | _ENDED, "renewal_window",
+          "Poursuivre le jumelage avec {partner_name} : demandez le renouvellement",
+          condition="wishes_to_continue"),
+    _rule("jes_questionnaire", _ATTRIBUTED, "school_year_end", -21, REFERENTS,
+          "partnership", _ENDED, "jes_questionnaire",
+          "Jumelage d'échanges solidaires : questionnaire de fin d'année",
+          dispositifs=frozenset({"entreprise"})),
+    # Programme: every action and meeting, J-7 and J-1, to the referents and the teachers.
+    _rule("action_j_minus_7", {"action_scheduled", "action_rescheduled"}, "starts_at", -7,
+          REFERENTS + ("teacher",), "action", {"action_rescheduled", "action_cancelled"} | _ENDED,
+          "action", "Rappel : {label} dans 7 jours"),
+    _rule("action_j_minus_1", {"action_scheduled", "action_rescheduled"}, "starts_at", -1,
+          REFERENTS + ("teacher",), "action", {"action_rescheduled", "action_cancelled"} | _ENDED,
+          "action", "Rappel : {label} demain"),
+    _rule("meeting_j_minus_7", {"meeting_scheduled", "meeting_rescheduled"}, "starts_at", -7,
+          REFERENTS, "meeting", {"meeting_rescheduled", "meeting_cancelled"} | _ENDED,
+          "meeting", "Rappel : {label} dans 7 jours"),
+    _rule("meeting_j_minus_1", {"meeting_scheduled", "meeting_rescheduled"}, "starts_at", -1,
+          REFERENTS, "meeting", {"meeting_rescheduled", "meeting_cancelled"} | _ENDED,
+          "meeting", "Rappel : {label} demain"),
+)
+
+RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in DEFAULT_RULES}
+
+
+@dataclass(frozen=True)
+class RuleOverride:
+    """An académie's change to a rule for one dispositif (``"*"``: every dispositif).
+    ``None`` fields keep the default."""
+
+    academie: str
+    dispositif: str
+    rule: str
+    enabled: bool | None = None
+    offset_days: int | None = None
+    at: time | None = None
+    fixed_date: date | None = None
+
+
+def rules_for(academie: str, dispositif: str | None, overrides: list[RuleOverride] | tuple[RuleOverride, ...] = (),
+              rules: tuple[Rule, ...] = DEFAULT_RULES) -> tuple[Rule, ...]:
+    """The rules in force for one académie and dispositif, overrides applied (specific beats ``*``)."""
+    ranked = sorted((o for o in overrides if o.academie == academie and o.dispositif in ("*", dispositif)),
+                    key=lambda o: o.dispositif != "*")
+    result = []
+    for rule in rules:
+        if dispositif is not None and dispositif not in rule.dispositifs:
+            continue
+        for override in ranked:
+            if override.rule == rule.name:
+                rule = apply_override(rule, override)
+        result.append(rule)
+    return tuple(result)
+
+
+def apply_override(rule: Rule, override: RuleOverride) -> Rule:
+    changes: dict[str, object] = {}
+    if override.enabled is not None:
+        changes["enabled"] = override.enabled
+    if override.offset_days is not None:
+        changes["offset_days"] = override.offset_days
+    if override.at is not None:
+        changes["at"] = override.at
+    if override.fixed_date is not None:
+        changes["fixed_date"] = override.fixed_date
+    return replace(rule, **changes)
+
+
+# Retry policy of a failed delivery: bounded, growing delays (minutes). After the last one the
+# reminder is given up (ReminderFailed final=true) and listed by the ops endpoint.
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=25), timedelta(hours=2))
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+
+def retry_delay(attempt: int) -> timedelta | None:
+    """Delay before attempt ``attempt + 1`` after attempt ``attempt`` failed; None: give up."""
+    if attempt < 1 or attempt > len(RETRY_DELAYS):
+        return None
+    return RETRY_DELAYS[attempt - 1]

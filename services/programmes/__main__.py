@@ -1,0 +1,3 @@
+from programmes.main import main
+
+main()

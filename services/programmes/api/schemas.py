@@ -1,0 +1,182 @@
+"""HTTP request bodies. Each turns into one domain command with ``now`` from the service clock.
+
+Ids (action, meeting, referent, funding) may be chosen by the client: a retried POST with the same
+id then records nothing twice. Without one the server makes one up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from jumelage_contracts.programmes import (
+    EMAIL_PATTERN,
+    BudgetItem,
+    CharterEngagement,
+    ClassParticipation,
+    MeetingKind,
+    Production,
+    QuestionnaireAnswer,
+    ReferentRole,
+    ResourceLink,
+    Side,
+    SideEvaluation,
+    StepTrack,
+)
+from jumelage_contracts.reference import ActionKind, Audience, TimeSlot
+
+from programmes.domain import commands as c
+
+IdField = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReferentBody(Body):
+    referent_id: str | None = IdField
+    side: Side
+    role: ReferentRole
+    name: str = Field(min_length=1, max_length=300)
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
+    phone: str | None = Field(default=None, max_length=40)
+    replaces: str | None = None
+
+    def command(self, now: datetime) -> c.DesignateReferent:
+        return c.DesignateReferent(self.referent_id or new_id("ref"), self.side, self.role, self.name, self.email,
+                                   now, phone=self.phone, replaces=self.replaces)
+
+
+class SignatureBody(Body):
+    side: Side
+    signed_by: str = Field(min_length=1, max_length=300)
+    engagements_accepted: list[CharterEngagement] = Field(default_factory=list)
+
+    def command(self, now: datetime) -> c.SignConvention:
+        return c.SignConvention(self.side, self.signed_by, now, tuple(self.engagements_accepted))
+
+
+class MeetingBody(Body):
+    meeting_id: str | None = IdField
+    kind: MeetingKind
+    starts_at: AwareDatetime
+    place: str = Field(min_length=1, max_length=500)
+    duration_minutes: int = Field(default=120, ge=5, le=24 * 60)
+    rencontre_number: int | None = Field(default=None, ge=1, le=3)
+    attendees_planned: list[str] = Field(default_factory=list)
+    title: str | None = Field(default=None, max_length=300)
+
+    def command(self, now: datetime) -> c.ScheduleMeeting:
+        return c.ScheduleMeeting(self.meeting_id or new_id("mtg"), self.kind, self.starts_at, self.place, now,
+                                 self.duration_minutes, self.rencontre_number, tuple(self.attendees_planned),
+                                 self.title)
+
+
+class MeetingRescheduleBody(Body):
+    starts_at: AwareDatetime
+    place: str | None = Field(default=None, min_length=1, max_length=500)
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class ReasonBody(Body):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class MeetingHeldBody(Body):
+    minutes: str = Field(min_length=1, max_length=20000)
+    attendees: list[str] = Field(default_factory=list)
+    productions: list[Production] = Field(default_factory=list)
+
+
+class ActionBody(Body):
+    action_id: str | None = IdField
+    kind: ActionKind
+    title: str = Field(min_length=1, max_length=300)
+    class_ids: list[str] = Field(min_length=1)
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(ge=5, le=7 * 24 * 60)
+    place: str = Field(min_length=1, max_length=500)
+    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils], min_length=1)
+    time_slot: TimeSlot = TimeSlot.scolaire
+    resource: ResourceLink | None = None
+    description: str | None = Field(default=None, max_length=4000)
+
+    def command(self, now: datetime) -> c.ScheduleAction:
+        return c.ScheduleAction(
+            self.action_id or new_id("act"), self.kind, self.title, tuple(self.class_ids), self.starts_at,
+            self.duration_minutes, self.place, now, tuple(self.audiences), self.time_slot, self.resource,
+            self.description)
+
+
+class ActionRescheduleBody(Body):
+    starts_at: AwareDatetime
+    duration_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
+    place: str | None = Field(default=None, min_length=1, max_length=500)
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class ActionCompleteBody(Body):
+    participants: list[ClassParticipation] = Field(default_factory=list)
+    staff_present: int = Field(default=0, ge=0)
+    families_present: int = Field(default=0, ge=0)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class BilanBody(Body):
+    school: SideEvaluation
+    partner: SideEvaluation
+    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
+
+    def command(self, now: datetime) -> c.RecordBilan:
+        return c.RecordBilan(self.school, self.partner, now, tuple(self.questionnaire))
+
+
+class StepBody(Body):
+    track: StepTrack
+    step: str = Field(min_length=1, max_length=50)
+    summary: str = Field(min_length=1, max_length=8000)
+    reconduction: bool | None = None
+
+    def command(self, now: datetime) -> c.CompleteStep:
+        return c.CompleteStep(self.track, self.step, self.summary, now, self.reconduction)
+
+
+class FundingRequestBody(Body):
+    funding_id: str | None = IdField
+    amount_eur: int = Field(ge=1)
+    budget: list[BudgetItem] = Field(default_factory=list)
+
+    def command(self, now: datetime) -> c.RequestFunding:
+        return c.RequestFunding(self.funding_id or new_id("fund"), self.amount_eur, now, tuple(self.budget))
+
+
+class FundingGrantBody(Body):
+    amount_eur: int = Field(ge=0)
+    granted_by: str = Field(min_length=1, max_length=300)
+
+
+class FundingSpendBody(Body):
+    expense_id: str | None = IdField  # the invoice or payment reference: a retried spend counts once
+    amount_eur: int = Field(ge=1)
+    label: str = Field(min_length=1, max_length=300)
+    spent_on: date
+
+    def command(self, funding_id: str, now: datetime) -> c.SpendFunding:
+        return c.SpendFunding(funding_id, self.amount_eur, self.label, self.spent_on, now,
+                              self.expense_id or new_id("exp"))
+
+
+class EndBody(Body):
+    reason: Literal["not_renewed", "completed", "withdrawn", "other"]
+    detail: str | None = Field(default=None, max_length=4000)
+
+    def command(self, now: datetime) -> c.EndPartnership:
+        return c.EndPartnership(self.reason, now, self.detail)

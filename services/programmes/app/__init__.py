@@ -1,0 +1,1 @@
+"""Application layer: load → decide → append, access rules, consumers' policies, views."""

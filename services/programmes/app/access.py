@@ -1,0 +1,61 @@
+"""Who may see and change a partnership.
+
+Scopes: a school acts for its UAI, a partner for its partner id, an académie for its académie;
+national and admin are global. Beyond scope, a few commands belong to one side: each side
+designates its own referents and signs for itself; the académie grants funding and ends a
+partnership; the académie-level roles never sign a convention.
+"""
+
+from __future__ import annotations
+
+from eventkit.auth import Principal
+from jumelage_contracts import Role
+from jumelage_contracts.programmes import Side
+
+from programmes.domain import commands as c
+from programmes.domain.state import State, Unopened
+
+ACADEMIE_ONLY = (c.GrantFunding, c.EndPartnership, c.DeclineRenewal, c.OpenYear)
+SIDE_OF_ROLE = {Role.school: Side.school, Role.partner: Side.partner}
+
+
+class AccessDenied(Exception):
+    """The caller's role or scope does not cover this partnership or command (403)."""
+
+    status = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.rule = "outside_your_scope"
+
+
+def in_scope(principal: Principal, state: State) -> bool:
+    if principal.is_global():
+        return True
+    if isinstance(state, Unopened):
+        return False
+    identity = state.identity
+    scope_of = {Role.school: identity.uai, Role.partner: identity.partner_id, Role.academie: identity.academie}
+    return principal.scope == scope_of.get(principal.role)
+
+
+def may_read(principal: Principal, state: State) -> None:
+    if not in_scope(principal, state):
+        raise AccessDenied("this partnership is outside your scope")
+
+
+def may_run(principal: Principal, state: State, command: c.Command) -> None:
+    if isinstance(state, Unopened) and not principal.is_global():
+        # Do not reveal whether a partnership exists to someone who could not see it.
+        raise AccessDenied("this partnership is outside your scope")
+    may_read(principal, state)
+    if principal.is_global():
+        return
+    if isinstance(command, ACADEMIE_ONLY) and principal.role is not Role.academie:
+        raise AccessDenied(f"only the academie may {type(command).__name__}")
+    side = getattr(command, "side", None)
+    if isinstance(command, (c.DesignateReferent, c.SignConvention)):
+        if principal.role is Role.academie and isinstance(command, c.SignConvention):
+            raise AccessDenied("the convention is signed by the school and the partner")
+        if principal.role in SIDE_OF_ROLE and SIDE_OF_ROLE[principal.role] != side:
+            raise AccessDenied(f"a {principal.role.value} acts for its own side only")

@@ -1,0 +1,198 @@
+"""Load → decide → append for one partnership stream.
+
+With ``If-Match`` the caller names the version it decided on and a conflict is its own to resolve
+(409). Without it, a conflict means someone wrote in between: the command is re-decided on the
+fresh stream, after a short random backoff, up to ``RETRIES`` times before the 409 goes out.
+
+Without ``If-Match``, the first attempt decides on the state this process last saw, without
+reading the stream: the append's expected version proves it was current. Anything else it leads
+to — a conflict, a refusal, nothing to do — is decided again on the stream read afresh, since
+another process (or this service's consumer) may have written since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from eventkit.auth import Principal
+from eventkit.store import ConcurrencyError
+from jumelage_contracts import SYSTEM, Actor, Envelope, EventData, to_envelope
+from jumelage_contracts.programmes import partnership_stream
+
+from programmes.adapters.directory import Filters, directory_for, touches_directory
+from programmes.adapters.snapshots import snapshots_for
+from programmes.app.access import AccessDenied, may_read, may_run
+from programmes.app.snapshots import StreamLoader
+from programmes.domain import decide
+from programmes.domain.commands import Command, OpenYear
+from programmes.domain.errors import DomainError, NotFound
+from programmes.domain.state import State, Unopened
+
+RETRIES = 10
+# Writers that lost a race back off a little, at random, so they do not collide again in lockstep.
+BACKOFF_SECONDS = 0.004
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, under which correlation, and on which version they decided (If-Match)."""
+
+    principal: Principal | None
+    correlation_id: uuid.UUID
+    expected_version: int | None = None
+    causation_id: uuid.UUID | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return self.principal.actor if self.principal is not None else SYSTEM
+
+
+@dataclass
+class Result:
+    partnership_id: str
+    version: int
+    events: list[Envelope] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "partnership_id": self.partnership_id, "version": self.version,
+            "events": [{"id": str(e.id), "type": e.type, "stream_version": e.stream_version} for e in self.events],
+        }
+
+
+def academie_of(state: State, command: Command | None = None) -> str | None:
+    if isinstance(command, OpenYear):
+        return command.school.academie.value
+    return None if isinstance(state, Unopened) else state.identity.academie
+
+
+def wrap(events: Sequence[EventData], *, stream_id: str, state: State, command: Command | None,
+         context: Context, now) -> list[Envelope]:
+    academie = academie_of(state, command)
+    return [to_envelope(e, stream_id=stream_id, occurred_at=now, correlation_id=context.correlation_id,
+                        causation_id=context.causation_id, actor=context.actor, academie=academie)
+            for e in events]
+
+
+class PartnershipService:
+    """Commands and reads of partnerships, on the runtime's store and clock."""
+
+    def __init__(self, runtime: Any, loader: StreamLoader | None = None) -> None:
+        self.runtime = runtime
+        self.loader = loader or StreamLoader()
+        self._directory: Any = None
+        self._snapshots: Any = None
+
+    @property
+    def directory(self):
+        # Chosen on first use: the runtime's store only exists once the runtime has started.
+        if self._directory is None:
+            self._directory = directory_for(self.runtime.store)
+        return self._directory
+
+    @property
+    def snapshots(self):
+        """The persisted snapshots (chosen on first use, like the directory)."""
+        if self._snapshots is None:
+            self._snapshots = snapshots_for(self.runtime.store)
+        return self._snapshots
+
+    def now(self):
+        return self.runtime.clock.now()
+
+    async def load(self, partnership_id: str, source: Any = None):
+        # Snapshots are read and written outside the caller's transaction: only loads on the store
+        # itself use them (SQLite has one writer; a consumer's transaction must not wait on another).
+        if source is None:
+            return await self.loader.load(self.runtime.store, partnership_stream(partnership_id), self.snapshots)
+        return await self.loader.load(source, partnership_stream(partnership_id))
+
+    async def read(self, partnership_id: str, principal: Principal):
+        """The folded partnership, if the caller may see it (404 when it does not exist)."""
+        loaded = await self.load(partnership_id)
+        if isinstance(loaded.state, Unopened):
+            raise NotFound(f"no partnership {partnership_id!r}", rule="the_partnership_must_be_open")
+        may_read(principal, loaded.state)
+        return loaded
+
+    async def timeline(self, partnership_id: str, principal: Principal) -> list[Envelope]:
+        """Every event of the partnership, all years, in stream order."""
+        envelopes = await self.runtime.store.read_stream(partnership_stream(partnership_id))
+        if not envelopes:
+            raise NotFound(f"no partnership {partnership_id!r}", rule="the_partnership_must_be_open")
+        loaded = await self.load(partnership_id)
+        may_read(principal, loaded.state)
+        return envelopes
+
+    async def execute(self, partnership_id: str, command: Command, context: Context) -> Result:
+        stream_id = partnership_stream(partnership_id)
+        for attempt in range(RETRIES):
+            cached = self.loader.cached(stream_id) if attempt == 0 and context.expected_version is None else None
+            loaded = cached or await self.load(partnership_id)
+            try:
+                if context.principal is not None:
+                    may_run(context.principal, loaded.state, command)
+                if context.expected_version is not None and context.expected_version != loaded.version:
+                    raise ConcurrencyError(stream_id, context.expected_version, loaded.version)
+                events = decide(command, loaded.state)
+            except (DomainError, AccessDenied):
+                if cached is not None:
+                    continue  # refused on what this process last saw: ask the stream before answering
+                raise
+            if not events:
+                if cached is not None:
+                    continue  # nothing to do, as far as the cache knows: confirm on the stream
+                return Result(partnership_id, loaded.version)
+            envelopes = wrap(events, stream_id=stream_id, state=loaded.state, command=command, context=context,
+                             now=self.now())
+            try:
+                appended = await self._append(stream_id, envelopes, events, loaded.version)
+            except ConcurrencyError:
+                if context.expected_version is not None or attempt == RETRIES - 1:
+                    raise
+                if cached is None:  # a race with another writer, not just a cache behind the stream
+                    await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
+                continue
+            await self.loader.advance(loaded, events, appended.stream_version, self.snapshots)
+            return Result(partnership_id, appended.stream_version, list(appended.events))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _append(self, stream_id: str, envelopes: list[Envelope], events: list[EventData], version: int):
+        if not touches_directory(events):
+            return await self.runtime.append(stream_id, envelopes, expected_version=version)
+        async with self.runtime.transaction() as tx:
+            appended = await tx.append(stream_id, envelopes, expected_version=version)
+            await self.directory.project(tx, appended.events, events)
+        return appended
+
+    async def list(self, principal: Principal, filters: Filters, limit: int, offset: int):
+        """The partnerships the caller may see, narrowed by ``filters``."""
+        return await self.directory.list(scoped(principal, filters), limit, offset)
+
+    async def execute_in(self, tx: Any, partnership_id: str, command: Command, context: Context) -> list[Envelope]:
+        """Decide and append inside a consumer's transaction (the kit's inbox row commits with it)."""
+        stream_id = partnership_stream(partnership_id)
+        loaded = await self.loader.load(tx, stream_id)
+        events = decide(command, loaded.state)
+        if not events:
+            return []
+        envelopes = wrap(events, stream_id=stream_id, state=loaded.state, command=command, context=context,
+                         now=self.now())
+        result = await tx.append(stream_id, envelopes, expected_version=loaded.version)
+        await self.directory.project(tx, result.events, events)
+        return list(result.events)
+
+
+def scoped(principal: Principal, filters: Filters) -> Filters:
+    """The filters narrowed to the caller's scope (asking for another scope is a 403)."""
+    if principal.is_global():
+        return filters
+    field = {"school": "uai", "partner": "partner_id", "academie": "academie"}[principal.role.value]
+    asked = getattr(filters, field)
+    if asked is not None and asked != principal.scope:
+        raise AccessDenied("this listing is outside your scope")
+    return Filters(**{**filters.__dict__, field: principal.scope})

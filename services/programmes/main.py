@@ -1,0 +1,17 @@
+"""Entry point: ``python -m programmes`` runs uvicorn on the settings' host and port."""
+
+from __future__ import annotations
+
+from eventkit.runtime import serve
+from eventkit.settings import ServiceSettings
+
+from programmes.bootstrap import SERVICE, build_app
+
+
+def main() -> None:
+    settings = ServiceSettings.from_env(SERVICE)
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Read-model tables, by generation.
+
+Every read-model table exists once per *generation* (``rpt_g<N>_fact``…). The live consumers write
+into the current generation; a rebuild fills generation N+1 from the event log while queries keep
+reading generation N, then flips ``rpt_meta.generation`` in one transaction and drops N. Tables of
+generation 1 come from the migration; later generations are made by the rebuild from the same
+definitions (``create_generation``), which is why they are built from code rather than spelt out
+in the migration.
+
+- ``fact``: the append-only ledger of dated deltas (see ``reporting.domain.model``);
+- ``subject``: dimensions of each campaign, candidature, partnership, offer and reminder;
+- ``state``: the projection's lookups (a candidature's classes, an action's month…);
+- ``timeline``: what happened to each subject, dated;
+- ``applied``: ids of the events applied to this generation (a rebuild and the live consumer may
+  both offer the same event: the second is skipped);
+- ``source``: per source, the last position applied (the lag endpoint reads it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite auto-assigns only INTEGER PRIMARY KEY
+
+meta_md = MetaData()
+rpt_meta = Table(
+    "rpt_meta", meta_md,
+    Column("key", String(50), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Generation:
+    number: int
+    metadata: MetaData
+    fact: Table
+    subject: Table
+    state: Table
+    timeline: Table
+    applied: Table
+    source: Table
+
+
+_cache: dict[int, Generation] = {}
+
+
+def generation(number: int) -> Generation:
+    """The table objects of generation ``number`` (they may not exist in the database yet)."""
+    if number in _cache:
+        return _cache[number]
+    md = MetaData()
+    p = f"rpt_g{number}_"
+    fact = Table(
+        p + "fact", md,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("day", Date, nullable=False),
+        Column("subject", String(220), nullable=False),
+        Column("metric", String(40), nullable=False),
+        Column("academie", String(30)),  # the envelope's: lets an académie's figures skip the join
+        Column("school_year", String(9)),
+        Column("year_index", SmallInteger),
+        Column("level", String(10)),
+        Column("kind", String(40)),
+        Column("month", String(7)),
+        Column("class_ref", String(100)),
+        Column("n", Integer, nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        # the classification as it stood (NULL: the subject's), see reporting.domain.model.Fact
+        Column("ep", String(5)),
+        Column("ruralite", String(40)),
+        Column("domains", Integer),
+    )
+    Index(p + "fact_subject", fact.c.subject, fact.c.metric)
+    Index(p + "fact_metric_day", fact.c.metric, fact.c.day)
+    # covering on PostgreSQL: an académie's sums are read from the index alone
+    Index(p + "fact_academie", fact.c.academie, fact.c.metric, fact.c.day,
+          postgresql_include=["n", "amount", "subject", "school_year", "kind"])
+    subject = Table(
+        p + "subject", md,
+        Column("subject", String(220), primary_key=True),
+        Column("kind", String(20), nullable=False),
+        Column("academie", String(30)),
+        Column("departement", String(3)),
+        Column("dispositif", String(20)),
+        Column("school_year", String(9)),
+        Column("domains", Integer),  # EAC domains, bitmask (reporting.domain.model.domain_mask)
+        Column("ep", String(5)),
+        Column("ruralite", String(40)),
+        Column("uai", String(8)),
+        Column("school_name", String(300)),
+        Column("partner_name", String(300)),
+        Column("label", String(300)),
+        Column("parent", String(220)),  # a partnership's candidature
+        Column("first_day", Date),
+    )
+    Index(p + "subject_academie", subject.c.academie, subject.c.kind)
+    Index(p + "subject_uai", subject.c.uai)
+    state = Table(
+        p + "state", md,
+        Column("key", String(250), primary_key=True),
+        Column("value", JSON, nullable=False),
+    )
+    timeline = Table(
+        p + "timeline", md,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("subject", String(220), nullable=False),
+        Column("day", Date, nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("source", String(20), nullable=False),
+        Column("position", BigInteger),
+        Column("event_id", String(36), nullable=False),
+        Column("type", String(60), nullable=False),
+        Column("summary", Text, nullable=False),
+    )
+    Index(p + "timeline_subject", timeline.c.subject, timeline.c.day)
+    applied = Table(
+        p + "applied", md,
+        Column("event_id", String(36), primary_key=True),
+    )
+    source = Table(
+        p + "source", md,
+        Column("source", String(20), primary_key=True),
+        Column("last_position", BigInteger, nullable=False),
+        Column("last_occurred_at", DateTime(timezone=True)),
+        Column("events_applied", BigInteger, nullable=False),
+    )
+    gen = Generation(number, md, fact, subject, state, timeline, applied, source)
+    _cache[number] = gen
+    return gen
+
+
+def create_generation_sync(sync_connection, number: int) -> Generation:
+    gen = generation(number)
+    gen.metadata.create_all(sync_connection)
+    return gen
+
+
+def drop_generation_sync(sync_connection, number: int, keep: tuple[str, ...] = ()) -> None:
+    gen = generation(number)
+    kept = {getattr(gen, name).name for name in keep}
+    gen.metadata.drop_all(sync_connection, tables=[t for t in gen.metadata.sorted_tables if t.name not in kept])

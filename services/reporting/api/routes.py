@@ -1,0 +1,166 @@
+"""HTTP routes: JSON, CSV and the dashboard. Each route parses, calls the reader, shapes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import jwt
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
+
+from eventkit.auth import Principal, decode_token
+from reporting.adapters.projector import day_of
+from reporting.adapters.queries import Filters
+from reporting.app import views
+from reporting.app.reader import Reader
+
+TOKEN_COOKIE = "jumelage_token"
+CSV = "text/csv; charset=utf-8"
+Dimension = Literal["academie", "departement", "dispositif", "school_year", "domain", "ep", "ruralite", "level",
+                    "kind", "month", "year_index"]
+_templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
+                         autoescape=select_autoescape(["html"]))
+
+
+async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)")) -> Principal:
+    """The caller, from ``Authorization: Bearer``, else ``?token=`` or the cookie (so a browser can
+    open the dashboard from a link)."""
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    raw = bearer.strip() if scheme.lower() == "bearer" and bearer else token or request.cookies.get(TOKEN_COOKIE)
+    if not raw:
+        raise HTTPException(status_code=401, detail="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return decode_token(request.app.state.runtime.settings.jwt_secret, raw)
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise HTTPException(status_code=401, detail=f"invalid token: {exc}",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+def reader(request: Request) -> Reader:
+    if getattr(request.app.state, "reader", None) is None:
+        request.app.state.reader = Reader(request.app.state.runtime.engine)
+    return request.app.state.reader
+
+
+def as_of_date(request: Request, as_of: date | None = Query(None, description="YYYY-MM-DD; default today")) -> date:
+    return as_of or day_of(request.app.state.runtime.clock.now())
+
+
+def filters(academie: Academie | None = None, departement: str | None = None, dispositif: Dispositif | None = None,
+            school_year: str | None = Query(None, pattern=r"^[0-9]{4}-[0-9]{4}$"),
+            domain: int | None = Query(None, ge=0, le=17), ep: EducationPrioritaire | None = None,
+            ruralite: str | None = None) -> Filters:
+    return Filters(academie=academie.value if academie else None, departement=departement,
+                   dispositif=dispositif.value if dispositif else None, school_year=school_year, domain=domain,
+                   ep=ep.value if ep else None, ruralite=ruralite)
+
+
+router = APIRouter()
+
+
+@router.get("/indicators", tags=["indicators"])
+async def get_indicators(who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                         as_of: date = Depends(as_of_date), r: Reader = Depends(reader)) -> dict:
+    """Every indicator for the filters, as of a date (campaigns, candidatures, attribution rate,
+    partnerships, schools/classes/pupils reached, actions, meetings, bilans, renewals, reminders,
+    overdue partnerships)."""
+    return await r.indicators(who, as_of, flt)
+
+
+@router.get("/indicators/by/{dimension}", tags=["indicators"])
+async def get_breakdown(dimension: Dimension, who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                        as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                        offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> dict:
+    """The summable indicators per value of a dimension (paginated)."""
+    return await r.breakdown(who, as_of, flt, dimension, offset, limit)
+
+
+@router.get("/indicators.csv", tags=["exports"], response_class=Response)
+async def get_indicators_csv(who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                             as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                             by: Dimension | None = None) -> Response:
+    if by:
+        return _csv(views.breakdown_csv(await r.breakdown(who, as_of, flt, by, 0, 100_000)), f"indicateurs-{by}")
+    return _csv(views.indicators_csv(await r.indicators(who, as_of, flt)), "indicateurs")
+
+
+@router.get("/academies/{academie}/campaigns", tags=["indicators"])
+async def get_campaign_count(academie: Academie, who: Principal = Depends(principal),
+                             as_of: date = Depends(as_of_date), r: Reader = Depends(reader)) -> dict:
+    """The thin slice: how many campaigns an académie opened (and closed) as of a date."""
+    values = (await r.indicators(who, as_of, Filters(academie=academie.value)))["indicators"]
+    return {"academie": academie.value, "as_of": as_of.isoformat(), "campaigns_opened": values["campaigns_opened"],
+            "campaigns_closed": values["campaigns_closed"]}
+
+
+@router.get("/partnerships", tags=["partnerships"])
+async def get_partnerships(who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                           as_of: date = Depends(as_of_date), r: Reader = Depends(reader), uai: str | None = None,
+                           offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict:
+    return await r.partnerships(who, as_of, flt, uai, offset, limit)
+
+
+@router.get("/partnerships.csv", tags=["exports"], response_class=Response)
+async def get_partnerships_csv(who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                               as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                               uai: str | None = None) -> Response:
+    return _csv(views.partnerships_csv(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
+
+
+@router.get("/partnerships/{partnership_id}/timeline", tags=["partnerships"])
+async def get_timeline(partnership_id: str, who: Principal = Depends(principal), as_of: date = Depends(as_of_date),
+                       r: Reader = Depends(reader)) -> dict:
+    """What happened to one partnership up to a date, and its actions per class."""
+    return await r.timeline(who, partnership_id, as_of)
+
+
+@router.get("/schools/{uai}", tags=["partnerships"])
+async def get_school(uai: str, who: Principal = Depends(principal), as_of: date = Depends(as_of_date),
+                     r: Reader = Depends(reader)) -> dict:
+    """All partnerships of a school (UAI), across dispositifs."""
+    return await r.school(who, uai.upper(), as_of)
+
+
+@router.get("/lag", tags=["ops"])
+async def get_lag(request: Request, r: Reader = Depends(reader)) -> dict:
+    """Last position applied per source and each consumer's lag (messages not yet delivered)."""
+    return {**await r.lag(), "consumers": await _consumer_lag(request)}
+
+
+@router.get("/dashboard/{academie}", tags=["dashboard"], response_class=HTMLResponse)
+async def get_dashboard(request: Request, academie: Academie, who: Principal = Depends(principal),
+                        as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                        school_year: str | None = Query(None, pattern=r"^[0-9]{4}-[0-9]{4}$"),
+                        token: str | None = None) -> HTMLResponse:
+    """The académie's dashboard: key figures and charts, server-rendered, no external resources."""
+    flt = Filters(academie=academie.value, school_year=school_year)
+    parts = [await r.indicators(who, as_of, flt)] + [await r.breakdown(who, as_of, flt, by, 0, 1000)
+                                                      for by in ("dispositif", "ep", "month")]
+    csv_url = f"/indicators.csv?academie={academie.value}&as_of={as_of.isoformat()}" + (
+        f"&school_year={school_year}" if school_year else "")
+    html = _templates.get_template("dashboard.html").render(
+        **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url))
+    response = HTMLResponse(html)
+    if token:  # keep the browser signed in for the links of the page
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(text.encode("utf-8"), media_type=CSV,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+async def _consumer_lag(request: Request) -> list[dict]:
+    out = []
+    for runner in getattr(request.app.state.runtime, "_consumer_runners", []):
+        try:
+            out.append({"consumer": runner.name, **await runner.lag()})
+        except Exception as exc:  # noqa: BLE001 - NATS away: say so rather than fail the endpoint
+            out.append({"consumer": runner.name, "error": repr(exc)})
+    return out

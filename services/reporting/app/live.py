@@ -1,0 +1,109 @@
+"""The live consumers' handler: apply one event to the current generation, in the kit's transaction.
+
+The hot path is one statement before the projection's own writes: it inserts the event id into
+the *cached* generation's ``applied`` table only if ``rpt_meta`` still names that generation,
+reading that row ``FOR SHARE`` on PostgreSQL. A rebuild swapping generations holds the row
+``FOR UPDATE`` during its final catch-up, so no live write can land in the old generation after
+it (SQLite gets the same from its single writer). When the insert returns nothing, either the
+event was already applied or the generation changed: one more query tells which. On PostgreSQL
+that statement also returns the state rows the projection reads, and the projection's writes go
+in one more statement (``Projector._flush``): with the kit's BEGIN, inbox row and COMMIT, five
+round trips per event.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from jumelage_contracts import Envelope
+
+from eventkit import metrics
+from reporting.adapters.projector import Projector, keys_needed
+from reporting.adapters.tables import Generation, generation, rpt_meta
+
+LAST_POSITION = metrics.gauge("jumelage_reporting_last_position",
+                              "Store position (in the producing service) of the last event applied to the read models",
+                              ["source"])
+EVENTS_APPLIED = metrics.counter("jumelage_reporting_events_applied_total",
+                                 "Events applied to the read models by the live consumers", ["source"])
+
+
+async def generation_for_write(conn: AsyncConnection) -> Generation:
+    stmt = select(rpt_meta.c.value).where(rpt_meta.c.key == "generation")
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True)
+    return generation(int((await conn.execute(stmt)).scalar_one()))
+
+
+_CLAIM = ("INSERT INTO {applied} (event_id) SELECT :event_id WHERE EXISTS "
+          "(SELECT 1 FROM rpt_meta WHERE key = 'generation' AND value = :generation{share}) "
+          "ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+
+
+async def _claim_if_current(conn: AsyncConnection, gen: Generation, event_id: str,
+                            keys: list[str]) -> dict[str, Any] | None:
+    """Claim the event for ``gen`` if it is current; None when not claimed. On PostgreSQL the
+    same round trip also returns the state rows the projection will read (``keys``)."""
+    params = {"event_id": event_id, "generation": str(gen.number)}
+    if conn.dialect.name != "postgresql":
+        claimed = (await conn.execute(text(_CLAIM.format(applied=gen.applied.name, share="")), params)).first()
+        return {} if claimed is not None else None
+    claim = _CLAIM.format(applied=gen.applied.name, share=" FOR SHARE")
+    stmt = text(f"WITH c AS ({claim}) SELECT 0 AS marker, CAST(NULL AS TEXT) AS key, CAST(NULL AS TEXT) AS value "
+                f"FROM c UNION ALL SELECT 1, s.key, CAST(s.value AS TEXT) FROM {gen.state.name} s "
+                f"WHERE s.key IN :keys AND EXISTS (SELECT 1 FROM c)").bindparams(bindparam("keys", expanding=True))
+    rows = (await conn.execute(stmt, {**params, "keys": keys or [""]})).all()
+    if not any(r.marker == 0 for r in rows):
+        return None
+    return {r.key: json.loads(r.value) for r in rows if r.marker == 1}
+
+
+class LiveProjection:
+    """Holds the generation last written to (a guess, checked by every write)."""
+
+    def __init__(self) -> None:
+        self._generation: Generation | None = None
+
+    async def apply(self, conn: AsyncConnection, envelope: Envelope) -> int:
+        try:
+            return await self._apply(conn, envelope)
+        except DBAPIError as exc:
+            # A generation dropped under us (two rebuilds while this consumer slept): forget the
+            # guess; the kit retries the message and the retry reads the current generation.
+            if "rpt_g" in str(exc):
+                self._generation = None
+            raise
+
+    async def _apply(self, conn: AsyncConnection, envelope: Envelope) -> int:
+        gen = self._generation or await generation_for_write(conn)
+        event_id, keys = str(envelope.id), keys_needed([envelope])
+        state = await _claim_if_current(conn, gen, event_id, keys)
+        if state is None:
+            current = await generation_for_write(conn)
+            if current.number == gen.number:
+                return 0  # already applied to this generation (a rebuild got there first)
+            gen = current
+            state = await _claim_if_current(conn, gen, event_id, keys)
+            if state is None:
+                return 0
+        self._generation = gen
+        applied = await Projector(gen).apply_claimed(conn, [envelope], state if conn.dialect.name == "postgresql"
+                                                     else None)
+        EVENTS_APPLIED.labels(envelope.source).inc()
+        if envelope.position:
+            LAST_POSITION.labels(envelope.source).set(envelope.position)
+        return applied
+
+    async def __call__(self, tx: Any, envelope: Envelope, event: Any) -> None:
+        """``runtime.add_consumer`` handler for all three sources."""
+        await self.apply(tx.connection, envelope)
+
+
+async def apply_live(conn: AsyncConnection, envelope: Envelope) -> int:
+    """One event, without a cached generation (tests, tools)."""
+    return await LiveProjection().apply(conn, envelope)

@@ -1,0 +1,142 @@
+"""Rebuild every read model from the event log into a new generation, then swap it in.
+
+1. Create generation N+1 beside the current N (queries and live consumers keep using N).
+2. Replay each source's log into N+1 in large batches (one transaction per batch; the projector's
+   lookups stay in memory: the rebuild is N+1's only writer).
+3. Swap, in ONE transaction that first locks the generation row (the live handlers read it
+   ``FOR SHARE``, SQLite has a single writer anyway): replay what arrived since step 2, then point
+   ``rpt_meta.generation`` at N+1. No live event can land in N after that final catch-up, and
+   every event the live consumers applied to N came from the same log, so N+1 holds all of them.
+   After the swap the live consumers write N+1; an event the rebuild already applied is skipped
+   (the generation's ``applied`` table).
+4. Drop N after a short grace period, so a query that just read "N" can finish.
+
+The log is JetStream (one stream per producing service, replayed with an ephemeral consumer), or
+anything else that yields the envelopes in order: tests use a list. If the streams no longer hold
+everything (limits, a lost node), refill them from the services' stores first with the relay's
+re-publish (``jumelage republish``; JetStream drops what it still has by ``Nats-Msg-Id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
+
+from sqlalchemy import inspect, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jumelage_contracts import Envelope
+
+from reporting.adapters.projector import Projector
+from reporting.adapters.tables import create_generation_sync, drop_generation_sync, generation, rpt_meta
+
+Batch = tuple[list[Envelope], int]
+
+
+class EventLog(Protocol):
+    sources: Sequence[str]
+
+    def batches(self, source: str, after: int, size: int) -> AsyncIterator[Batch]:
+        """Envelopes of ``source`` after cursor ``after``, in order, with the cursor after each
+        batch, up to the end of the log as it was when the iteration started."""
+        ...
+
+
+class ListLog:
+    """A log held in memory (tests, benchmarks): ``{source: [envelopes in order]}``."""
+
+    def __init__(self, events: Mapping[str, Sequence[Envelope]]) -> None:
+        self.events = {k: list(v) for k, v in events.items()}
+        self.sources = list(self.events)
+
+    async def batches(self, source: str, after: int, size: int) -> AsyncIterator[Batch]:
+        items = self.events.get(source, [])
+        end = len(items)
+        for start in range(after, end, size):
+            chunk = items[start:min(start + size, end)]
+            yield chunk, start + len(chunk)
+
+
+async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000, grace_seconds: float = 2.0,
+                  before_swap=None) -> dict[str, Any]:
+    """Rebuild into a new generation and swap it in; returns figures (events, seconds, generation)."""
+    started = time.perf_counter()
+    async with engine.begin() as conn:
+        old = int((await conn.execute(select(rpt_meta.c.value).where(rpt_meta.c.key == "generation"))).scalar_one())
+        new = old + 1
+        await conn.run_sync(_drop_leftovers, old)
+        await conn.run_sync(create_generation_sync, new)
+    projector = Projector(generation(new), keep_cache=True)
+    cursors: dict[str, int] = {}
+    seen = applied = 0
+    for source in log.sources:
+        cursors[source] = 0
+        async for envelopes, cursor in log.batches(source, 0, batch_size):
+            async with engine.begin() as conn:
+                applied += await projector.apply(conn, envelopes)
+            seen += len(envelopes)
+            cursors[source] = cursor
+    if engine.dialect.name == "postgresql":
+        # Statistics for the planner, and the visibility map that lets the covering index answer
+        # an académie's sums without touching the table, before queries start using it.
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in generation(new).metadata.sorted_tables:
+                await conn.execute(text(f'VACUUM (ANALYZE) "{table.name}"'))
+    replayed_at = time.perf_counter()
+    if before_swap is not None:
+        await before_swap()
+    async with engine.begin() as conn:
+        lock = select(rpt_meta.c.value).where(rpt_meta.c.key == "generation")
+        if conn.dialect.name == "postgresql":
+            lock = lock.with_for_update()
+        await conn.execute(lock)
+        for source in log.sources:
+            async for envelopes, cursor in log.batches(source, cursors[source], batch_size):
+                applied += await projector.apply(conn, envelopes)
+                seen += len(envelopes)
+                cursors[source] = cursor
+        await conn.execute(update(rpt_meta).where(rpt_meta.c.key == "generation").values(value=str(new)))
+    swapped_at = time.perf_counter()
+    await asyncio.sleep(grace_seconds)
+    async with engine.begin() as conn:
+        # The old `applied` table stays until the next rebuild: a live consumer that still
+        # believes in generation `old` then finds "not current" there instead of a missing table.
+        await conn.run_sync(drop_generation_sync, old, keep=("applied",))
+    return {"generation": new, "previous_generation": old, "events": seen, "applied": applied,
+            "cursors": cursors, "replay_seconds": round(replayed_at - started, 3),
+            "swap_seconds": round(swapped_at - replayed_at, 3),
+            "events_per_second": round(seen / max(swapped_at - started, 1e-9), 1)}
+
+
+def _drop_leftovers(sync_connection, current: int) -> None:
+    """Every generation table but the current generation's: what a previous rebuild kept or a
+    crashed one left half built."""
+    pattern = re.compile(r"^rpt_g(\d+)_")
+    for name in inspect(sync_connection).get_table_names():
+        found = pattern.match(name)
+        if found and int(found.group(1)) != current:
+            sync_connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+async def rebuild_from_env(settings, *, batch_size: int = 2000) -> dict[str, Any]:
+    """The ``python -m reporting rebuild`` command: migrate, replay JetStream, swap."""
+    from eventkit.bus import NatsConnection
+    from eventkit.migrations import KIT_MIGRATIONS, run_migrations
+    from eventkit.sql import make_engine
+    from reporting.adapters.jetstream import JetStreamLog
+    from reporting.bootstrap import MIGRATIONS, SOURCES
+
+    await run_migrations(settings.database_url, [KIT_MIGRATIONS, MIGRATIONS])
+    engine = make_engine(settings.database_url)
+    nats = NatsConnection(settings.nats_url, name="reporting-rebuild")
+    await nats.start()
+    try:
+        if not await nats.wait_connected(10):
+            raise SystemExit(f"NATS not reachable at {settings.nats_url}")
+        return await rebuild(engine, JetStreamLog(nats.js, settings.subject_root, SOURCES), batch_size=batch_size)
+    finally:
+        await nats.close()
+        await engine.dispose()

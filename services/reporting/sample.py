@@ -1,0 +1,352 @@
+"""Valid, random event histories of the three producing services, for the property tests, the
+benchmarks and demos: campaigns, offers, candidatures and their outcomes, attributed partnerships
+with their programme (meetings, actions, bilan), renewals and reminders, in causal order and dated.
+
+Payloads follow the contracts (``validate=True`` checks each against its model).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from jumelage_contracts import Envelope
+from jumelage_contracts.envelope import SYSTEM as _SYSTEM
+from jumelage_contracts.reference import schools
+from jumelage_contracts.registry import model_for
+
+# every académie the fixture has schools in
+ACADEMIES = tuple(sorted({s.academie.value for s in schools()}))
+DISPOSITIFS = ("culture", "entreprise", "mercredi")
+LEVELS = ("CM1", "CM2", "5e", "4e", "3e")
+EP = ("REP", "REP+", "none")
+RURALITE = ("grands_centres_urbains", "ceintures_urbaines", "petites_villes", "bourgs_ruraux")
+KINDS = ("visit", "workshop", "careers_forum", "performance")
+
+
+@dataclass
+class _Draft:
+    at: datetime
+    seq: int
+    type: str
+    stream_id: str
+    academie: str | None
+    data: dict[str, Any]
+
+
+@dataclass
+class HistoryBuilder:
+    rng: random.Random
+    validate: bool = True
+    drafts: list[_Draft] = field(default_factory=list)
+    _n: int = 0
+
+    def emit(self, at: datetime, type_: str, stream_id: str, academie: str | None, data: dict[str, Any]) -> None:
+        self._n += 1
+        self.drafts.append(_Draft(at, self._n, type_, stream_id, academie, {"type": type_, **data}))
+
+    def envelopes(self) -> list[Envelope]:
+        """In time order (a valid interleaving of the three sources), positions per source."""
+        positions: dict[str, int] = {}
+        out = []
+        for d in sorted(self.drafts, key=lambda d: (d.at, d.seq)):
+            model = model_for(d.type)
+            data = model.model_validate(d.data).model_dump(mode="json") if self.validate else d.data
+            positions[model.SOURCE] = positions.get(model.SOURCE, 0) + 1
+            out.append(Envelope.model_construct(
+                id=uuid.UUID(int=self.rng.getrandbits(128), version=4), type=d.type, schema_version=model.VERSION,
+                source=model.SOURCE, stream_id=d.stream_id, stream_version=0, occurred_at=d.at, recorded_at=d.at,
+                correlation_id=uuid.UUID(int=self.rng.getrandbits(128), version=4), causation_id=None,
+                actor=_SYSTEM, academie=d.academie, data=data, position=positions[model.SOURCE]))
+        return out
+
+
+def _at(day: date, hour: int = 10) -> datetime:
+    return datetime.combine(day, time(hour, 0), tzinfo=timezone.utc)
+
+
+def _calendar(start_year: int) -> dict[str, Any]:
+    return {
+        "submission_deadline": f"{start_year}-05-31T21:59:00Z",
+        "attribution_date": f"{start_year}-07-04",
+        "work_meeting_window": {"start": f"{start_year}-09-15", "end": f"{start_year}-10-17"},
+        "bilan_window": {"start": f"{start_year + 1}-05-11", "end": f"{start_year + 1}-06-19"},
+        "renewal_deadline": f"{start_year + 1}-06-30T21:59:00Z",
+    }
+
+
+def _school(rng: random.Random, academie: str) -> dict[str, Any]:
+    s = rng.choice([s for s in schools() if s.academie.value == academie])
+    return {"uai": s.uai, "name": s.name, "academie": academie, "departement": s.departement,
+            "commune": s.commune, "education_prioritaire": s.education_prioritaire.value,
+            "ruralite": s.ruralite.value}
+
+
+def _reclassified(rng: random.Random, school: dict[str, Any]) -> dict[str, Any]:
+    """The same school under a new carte of éducation prioritaire / rurality grid."""
+    return {**school, "education_prioritaire": rng.choice([e for e in EP if e != school["education_prioritaire"]]),
+            "ruralite": rng.choice([r for r in RURALITE if r != school["ruralite"]])}
+
+
+def _classes(rng: random.Random, prefix: str) -> list[dict[str, Any]]:
+    return [{"class_id": f"{prefix}-c{i}", "label": f"Classe {i}", "level": rng.choice(LEVELS),
+             "pupils": rng.randint(12, 30), "objective": "Découvrir un métier et un lieu"}
+            for i in range(rng.randint(1, 3))]
+
+
+def history(rng: random.Random, *, campaigns: int = 2, candidatures: int = 6, start_year: int = 2025,
+            validate: bool = True, prefix: str = "") -> list[Envelope]:
+    """A random valid history; roughly 15 events per candidature. ``prefix`` starts every id, so
+    that two histories can share one log."""
+    b = HistoryBuilder(rng, validate)
+    camps = [_campaign(b, f"{prefix}{i}", start_year) for i in range(campaigns)]
+    for i in range(candidatures):
+        _candidature(b, f"{prefix}{i}", rng.choice(camps))
+    return b.envelopes()
+
+
+def _campaign(b: HistoryBuilder, i: str, start_year: int) -> dict[str, Any]:
+    rng = b.rng
+    year = start_year + rng.randint(0, 1)
+    academie, dispositif = rng.choice(ACADEMIES), rng.choice(DISPOSITIFS)
+    cid = f"camp-{i}-{academie}-{dispositif}"
+    opened = date(year, 3, 1) + timedelta(days=rng.randint(0, 20))
+    camp = {"campaign_id": cid, "academie": academie, "dispositif": dispositif, "school_year": f"{year}-{year + 1}",
+            "year": year, "opened": opened, "offers": []}
+    b.emit(_at(opened), "CampaignOpened", f"campaign-{cid}", academie, {
+        "campaign_id": cid, "academie": academie, "dispositif": dispositif, "school_year": camp["school_year"],
+        "title": f"Appel {dispositif} {academie}", "calendar": _calendar(year), "opened_by": "daac"})
+    for k in range(rng.randint(0, 2)):
+        oid = f"{cid}-offer{k}"
+        camp["offers"].append(oid)
+        offer = {
+            "offer_id": oid, "campaign_id": cid, "academie": academie, "dispositif": dispositif,
+            "partner": {"partner_id": f"partner-{oid}", "kind": "cultural_structure", "name": f"Structure {oid}",
+                        "address": "1 rue de la Paix", "commune": "Paris"},
+            "title": "Visites et ateliers", "resources": [{"kind": "visit", "description": "Visite guidée"}],
+            "eac_domains": rng.sample(range(1, 18), rng.randint(0, 3)), "levels": list(LEVELS),
+            "capacity_classes": 10}
+        b.emit(_at(opened + timedelta(days=1 + k)), "OfferPublished", f"offer-{oid}", academie, offer)
+        if rng.random() < 0.3:  # the partner changes its domains, maybe after candidatures chose it
+            b.emit(_at(opened + timedelta(days=rng.randint(2, 60)), 14), "OfferUpdated", f"offer-{oid}", academie,
+                   {**offer, "eac_domains": rng.sample(range(1, 18), rng.randint(0, 3))})
+    if rng.random() < 0.5:
+        b.emit(_at(date(year, 6, 1)), "CampaignClosed", f"campaign-{cid}", academie,
+               {"campaign_id": cid, "academie": academie, "reason": "deadline"})
+    return camp
+
+
+def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
+    rng = b.rng
+    year, academie = camp["year"], camp["academie"]
+    cand_id = f"cand-{i}"
+    stream = f"candidature-{cand_id}"
+    content = {"candidature_id": cand_id, "campaign_id": camp["campaign_id"], "dispositif": camp["dispositif"],
+               "school": _school(rng, academie), "classes": _classes(rng, cand_id),
+               "school_objective": "Ouvrir l'école sur son territoire",
+               "offer_id": rng.choice(camp["offers"]) if camp["offers"] and rng.random() < 0.7 else None}
+    day = camp["opened"] + timedelta(days=rng.randint(3, 60))
+    b.emit(_at(day), "CandidatureSubmitted", stream, academie, content)
+    if rng.random() < 0.4:
+        day += timedelta(days=rng.randint(1, 10))
+        content = {**content, "classes": _classes(rng, cand_id)}
+        if rng.random() < 0.5:  # the school's classification changed, or another offer was chosen
+            content["school"] = _reclassified(rng, content["school"])
+        if camp["offers"] and rng.random() < 0.5:
+            content["offer_id"] = rng.choice(camp["offers"])
+        b.emit(_at(day), "CandidatureAmended", stream, academie, content)
+    if rng.random() < 0.2:
+        day += timedelta(days=rng.randint(1, 10))
+        b.emit(_at(day), "CandidatureReturnedForCorrection", stream, academie,
+               {"candidature_id": cand_id, "campaign_id": camp["campaign_id"], "reason": "Pièce manquante"})
+        if rng.random() < 0.25:  # never corrected: it stays returned (or the school withdraws it)
+            if rng.random() < 0.5:
+                b.emit(_at(day + timedelta(days=rng.randint(1, 30))), "CandidatureWithdrawn", stream, academie,
+                       {"candidature_id": cand_id, "campaign_id": camp["campaign_id"]})
+            return
+        day += timedelta(days=rng.randint(1, 10))
+        b.emit(_at(day), "CandidatureResubmitted", stream, academie, content)
+    if rng.random() < 0.5:
+        b.emit(_at(day + timedelta(days=2)), "CandidatureReviewed", stream, academie, {
+            "candidature_id": cand_id, "campaign_id": camp["campaign_id"], "reviewer": "daac-1",
+            "avis": rng.choice(["favourable", "reserve", "defavorable"])})
+    outcome = rng.random()
+    decided = max(date(year, 7, 4), day + timedelta(days=3))
+    if rng.random() < 0.2:  # a place freed up: attributed (or rejected) after the attribution date
+        decided = date(year, 7, 4) + timedelta(days=rng.randint(1, 75))
+    if outcome < 0.15:
+        b.emit(_at(day + timedelta(days=3)), "CandidatureWithdrawn", stream, academie,
+               {"candidature_id": cand_id, "campaign_id": camp["campaign_id"]})
+    elif outcome < 0.35:
+        b.emit(_at(decided), "CandidatureRejected", stream, academie,
+               {"candidature_id": cand_id, "campaign_id": camp["campaign_id"], "reason": "Capacité atteinte"})
+    elif outcome < 0.9:
+        _partnership(b, cand_id, camp, content, decided)
+
+
+def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content: dict[str, Any], day: date) -> None:
+    rng = b.rng
+    year, academie = camp["year"], camp["academie"]
+    pid = f"p-{cand_id}"
+    school, classes = content["school"], content["classes"]
+    sy = camp["school_year"]
+    partner = {"partner_id": "partner-x", "kind": "cultural_structure", "name": "Structure partenaire"}
+    b.emit(_at(day), "PartnershipAttributed", f"candidature-{cand_id}", academie, {
+        "partnership_id": pid, "candidature_id": cand_id, "campaign_id": camp["campaign_id"],
+        "dispositif": camp["dispositif"], "school_year": sy, "year_index": 1, "school": school, "partner": partner,
+        "offer_id": content.get("offer_id"), "classes": classes, "calendar": _calendar(year),
+        **({"late": True, "late_reason": "Place libérée par un désistement"} if day > date(year, 7, 4) else {})})
+    _programme_year(b, pid, cand_id, camp, school, partner, classes, sy, 1, year, day, content.get("offer_id"))
+    if rng.random() < 0.5:
+        renewal_day = date(year + 1, 6, rng.randint(1, 25))
+        nsy = f"{year + 1}-{year + 2}"
+        new_classes = _classes(rng, pid + "-y2")
+        b.emit(_at(renewal_day), "RenewalRequested", f"candidature-{cand_id}", academie, {
+            "partnership_id": pid, "candidature_id": cand_id, "school_year": nsy, "year_index": 2,
+            "classes": new_classes, "motivation": "Continuer le travail engagé"})
+        decided = date(year + 1, 7, rng.randint(5, 20))
+        if rng.random() < 0.4:  # a new carte of éducation prioritaire from the new school year
+            school = _reclassified(rng, school)
+        if rng.random() < 0.65:
+            b.emit(_at(decided), "RenewalGranted", f"candidature-{cand_id}", academie, {
+                "partnership_id": pid, "candidature_id": cand_id, "dispositif": camp["dispositif"],
+                "school_year": nsy, "year_index": 2, "school": school, "partner": partner, "classes": new_classes,
+                "calendar": _calendar(year + 1)})
+            # as programmes does: year 1 closes as renewed when year 2 opens (it still counts as
+            # active until its school year ends)
+            b.emit(_at(decided, 11), "ProgrammeYearClosed", f"partnership-{pid}", academie, {
+                "partnership_id": pid, "school_year": sy, "year_index": 1, "outcome": "renewed",
+                "closed_at": _at(decided, 11).isoformat(), "bilan_recorded": False})
+            _programme_year(b, pid, cand_id, camp, school, partner, new_classes, nsy, 2, year + 1, decided, None)
+        else:
+            b.emit(_at(decided), "RenewalDeclined", f"candidature-{cand_id}", academie, {
+                "partnership_id": pid, "candidature_id": cand_id, "school_year": nsy, "year_index": 2,
+                "reason": "Pas de bilan"})
+            if rng.random() < 0.5:  # as programmes does when it is told: year 1 closes, the partnership ends
+                closed = _at(decided, 11)
+                base = {"partnership_id": pid, "school_year": sy, "year_index": 1}
+                b.emit(closed, "ProgrammeYearClosed", f"partnership-{pid}", academie, {
+                    **base, "outcome": "not_renewed", "closed_at": closed.isoformat(), "bilan_recorded": False})
+                b.emit(closed, "PartnershipEnded", f"partnership-{pid}", academie, {
+                    **base, "reason": "renewal_declined", "ended_at": closed.isoformat(), "years": 1})
+
+
+def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, Any], school: dict[str, Any],
+                    partner: dict[str, Any], classes: list[dict[str, Any]], sy: str, index: int, year: int,
+                    opened: date, offer_id: str | None) -> None:
+    rng = b.rng
+
+    def released(at: datetime, class_ids: list[str], reason: str) -> None:
+        # as candidatures does: classes of a first year that stops give their places back to the offer
+        if index == 1 and offer_id:
+            b.emit(at + timedelta(minutes=1), "OfferPlacesReleased", f"offer-{offer_id}", academie, {
+                "offer_id": offer_id, "campaign_id": camp["campaign_id"], "candidature_id": cand_id,
+                "partnership_id": pid, "class_ids": class_ids, "classes": len(class_ids),
+                "remaining_classes": rng.randint(len(class_ids), 10), "reason": reason})
+
+    academie = camp["academie"]
+    stream = f"partnership-{pid}"
+    base = {"partnership_id": pid, "school_year": sy, "year_index": index}
+    at = _at(opened, 11)
+    b.emit(at, "ProgrammeYearOpened", stream, academie, {
+        **base, "candidature_id": cand_id, "campaign_id": camp["campaign_id"], "dispositif": camp["dispositif"],
+        "school": school, "partner": partner, "offer_id": None,
+        "classes": [{k: c[k] for k in ("class_id", "label", "level", "pupils")} for c in classes],
+        "calendar": _calendar(year), "year_starts_on": f"{year}-09-01", "year_ends_on": f"{year + 1}-07-04",
+        "opened_by": "attribution" if index == 1 else "renewal"})
+    if rng.random() < 0.7:
+        held = date(year, 9, 20) + timedelta(days=rng.randint(0, 50))  # sometimes after the window
+        mid = f"{pid}-{index}-work"
+        b.emit(_at(held - timedelta(days=7)), "MeetingScheduled", stream, academie, {
+            **base, "meeting_id": mid, "kind": "work", "starts_at": _at(held).isoformat(), "place": "École"})
+        b.emit(_at(held, 16), "MeetingHeld", stream, academie, {
+            **base, "meeting_id": mid, "kind": "work", "held_at": _at(held, 15).isoformat(),
+            "minutes": "Programme arrêté"})
+    class_ids = [c["class_id"] for c in classes]
+    if len(class_ids) > 1 and rng.random() < 0.3:  # a class leaves before any action
+        gone = rng.choice(class_ids)
+        class_ids = [c for c in class_ids if c != gone]
+        gone_at = _at(opened + timedelta(days=rng.randint(1, 60)), 15)
+        b.emit(gone_at, "ClassCancelled", stream, academie, {
+            **base, "class_id": gone, "reason": "Changement d'emploi du temps", "cancelled_action_ids": []})
+        released(gone_at, [gone], "class_cancelled")
+    for a in range(rng.randint(0, 3)):
+        aid = f"{pid}-{index}-a{a}"
+        kind = rng.choice(KINDS)
+        when = date(year, 10, 1) + timedelta(days=rng.randint(0, 200))
+        scheduled = date(year, 9, 25) + timedelta(days=rng.randint(0, 5))
+        chosen = rng.sample(class_ids, rng.randint(1, len(class_ids)))
+        b.emit(_at(scheduled, 12), "ActionScheduled", stream, academie, {
+            **base, "action_id": aid, "kind": kind, "title": f"Action {a}", "class_ids": chosen,
+            "starts_at": _at(when, 9).isoformat(), "duration_minutes": 120, "place": "Musée"})
+        step = _at(scheduled, 13) + timedelta(days=rng.randint(1, 20))
+        if rng.random() < 0.3:
+            moved = when + timedelta(days=rng.randint(-20, 45))
+            b.emit(step, "ActionRescheduled", stream, academie, {
+                **base, "action_id": aid, "kind": kind, "class_ids": chosen, "starts_at": _at(moved, 9).isoformat(),
+                "previous_starts_at": _at(when, 9).isoformat(), "duration_minutes": 120, "place": "Musée"})
+            when = moved
+            step += timedelta(days=1)
+        fate = rng.random()
+        if fate < 0.2:
+            b.emit(step, "ActionCancelled", stream, academie, {
+                **base, "action_id": aid, "kind": kind, "class_ids": chosen, "reason": "Grève"})
+        elif fate < 0.75:
+            done = max(_at(when, 11), step)
+            b.emit(done, "ActionCompleted", stream, academie, {
+                **base, "action_id": aid, "kind": kind, "class_ids": chosen, "completed_at": done.isoformat(),
+                "participants": [{"class_id": c, "pupils_present": rng.randint(5, 20)} for c in chosen],
+                "staff_present": rng.randint(0, 3), "families_present": rng.randint(0, 4)})
+    if rng.random() < 0.3:
+        rid = f"rem-{pid}-{index}"
+        due = _at(date(year, 10, 10), 7)
+        b.emit(_at(opened, 12), "ReminderScheduled", f"reminder-{rid}", academie, {
+            "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "due_at": due.isoformat(),
+            "recipients": [{"role": "school", "name": "École", "email": "ecole@example.fr"}],
+            "subject": {"academie": academie, "dispositif": camp["dispositif"], "school_year": sy,
+                        "partnership_id": pid, "uai": school["uai"]},
+            "title": "Réunion de travail à organiser"})
+        outcome = rng.random()
+        if outcome < 0.5:
+            b.emit(due, "ReminderSent", f"reminder-{rid}", academie, {
+                "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "message_id": f"<{rid}@j>",
+                "sent_at": due.isoformat(), "recipients": [{"role": "school", "name": "École",
+                                                            "email": "ecole@example.fr"}]})
+        elif outcome < 0.8:
+            b.emit(due, "ReminderFailed", f"reminder-{rid}", academie, {
+                "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "error": "550 refused",
+                "attempt": 3, "failed_at": due.isoformat(), "final": rng.random() < 0.7})
+        else:
+            # Cancelled the day before, or while its mail was on the wire (then recorded as sent).
+            on_the_wire = outcome < 0.9
+            cancelled = due + timedelta(seconds=1) if on_the_wire else due - timedelta(days=1)
+            b.emit(cancelled, "ReminderCancelled", f"reminder-{rid}", academie, {
+                "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "reason": "satisfied",
+                "cancelled_at": cancelled.isoformat()})
+            if on_the_wire:
+                sent = due + timedelta(seconds=2)
+                b.emit(sent, "ReminderSent", f"reminder-{rid}", academie, {
+                    "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "message_id": f"<{rid}@j>",
+                    "sent_at": sent.isoformat(), "recipients": [{"role": "school", "name": "École",
+                                                                 "email": "ecole@example.fr"}]})
+    if rng.random() < 0.5:
+        recorded = _at(date(year + 1, 6, 1) + timedelta(days=rng.randint(0, 40)), 17)
+        wish = rng.random() < 0.7
+        b.emit(recorded, "BilanRecorded", stream, academie, {
+            **base, "bilan_meeting_id": f"{pid}-{index}-bilan", "recorded_at": recorded.isoformat(), "per_class": [],
+            "planned": 0, "realised": 0, "cancelled": 0, "pupils_reached": 0,
+            "school": {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish},
+            "partner": {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish}, "wish_to_continue": wish})
+    if rng.random() < 0.15:
+        # at the end of the school year, or during it (the year stops counting as active then)
+        midyear = rng.random() < 0.4
+        ended = _at(opened + timedelta(days=rng.randint(1, 150)) if midyear else date(year + 1, 7, 6), 18)
+        b.emit(ended, "ProgrammeYearClosed", stream, academie, {
+            **base, "outcome": "ended", "closed_at": ended.isoformat(), "bilan_recorded": False})
+        b.emit(ended, "PartnershipEnded", stream, academie, {
+            **base, "reason": "withdrawn" if midyear else "completed", "ended_at": ended.isoformat(), "years": index})
+        if midyear:
+            released(ended, class_ids, "partnership_ended")

@@ -1,0 +1,125 @@
+"""Start the four services as real processes, with the commands and environment that
+docker-compose.yml names, pointed at this test's NATS, PostgreSQL databases and subject root."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+import httpx
+import yaml
+
+from eventkit.auth import mint_token
+from tests.infra.postgres import fresh_database
+from tests.infra.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("candidatures", "programmes", "notifications", "reporting")
+SECRET = "e2e-secret-of-at-least-thirty-two-bytes"
+
+
+@dataclass
+class RunningService:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@dataclass
+class System:
+    services: dict[str, RunningService] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    def token(self, role: str, scope: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(SECRET, role, scope)}"}
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR:-default}`` / ``${VAR}`` substitution."""
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(3)
+        return env.get(name) or (default if default is not None else "")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", substitute, value)
+
+
+def compose_command(name: str) -> tuple[list[str], dict[str, str]]:
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][name]
+    command = [sys.executable if part == "python" else part for part in spec["command"]]
+    return command, {k: interpolate(str(v), {}) for k, v in spec["environment"].items()}
+
+
+async def wait_ready(client: httpx.AsyncClient, service: RunningService, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise AssertionError(f"{service.name} exited ({service.process.returncode}):\n{service.log()[-4000:]}")
+        try:
+            response = await client.get(f"{service.url}/readyz")
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        await _sleep(0.2)
+    raise AssertionError(f"{service.name} not ready in {timeout}s: {last}\n{service.log()[-4000:]}")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+@asynccontextmanager
+async def running_system(postgres_server_url: str, nats_url: str, subject_root: str, tmp_path: Path,
+                         extra_env: dict[str, dict[str, str]] | None = None) -> AsyncIterator[System]:
+    system = System()
+    databases = []
+    try:
+        for name in SERVICES:
+            cm = fresh_database(postgres_server_url)
+            databases.append(cm)
+            database_url = await cm.__aenter__()
+            command, env = compose_command(name)
+            port = free_port()
+            env.update(
+                DATABASE_URL=database_url, NATS_URL=nats_url, HOST="127.0.0.1", PORT=str(port),
+                NATS_SUBJECT_ROOT=subject_root, JWT_SECRET=SECRET, LOG_JSON="1",
+                JUMELAGE_DATA_DIR=str(tmp_path / "data"), SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()),
+            )
+            env.update((extra_env or {}).get(name, {}))
+            log_path = tmp_path / f"{name}.log"
+            process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
+                                       stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+            system.services[name] = RunningService(name, f"http://127.0.0.1:{port}", process, log_path)
+        async with httpx.AsyncClient(timeout=10) as client:
+            for service in system.services.values():
+                await wait_ready(client, service)
+        yield system
+    finally:
+        for service in system.services.values():
+            if service.process.poll() is None:
+                service.process.terminate()
+        for service in system.services.values():
+            try:
+                service.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+        for cm in reversed(databases):
+            await cm.__aexit__(None, None, None)

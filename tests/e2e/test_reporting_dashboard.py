@@ -1,0 +1,108 @@
+"""The académie dashboard in a real browser: ``python -m reporting`` serves it, headless Chromium
+loads it with the token in the link, the figures and the four charts are there, and a screenshot
+goes to test-artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eventkit.auth import mint_token
+from eventkit.migrations import run_migrations
+from eventkit.sql import make_engine
+from reporting.app.live import apply_live
+from reporting.bootstrap import MIGRATIONS
+from tests.e2e.harness import free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "reporting"))
+from reporting_app import story  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SECRET = "dashboard-test-secret-of-at-least-32-bytes"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "Chromium is missing: apt-get install -y chromium (.ci/run installs it)"
+    return found
+
+
+def browse(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1500", *extra, url]
+    return subprocess.run([chromium(), *flags], capture_output=True, text=True, timeout=90)
+
+
+@pytest.fixture
+async def served(tmp_path, nats_url, subject_root):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}"
+    await run_migrations(url, [MIGRATIONS])
+    engine = make_engine(url)
+    for env in story():
+        async with engine.begin() as conn:
+            await apply_live(conn, env)
+    await engine.dispose()
+    port = free_port()
+    env = {**os.environ, "REPORTING_DATABASE_URL": url, "NATS_URL": nats_url, "NATS_SUBJECT_ROOT": subject_root,
+           "REPORTING_PORT": str(port), "JWT_SECRET": SECRET, "JUMELAGE_DATA_DIR": str(tmp_path)}
+    log = open(tmp_path / "reporting.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "reporting"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient() as client:
+            while True:
+                assert process.poll() is None, (tmp_path / "reporting.log").read_text()
+                try:
+                    if (await client.get(base + "/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "reporting did not get ready"
+                await asyncio.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+async def test_the_dashboard_shows_the_academie_figures_and_charts_in_headless_chromium(served, tmp_path) -> None:
+    token = mint_token(SECRET, "academie", "paris")
+    url = f"{served}/dashboard/paris?token={token}"
+    dom = await asyncio.to_thread(browse, url, tmp_path / "profile-dom", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert "académie de Paris" in html
+    figure = re.search(r'data-indicator="campaigns_opened"><div class="value">([^<]+)<', html)
+    assert figure and figure.group(1) == "1"
+    pupils = re.search(r'data-indicator="pupils_reached"><div class="value">([^<]+)<', html)
+    assert pupils and int(pupils.group(1)) > 0
+    assert html.count("<svg") == 4
+    assert "Jumelages attribués par dispositif" in html and "Part des jumelages en REP / REP+" in html
+    assert "Actions prévues et réalisées par mois" in html and "Renouvellements" in html
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "reporting-dashboard.png"
+    shot.unlink(missing_ok=True)
+    result = await asyncio.to_thread(browse, url, tmp_path / "profile-shot", f"--screenshot={shot}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+async def test_the_dashboard_refuses_another_academie_in_the_browser(served, tmp_path) -> None:
+    token = mint_token(SECRET, "academie", "lille")
+    dom = await asyncio.to_thread(browse, f"{served}/dashboard/paris?token={token}", tmp_path / "p", "--dump-dom")
+    assert "Forbidden" in dom.stdout and "<svg" not in dom.stdout

@@ -1,0 +1,98 @@
+"""The reporting figures follow commands live: the four services as real processes (the commands
+docker-compose.yml names) on real NATS and PostgreSQL; commands sent over HTTP to candidatures and
+programmes show in reporting's indicators — and on the académie's dashboard — within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from tests.e2e.harness import running_system
+from tests.integration.candidatures import candidatures_service as cand
+
+pytestmark = pytest.mark.e2e
+YEAR = cand.YEAR
+WITHIN = 1.0  # seconds, from the command's response to the figure in reporting
+
+
+def at(year: int, month: int, day: int, hour: int = 9) -> str:
+    return datetime(year, month, day, hour, tzinfo=timezone.utc).isoformat()
+
+
+async def ok(response: httpx.Response) -> dict:
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+async def test_commands_through_candidatures_and_programmes_reach_reporting_within_a_second(
+        postgres_server_url, nats_url, subject_root, tmp_path) -> None:
+    manual = {"CLOCK": "manual"}
+    async with running_system(postgres_server_url, nats_url, subject_root, tmp_path,
+                              extra_env={"candidatures": manual, "programmes": manual}) as system:
+        academie, school, admin = (system.token("academie", "paris"), system.token("school", "0750655E"),
+                                   system.token("admin", "*"))
+        async with httpx.AsyncClient(timeout=10) as http:
+            candidatures, programmes, reporting = (system.url(n) for n in ("candidatures", "programmes", "reporting"))
+
+            async def figure(name: str) -> int:
+                # the services run on a manual clock set in YEAR: read the figures of the school year
+                # YEAR-YEAR+1 as of after it (without it, only partnerships active that day count)
+                body = await ok(await http.get(f"{reporting}/indicators?academie=paris&as_of={YEAR + 2}-01-01"
+                                               f"&school_year={YEAR}-{YEAR + 1}", headers=academie))
+                return body["indicators"][name]
+
+            async def seen_within(name: str, value: int) -> float:
+                started = time.monotonic()
+                while time.monotonic() - started < 10:
+                    if await figure(name) == value:
+                        return time.monotonic() - started
+                    await asyncio.sleep(0.02)
+                raise AssertionError(f"reporting never showed {name} = {value}")
+
+            latencies = {}
+            await ok(await http.post(f"{candidatures}/admin/clock", json={"now": at(YEAR, 3, 1)}, headers=admin))
+            await ok(await http.post(f"{candidatures}/campaigns", json=cand.campaign_body("culture", "camp"),
+                                     headers=academie))
+            latencies["campaign"] = await seen_within("campaigns_opened", 1)
+
+            body = cand.candidature_body("culture", "a", None) | {
+                "partner_wished": {"partner_id": "musee", "kind": "cultural_structure", "name": "Musee"}}
+            await ok(await http.post(f"{candidatures}/campaigns/camp/candidatures", json=body, headers=school))
+            latencies["candidature"] = await seen_within("candidatures_submitted", 1)
+
+            # attribution comes after the submission deadline and after an avis
+            await ok(await http.post(f"{candidatures}/admin/clock", json={"now": at(YEAR, 6, 20)}, headers=admin))
+            await ok(await http.post(f"{candidatures}/candidatures/a/reviews", json={"avis": "favourable"},
+                                     headers=academie))
+            pid = (await ok(await http.post(f"{candidatures}/candidatures/a/attribute", json={},
+                                            headers=academie)))["partnership_id"]
+            latencies["attribution"] = await seen_within("partnerships_active", 1)
+            assert await figure("pupils_reached") == sum(c["pupils"] for c in body["classes"])
+
+            await ok(await http.post(f"{programmes}/admin/clock", json={"now": at(YEAR, 9, 20)}, headers=admin))
+            for _ in range(100):  # programmes opens the year when it consumes the attribution
+                if (await http.get(f"{programmes}/partnerships/{pid}", headers=school)).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            await ok(await http.post(f"{programmes}/partnerships/{pid}/actions", headers=school, json={
+                "action_id": "visite-1", "kind": "visit", "title": "Visite du musée", "class_ids": ["a-0"],
+                "starts_at": at(YEAR, 11, 11), "duration_minutes": 120, "place": "Musée"}))
+            latencies["action"] = await seen_within("actions_planned", 1)
+
+            timeline = await ok(await http.get(f"{reporting}/partnerships/{pid}/timeline?as_of={YEAR + 2}-01-01",
+                                              headers=academie))
+            assert {"PartnershipAttributed", "ProgrammeYearOpened", "ActionScheduled"} <= {
+                e["type"] for e in timeline["timeline"]}
+            dashboard = await http.get(f"{reporting}/dashboard/paris?as_of={YEAR + 2}-01-01", headers=academie)
+            assert dashboard.status_code == 200 and 'data-indicator="actions_planned"' in dashboard.text
+            lag = await ok(await http.get(f"{reporting}/lag"))
+            assert {s["source"] for s in lag["sources"]} >= {"candidatures", "programmes"}
+        print("reporting latencies (s):", {k: round(v, 3) for k, v in latencies.items()})
+        # The first event also pays for the consumers' first fetch and cold caches of three
+        # freshly started processes: it gets a looser bound, the following ones the real one.
+        assert latencies["campaign"] < 5 * WITHIN, latencies
+        assert max(v for k, v in latencies.items() if k != "campaign") < WITHIN, latencies

@@ -1,0 +1,77 @@
+"""The thin slice over the real bus: a CampaignOpened stored by a candidatures store travels
+through its outbox relay and JetStream to the notifications service (real runtime: consumer,
+store on PostgreSQL, relay); redelivery plans nothing twice; the reminder events go out on the
+notifications stream."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+from eventkit.bus import NatsConnection, OutboxRelay, provision
+from eventkit.clock import ManualClock
+from eventkit.settings import ServiceSettings
+from eventkit.sql import open_store
+from jumelage_contracts import to_envelope
+from jumelage_contracts.subjects import stream_name
+from notifications.bootstrap import MailSettings, build
+from tests.integration.notifications.notif_events import example
+from tests.integration.notifications.notif_harness import SmtpServer
+
+UTC = timezone.utc
+
+
+async def wait_for(predicate, timeout: float = 15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_published(
+        postgres_url, nats_url, subject_root, tmp_path) -> None:
+    smtp = SmtpServer().start()
+    candidatures = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'candidatures.db'}")
+    nats = NatsConnection(nats_url, name="test-candidatures")
+    await nats.start()
+    await provision(nats, subject_root)
+    relay = OutboxRelay(candidatures, nats, source="candidatures", subject_root=subject_root)
+    settings = ServiceSettings.from_env("notifications", env={}, database_url=postgres_url, nats_url=nats_url,
+                                        subject_root=subject_root, clock="manual", public_url="http://notif.test")
+    clock = ManualClock(datetime(2025, 4, 1, tzinfo=UTC))
+    _, service = build(settings, clock=clock, mail=MailSettings(port=smtp.port), scheduler_enabled=False)
+    await service.start()
+    try:
+        opened = to_envelope(example("CampaignOpened"), stream_id="campaign-camp-paris-culture-2025-2026",
+                             occurred_at=clock.now(), correlation_id=uuid.uuid4(), academie="paris")
+        await candidatures.append(opened.stream_id, [opened], 0)
+        assert await relay.publish_once() == 1
+
+        async def timers():
+            async with service.store.engine.connect() as conn:
+                from notifications.adapters.db import list_timers
+                return await list_timers(conn, status=["pending"])
+
+        assert len(await wait_for(timers)) == 2
+        await relay.republish(0)  # the same event again, from position 0
+        await asyncio.sleep(1.0)
+        assert len(await timers()) == 2
+
+        clock.set(datetime(2025, 5, 31, tzinfo=UTC))
+        assert await service.scheduler.tick() == 2
+        assert len(smtp.mailbox.messages) == 2
+        service.runtime.wake_relay()
+
+        async def published():
+            info = await nats.js.stream_info(stream_name("notifications", subject_root))
+            return info.state.messages >= 4  # 2 ReminderScheduled + 2 ReminderSent
+        assert await wait_for(published)
+    finally:
+        await service.stop()
+        await nats.close()
+        await candidatures.close()
+        smtp.stop()

@@ -1,0 +1,77 @@
+"""The loop between two real processes over real NATS, each on its own PostgreSQL database:
+candidatures attributes → programmes opens the partnership → programmes records the bilan →
+candidatures lets the school renew and the académie grants → programmes opens year 2."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.infra.postgres import fresh_database
+from tests.integration.candidatures import candidatures_service as cand
+from programmes_service import ACADEMIE, SCHOOL, at, eventually, nats_for, running_service, set_clock
+
+pytestmark = pytest.mark.integration
+YEAR = cand.YEAR  # candidatures' campaign is for YEAR-(YEAR+1)
+
+
+async def ok(response, status=(200, 201)) -> dict:
+    assert response.status_code in status, response.text
+    return response.json()
+
+
+async def test_an_attribution_in_candidatures_opens_the_partnership_and_a_granted_renewal_its_year_two(
+        postgres_url, postgres_server_url, nats_url, subject_root):
+    async with fresh_database(postgres_server_url) as candidatures_db, nats_for(nats_url, subject_root), \
+            cand.running_service(candidatures_db, nats_url, subject_root) as candidatures, \
+            running_service(postgres_url, nats_url, subject_root) as programmes:
+        await cand.set_clock(candidatures, cand.BEFORE_DEADLINE)
+        await ok(await candidatures.post("/campaigns", json=cand.campaign_body("culture", "camp"),
+                                         headers=cand.ACADEMIE))
+        body = cand.candidature_body("culture", "a", None) | {
+            "partner_wished": {"partner_id": "musee", "kind": "cultural_structure", "name": "Musee"}}
+        await ok(await candidatures.post("/campaigns/camp/candidatures", json=body, headers=cand.SCHOOL))
+        await cand.set_clock(candidatures, cand.AFTER_DEADLINE)  # attribution: after the deadline, after an avis
+        await ok(await candidatures.post("/candidatures/a/reviews", json={"avis": "favourable"},
+                                         headers=cand.ACADEMIE))
+        pid = (await ok(await candidatures.post("/candidatures/a/attribute", json={},
+                                                headers=cand.ACADEMIE)))["partnership_id"]
+
+        async def opened(year_index: int) -> bool:
+            r = await programmes.get(f"/partnerships/{pid}", headers=SCHOOL)
+            return r.status_code == 200 and r.json()["current_year"]["year_index"] == year_index
+
+        await eventually(lambda: opened(1), what="programmes opened the attributed partnership")
+        year = (await programmes.get(f"/partnerships/{pid}", headers=SCHOOL)).json()["current_year"]
+        assert year["school_year"] == f"{YEAR}-{YEAR + 1}"
+        assert [c["class_id"] for c in year["classes"]] == [c["class_id"] for c in body["classes"]]
+
+        await set_clock(programmes, at(YEAR + 1, 5, 20))
+        await ok(await programmes.post(f"/partnerships/{pid}/meetings", headers=SCHOOL, json={
+            "meeting_id": "bilan-1", "kind": "bilan", "starts_at": at(YEAR + 1, 6, 2, 17).isoformat(),
+            "place": "Ecole"}))
+        await set_clock(programmes, at(YEAR + 1, 6, 3))
+        await ok(await programmes.post(f"/partnerships/{pid}/meetings/bilan-1/held", json={"minutes": "Bilan"},
+                                       headers=SCHOOL))
+        evaluation = {"satisfaction": 5, "wish_to_continue": True}
+        await ok(await programmes.post(f"/partnerships/{pid}/bilan", json={"school": evaluation, "partner": evaluation},
+                                       headers=ACADEMIE))
+
+        await cand.set_clock(candidatures, cand.IN_RENEWAL_WINDOW)
+        request = {"classes": body["classes"], "motivation": "Continuer le jumelage"}
+        for _ in range(150):  # candidatures notes programmes' BilanRecorded asynchronously
+            r = await candidatures.post(f"/partnerships/{pid}/renewal", json=request, headers=cand.SCHOOL)
+            if r.status_code == 200:
+                break
+            assert r.json()["rule"] == "renewal_requires_a_recorded_bilan", r.text
+            await asyncio.sleep(0.1)
+        assert r.status_code == 200, r.text
+        await ok(await candidatures.post(f"/partnerships/{pid}/renewal/grant", json={}, headers=cand.ACADEMIE))
+
+        await eventually(lambda: opened(2), what="programmes opened year 2 on RenewalGranted")
+        timeline = (await programmes.get(f"/partnerships/{pid}/timeline", headers=ACADEMIE)).json()
+        assert [e["type"] for e in timeline["events"]] == [
+            "ProgrammeYearOpened", "MeetingScheduled", "MeetingHeld", "BilanRecorded", "ProgrammeYearClosed",
+            "ProgrammeYearOpened"]
+        assert [y["school_year"] for y in timeline["years"]] == [f"{YEAR}-{YEAR + 1}", f"{YEAR + 1}-{YEAR + 2}"]
