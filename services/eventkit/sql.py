@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -241,6 +242,21 @@ def _ensure_sqlite_parent(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch a new database file to WAL. The switch needs the file to itself, and SQLite can
+    answer "database is locked" at once, without its busy handler, when other processes open the
+    same new file at that moment; retry for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, wrapped or not
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -248,8 +264,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # and a deferred reader that later writes fails with SQLITE_BUSY instead of waiting.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

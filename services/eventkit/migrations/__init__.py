@@ -26,11 +26,16 @@ Concurrency: on PostgreSQL the whole upgrade holds a transaction-level advisory 
 processes starting at once upgrade one after the other (the second finds everything at head).
 On SQLite the upgrade runs in a ``BEGIN IMMEDIATE`` transaction, which serialises writers.
 Both databases run DDL transactionally: a failed upgrade leaves nothing half done.
+Inside one process, upgrades also take turns on an asyncio lock: alembic keeps the running
+migration in module-level state (``alembic.op``, ``alembic.context``), and two upgrades whose
+database waits interleave on one event loop would otherwise run each other's operations.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 import zlib
 from pathlib import Path
 from typing import Any, Sequence, Union
@@ -44,6 +49,17 @@ _GENERIC = {"migrations", "versions", "adapters", "db", "alembic", "sql"}
 MIGRATION_LOCK_KEY = zlib.crc32(b"jumelage.eventkit.migrations")
 
 Location = Union[Path, str, tuple[str, Union[Path, str]]]
+
+# One lock per event loop (an asyncio.Lock belongs to the loop it first waits on).
+_LOCKS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _in_process_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _LOCKS.get(loop)
+    if lock is None:
+        lock = _LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 def location_name(path: Path) -> str:
@@ -107,7 +123,7 @@ async def run_migrations(url_or_engine: Any, locations: Sequence[Location]) -> N
     own_engine = isinstance(url_or_engine, str)
     engine = make_engine(url_or_engine, migrations=True) if own_engine else url_or_engine
     try:
-        async with engine.begin() as conn:
+        async with _in_process_lock(), engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             await conn.run_sync(_upgrade_all, resolved)
