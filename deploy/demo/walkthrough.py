@@ -166,7 +166,7 @@ def main() -> int:
     opened = api.post("candidatures", "/campaigns", "academie", {
         "campaign_id": CAMPAIGN, "academie": ACADEMIE, "dispositif": "culture", "school_year": school_year,
         "title": f"Jumelages culture {school_year}", "calendar": calendar})
-    check(opened["events"] == ["CampaignOpened"], "CampaignOpened recorded", opened)
+    check([e["type"] for e in opened["events"]] == ["CampaignOpened"], "CampaignOpened recorded", opened)
     counted(api, base, {"campaigns_opened": 1}, "the campaign is counted")
     eventually(lambda: {r["rule"] for r in reminders(api, "academie", campaign_id=CAMPAIGN)}
                == {"campaign_deadline_j_minus_7", "campaign_deadline_j_minus_1"},
@@ -179,7 +179,7 @@ def main() -> int:
                     "address": "23 rue de Sévigné", "commune": "Paris", "postcode": "75003"},
         "resources": [{"kind": "workshop", "description": "Ateliers de pratique au musée"}],
         "eac_domains": [], "levels": ["CM1", "CM2"], "capacity_classes": 4})
-    check(offer["events"] == ["OfferPublished"], "OfferPublished recorded", offer)
+    check([e["type"] for e in offer["events"]] == ["OfferPublished"], "OfferPublished recorded", offer)
     offers = api.get("candidatures", f"/campaigns/{CAMPAIGN}/offers", "school")
     check(OFFER in str(offers), "the school sees the offer in the campaign", offers)
 
@@ -192,20 +192,20 @@ def main() -> int:
                          "objective": f"Découvrir les collections ({level})"} for cid, level, pupils in CLASSES],
             "wishes": {"staff": True, "families": True}}
     draft = api.post("candidatures", f"/campaigns/{CAMPAIGN}/drafts", "school", body)
-    check(draft["events"] == ["CandidatureDrafted"], "CandidatureDrafted recorded", draft)
+    check([e["type"] for e in draft["events"]] == ["CandidatureDrafted"], "CandidatureDrafted recorded", draft)
     drafts = lambda: [r for r in reminders(api, "school") if CANDIDATURE in r["dedup_key"]]  # noqa: E731
     eventually(lambda: {r["rule"] for r in drafts()} == {"draft_deadline_j_minus_7", "draft_deadline_j_minus_1"},
                "notifications plans the draft's J-7 / J-1 reminders to the school")
     base = figures(api)
     submitted = api.post("candidatures", f"/candidatures/{CANDIDATURE}/submit", "school")  # as saved
-    check(submitted["events"] == ["CandidatureSubmitted"], "CandidatureSubmitted recorded", submitted)
+    check([e["type"] for e in submitted["events"]] == ["CandidatureSubmitted"], "CandidatureSubmitted recorded", submitted)
     eventually(lambda: not drafts(), "the draft reminders are cancelled once submitted")
     counted(api, base, {"candidatures_submitted": 1}, "the submission is counted")
 
     step("4. A reviewer of the académie records an avis")
     reviewed = api.post("candidatures", f"/candidatures/{CANDIDATURE}/reviews", "academie",
                         {"avis": "favourable", "comment": "Projet solide, deux classes motivées"})
-    check(reviewed["events"] == ["CandidatureReviewed"], "CandidatureReviewed recorded", reviewed)
+    check([e["type"] for e in reviewed["events"]] == ["CandidatureReviewed"], "CandidatureReviewed recorded", reviewed)
 
     step("5. Past the deadline, the académie attributes the candidature")
     api.clock(at(YEAR, 6, 10))
@@ -213,7 +213,7 @@ def main() -> int:
     base = figures(api, school_year)
     attributed = api.post("candidatures", f"/candidatures/{CANDIDATURE}/attribute", "academie")
     pid = attributed.get("partnership_id")
-    check("PartnershipAttributed" in attributed["events"] and bool(pid), "PartnershipAttributed recorded",
+    check("PartnershipAttributed" in [e["type"] for e in attributed["events"]] and bool(pid), "PartnershipAttributed recorded",
           attributed)
     seen = api.get("candidatures", f"/candidatures/{CANDIDATURE}", "school")
     check(seen["status"] == "attributed", "the school sees its candidature attributed", seen["status"])
@@ -225,7 +225,7 @@ def main() -> int:
                "notifications plans the work-meeting and bilan reminders of year 1")
 
     closed = api.post("candidatures", f"/campaigns/{CAMPAIGN}/close", "academie")
-    check(closed["events"] == ["CampaignClosed"], "the académie closes the campaign once it has attributed", closed)
+    check([e["type"] for e in closed["events"]] == ["CampaignClosed"], "the académie closes the campaign once it has attributed", closed)
 
     step("6. Programmes opens the partnership (from PartnershipAttributed, over NATS)")
     partnership = eventually(lambda: api.call("GET", "programmes", f"/partnerships/{pid}", "school",
@@ -354,9 +354,9 @@ def main() -> int:
         "motivation": "Poursuivre avec les mêmes classes montées d'un niveau",
         "classes": [{"class_id": "cm2-b", "label": "CM2 B", "level": "CM2", "pupils": 24,
                      "objective": "Approfondir la gravure"}]})
-    check(requested["events"] == ["RenewalRequested"], "RenewalRequested", requested)
+    check([e["type"] for e in requested["events"]] == ["RenewalRequested"], "RenewalRequested", requested)
     granted = api.post("candidatures", f"/partnerships/{pid}/renewal/grant", "academie")
-    check(granted["events"] == ["RenewalGranted"], "RenewalGranted", granted)
+    check([e["type"] for e in granted["events"]] == ["RenewalGranted"], "RenewalGranted", granted)
 
     step("13. Year 2 opens in programmes")
     year2 = eventually(lambda: (lambda p: p["current_year"]["year_index"] == 2 and p)(

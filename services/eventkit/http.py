@@ -5,12 +5,15 @@
 - :class:`~eventkit.store.ConcurrencyError` → 409 with the current version.
 - Domain errors (registered per service) → their status (422 by default) with the rule's name.
 - Every request gets a correlation id (``X-Correlation-Id`` in, or a new one), bound in the logs.
+- Every write answers the same shape (:func:`written`): the resource id, its stream, the stream's
+  new version (also as ``ETag``) and the events appended, each with its id, type, stream and
+  version (``[]`` when the command changed nothing).
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jumelage_contracts import Role
+from jumelage_contracts import Envelope, Role
 
 from .logging import bind_contextvars, clear_contextvars
 from .store import ConcurrencyError
@@ -96,6 +99,19 @@ def expected_version(request: Request, body_version: int | None = None) -> int |
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def event_refs(events: Sequence[Envelope]) -> list[dict[str, Any]]:
+    """How a write names the events it appended."""
+    return [{"id": str(e.id), "type": e.type, "stream_id": e.stream_id, "stream_version": e.stream_version}
+            for e in events]
+
+
+def written(resource_id: str, stream_id: str, version: int, events: Sequence[Envelope], status: int = 200,
+            **extra: Any) -> JSONResponse:
+    """The answer to every write (see the module doc); ``extra`` adds command-specific fields."""
+    body = {"id": resource_id, "stream_id": stream_id, "version": version, "events": event_refs(events), **extra}
+    return JSONResponse(body, status_code=status, headers={"ETag": etag(version)})
 
 
 class CorrelationMiddleware:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from eventkit.auth import Principal, principal_dependency
 from eventkit.http import correlation_id, etag, expected_version
+from eventkit.http import written as kit_written
 from jumelage_contracts.reference import Academie, Dispositif
 
 from candidatures.app.commands import CampaignInput, CandidaturesApp
@@ -51,9 +52,7 @@ def ctx(request: Request, principal: Principal, pinned: bool = True) -> Context:
 
 
 def written(result: Result, status: int = 200) -> JSONResponse:
-    body = {"id": result.id, "stream_id": result.stream_id, "version": result.version, "events": result.events,
-            **result.extra}
-    return JSONResponse(body, status_code=status, headers={"ETag": etag(result.version)})
+    return kit_written(result.id, result.stream_id, result.version, result.events, status, **result.extra)
 
 
 # -- campaigns --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventkit.auth import Principal
+from eventkit.http import event_refs
 from eventkit.store import ConcurrencyError
 from jumelage_contracts import Role
 from jumelage_contracts.candidatures import CampaignCalendar, ClassEntry, PartnerRef
@@ -243,7 +244,7 @@ class CandidaturesApp:
             try:
                 r = await self.attribute(ctx, candidature_id, partner, late_reason)
                 results.append({"candidature_id": candidature_id, "status": 200, "version": r.version,
-                                "partnership_id": r.extra["partnership_id"], "events": r.events})
+                                "partnership_id": r.extra["partnership_id"], "events": event_refs(r.events)})
             except DomainError as exc:
                 results.append({"candidature_id": candidature_id, "status": exc.status, "rule": exc.rule,
                                 "detail": str(exc)})

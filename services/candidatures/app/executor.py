@@ -49,12 +49,12 @@ class Loaded:
 
 @dataclass
 class Result:
-    """What a write returns: the stream, its new version and the event types appended."""
+    """What a write returns: the stream, its new version and the events appended (on every stream)."""
 
     id: str
     stream_id: str
     version: int
-    events: list[str] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,7 +112,7 @@ class Executor:
             if ctx.expected_version is not None and main is not None and main.expected_version != ctx.expected_version:
                 raise ConcurrencyError(main_stream, ctx.expected_version, main.expected_version)
             try:
-                version, types = await self.commit(ctx, writes)
+                version, appended = await self.commit(ctx, writes)
             except ConcurrencyError:
                 if ctx.expected_version is not None or attempt == RETRIES - 1:
                     raise
@@ -124,10 +124,10 @@ class Executor:
                 if attempt == RETRIES - 1:
                     raise ConcurrencyError(main_stream, main.expected_version if main else 0, -1) from exc
                 continue
-            return Result(result_id, main_stream, version.get(main_stream, main.expected_version if main else 0), types)
+            return Result(result_id, main_stream, version.get(main_stream, main.expected_version if main else 0), appended)
         raise AssertionError("unreachable")
 
-    async def commit(self, ctx: Context, writes: Sequence[Write]) -> tuple[dict[str, int], list[str]]:
+    async def commit(self, ctx: Context, writes: Sequence[Write]) -> tuple[dict[str, int], list[Envelope]]:
         """One transaction: read rows first, then the appends.
 
         The read tables are written BEFORE the appends (each event's version is known: the
@@ -137,10 +137,10 @@ class Executor:
         everything else. Row locks come first, appends last, always in that order.
         """
         versions: dict[str, int] = {w.stream_id: w.expected_version for w in writes}
-        types: list[str] = []
+        appended: list[Envelope] = []
         pending = [w for w in writes if w.events]
         if not pending:
-            return versions, types
+            return versions, appended
         now = self.now()
         batches = [(w, [self.wrap(ctx, w, data, now).model_copy(update={"stream_version": w.expected_version + i})
                         for i, data in enumerate(w.events, start=1)]) for w in pending]
@@ -151,8 +151,8 @@ class Executor:
             for write, envelopes in batches:
                 stored = await tx.append(write.stream_id, envelopes, expected_version=write.expected_version)
                 versions[write.stream_id] = stored.stream_version
-                types.extend(e.type for e in envelopes)
-        return versions, types
+                appended.extend(stored.events)
+        return versions, appended
 
     @staticmethod
     def wrap(ctx: Context, write: Write, data: EventData, now) -> Envelope:

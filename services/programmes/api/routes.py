@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from eventkit.auth import Principal, principal_dependency
-from eventkit.http import correlation_id, etag, expected_version
+from eventkit.http import correlation_id, etag, expected_version, written
+from jumelage_contracts.programmes import partnership_stream
 
 from programmes.adapters.directory import Filters
 from programmes.api import schemas as s
@@ -30,7 +31,8 @@ async def write(request: Request, pid: str, command: c.Command, who: Principal, 
     context = Context(who, correlation_id(request), expected_version(request))
     result = await service(request).execute(pid, command, context)
     status = 201 if created and result.events else 200
-    return JSONResponse(result.body(), status_code=status, headers={"ETag": etag(result.version)})
+    return written(result.partnership_id, partnership_stream(result.partnership_id), result.version, result.events,
+                   status, partnership_id=result.partnership_id)
 
 
 def now(request: Request):

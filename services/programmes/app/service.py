@@ -57,12 +57,6 @@ class Result:
     version: int
     events: list[Envelope] = field(default_factory=list)
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "partnership_id": self.partnership_id, "version": self.version,
-            "events": [{"id": str(e.id), "type": e.type, "stream_version": e.stream_version} for e in self.events],
-        }
-
 
 def academie_of(state: State, command: Command | None = None) -> str | None:
     if isinstance(command, OpenYear):

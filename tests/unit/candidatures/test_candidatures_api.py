@@ -58,8 +58,11 @@ async def review(client, *cids: str, avis: str = "favourable") -> None:
 async def test_an_academie_opens_a_campaign_and_gets_version_one_with_an_etag(client):
     r = await client.post("/campaigns", json=campaign_body(), headers=ACADEMIE)
     assert r.status_code == 201 and r.json()["version"] == 1 and r.headers["etag"] == '"1"'
-    assert r.json()["events"] == ["CampaignOpened"]
+    assert [e["type"] for e in r.json()["events"]] == ["CampaignOpened"]
     [stored] = await client.runtime.store.read_stream("campaign-camp-1")
+    # The write shape every service answers (eventkit.http.written).
+    assert r.json() == {"id": "camp-1", "stream_id": "campaign-camp-1", "version": 1, "events": [
+        {"id": str(stored.id), "type": "CampaignOpened", "stream_id": "campaign-camp-1", "stream_version": 1}]}
     assert stored.actor.role == "academie" and stored.academie == "paris" and stored.type == "CampaignOpened"
     listed = (await client.get("/campaigns?academie=paris", headers=SCHOOL)).json()
     assert [c["campaign_id"] for c in listed] == ["camp-1"]
@@ -111,7 +114,7 @@ async def test_a_candidature_goes_from_submission_to_attribution_with_its_histor
     assert r.json()["version"] == 2
     client.clock.set(AFTER_DEADLINE)
     r = await client.post("/candidatures/cand-1/attribute", json={}, headers=ACADEMIE)
-    assert r.status_code == 200 and r.json()["events"] == ["PartnershipAttributed", "OfferCapacityReserved"]
+    assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["PartnershipAttributed", "OfferCapacityReserved"]
     detail = (await client.get("/candidatures/cand-1", headers=SCHOOL)).json()
     assert detail["status"] == "attributed" and [h["type"] for h in detail["history"]] == [
         "CandidatureSubmitted", "CandidatureReviewed", "PartnershipAttributed"]
@@ -233,15 +236,15 @@ async def test_a_returned_candidature_is_resubmitted_after_the_deadline(client):
     r = await client.post("/candidatures/cand-1/return", json={"reason": "Preciser"}, headers=ACADEMIE)
     assert r.status_code == 200
     r = await client.post("/candidatures/cand-1/resubmit", json=candidature_body(classes=("CM1",)), headers=SCHOOL)
-    assert r.status_code == 200 and r.json()["events"] == ["CandidatureResubmitted"]
+    assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["CandidatureResubmitted"]
 
 
 async def test_a_draft_is_saved_then_submitted(client):
     await open_campaign_with_offer(client)
     r = await client.post("/campaigns/camp-1/drafts", json=candidature_body(candidature_id="d1"), headers=SCHOOL)
-    assert r.json()["events"] == ["CandidatureDrafted"]
+    assert [e["type"] for e in r.json()["events"]] == ["CandidatureDrafted"]
     r = await client.post("/candidatures/d1/submit", json=candidature_body(), headers=SCHOOL)
-    assert r.json()["events"] == ["CandidatureSubmitted"] and r.json()["version"] == 2
+    assert [e["type"] for e in r.json()["events"]] == ["CandidatureSubmitted"] and r.json()["version"] == 2
 
 
 async def test_commands_whose_fields_are_all_optional_take_no_body(client):
@@ -249,11 +252,11 @@ async def test_commands_whose_fields_are_all_optional_take_no_body(client):
     await submit(client, "cand-1")
     await submit(client, "cand-2")
     withdrawn = await client.post("/candidatures/cand-2/withdraw", headers=SCHOOL)
-    assert withdrawn.status_code == 200 and withdrawn.json()["events"] == ["CandidatureWithdrawn"]
+    assert withdrawn.status_code == 200 and [e["type"] for e in withdrawn.json()["events"]] == ["CandidatureWithdrawn"]
     client.clock.set(AFTER_DEADLINE)
     await review(client, "cand-1")
     attributed = await client.post("/candidatures/cand-1/attribute", headers=ACADEMIE)
-    assert attributed.status_code == 200 and "PartnershipAttributed" in attributed.json()["events"]
+    assert attributed.status_code == 200 and "PartnershipAttributed" in [e["type"] for e in attributed.json()["events"]]
 
 
 async def test_a_draft_is_submitted_as_it_was_saved_when_no_content_is_sent(client):
@@ -263,7 +266,7 @@ async def test_a_draft_is_submitted_as_it_was_saved_when_no_content_is_sent(clie
     assert (await client.post("/candidatures/d2/submit", headers=COLLEGE)).status_code == 403
     assert (await client.post("/candidatures/nope/submit", headers=SCHOOL)).status_code == 404
     r = await client.post("/candidatures/d2/submit", headers=SCHOOL)
-    assert r.status_code == 200 and r.json()["events"] == ["CandidatureSubmitted"]
+    assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["CandidatureSubmitted"]
     row = (await client.get("/candidatures/d2", headers=SCHOOL)).json()
     submitted = row["history"][-1]
     assert row["status"] == "submitted" and submitted["type"] == "CandidatureSubmitted"
@@ -296,7 +299,7 @@ async def test_a_bilan_from_programmes_opens_the_renewal_which_the_academie_gran
         await on_bilan_recorded(tx, env, event)
     assert (await client.post(f"/partnerships/{pid}/renewal", json=request, headers=COLLEGE)).status_code == 403
     r = await client.post(f"/partnerships/{pid}/renewal", json=request, headers=SCHOOL)
-    assert r.status_code == 200 and r.json()["events"] == ["RenewalRequested"]
+    assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["RenewalRequested"]
     assert (await client.post(f"/partnerships/{pid}/renewal/grant", json={}, headers=SCHOOL)).status_code == 403
     assert (await client.post(f"/partnerships/{pid}/renewal/grant", json={}, headers=OTHER_ACADEMIE)).status_code \
         == 403
@@ -304,7 +307,7 @@ async def test_a_bilan_from_programmes_opens_the_renewal_which_the_academie_gran
                               headers=OTHER_ACADEMIE)).status_code == 403
     assert (await client.get(f"/partnerships/{pid}", headers=COLLEGE)).status_code == 403
     r = await client.post(f"/partnerships/{pid}/renewal/grant", json={}, headers=NATIONAL)
-    assert r.json()["events"] == ["RenewalGranted"]
+    assert [e["type"] for e in r.json()["events"]] == ["RenewalGranted"]
     detail = (await client.get(f"/partnerships/{pid}", headers=ACADEMIE)).json()
     assert detail["partnership"]["year_index"] == 2 and detail["year_index"] == 2
     stored = await client.runtime.store.read_stream("candidature-cand-1")
@@ -419,6 +422,6 @@ async def test_batch_attribution_reports_unknown_and_out_of_scope_items_without_
     assert r.status_code == 200 and r.json()["attributed"] == 1
     [unknown, done] = r.json()["results"]
     assert unknown["status"] == 404 and unknown["rule"] == "candidature_must_exist"
-    assert done["status"] == 200 and done["events"] == ["PartnershipAttributed", "OfferCapacityReserved"]
+    assert done["status"] == 200 and [e["type"] for e in done["events"]] == ["PartnershipAttributed", "OfferCapacityReserved"]
     r = await client.post("/attributions", headers=OTHER_ACADEMIE, json={"items": [{"candidature_id": "cand-1"}]})
     assert r.json()["results"][0]["status"] == 403 and r.json()["attributed"] == 0

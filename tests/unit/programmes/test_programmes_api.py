@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from jumelage_contracts.candidatures import CampaignOpened
+from jumelage_contracts.programmes import partnership_stream
 from programmes_api_support import PID, attributed, declined, envelope_of, make_harness, renewed
 from programmes_builders import at, calendar
 
@@ -50,6 +51,11 @@ async def test_a_school_schedules_an_action_and_gets_the_new_version(h):
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 2 and r.headers["etag"] == '"2"'
     assert [e["type"] for e in r.json()["events"]] == ["ActionScheduled"]
+    stored = (await h.store.read_stream(partnership_stream(PID)))[-1]
+    # The write shape every service answers (eventkit.http.written), with the partnership id kept.
+    assert r.json() == {"id": PID, "stream_id": partnership_stream(PID), "version": 2, "partnership_id": PID,
+                        "events": [{"id": str(stored.id), "type": "ActionScheduled",
+                                    "stream_id": partnership_stream(PID), "stream_version": 2}]}
     again = await h.client.post(f"/partnerships/{PID}/actions", json=action(), headers=h.school)
     assert (again.status_code, again.json()["version"], again.json()["events"]) == (200, 2, [])
 
