@@ -134,10 +134,12 @@ def submission(i: int) -> dict:
     }
 
 
-async def start_service(database_url: str, port: int) -> subprocess.Popen:
+async def start_service(database_url: str, port: int, pool: tuple[int, int] | None = None) -> subprocess.Popen:
     env = {**os.environ, "CANDIDATURES_DATABASE_URL": database_url, "CANDIDATURES_PORT": str(port),
            "JWT_SECRET": SECRET, "CLOCK": "manual", "LOG_LEVEL": "WARNING",
            "NATS_SUBJECT_ROOT": f"bench{uuid.uuid4().hex[:8]}"}
+    if pool is not None:
+        env["CANDIDATURES_DATABASE_POOL_SIZE"], env["CANDIDATURES_DATABASE_MAX_OVERFLOW"] = map(str, pool)
     proc = subprocess.Popen([sys.executable, "-m", "candidatures"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -160,9 +162,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def http_submissions(database_url: str, count: int, concurrency: int) -> tuple[float, list[float], float]:
+async def connections_opened(http: httpx.AsyncClient) -> float:
+    """The service's ``jumelage_db_connections_opened_total`` (from ``/metrics``)."""
+    text = (await http.get("/metrics")).text
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("jumelage_db_connections_opened_total"))
+
+
+async def http_submissions(database_url: str, count: int, concurrency: int,
+                           pool: tuple[int, int] | None = None) -> tuple[float, list[float], float, float]:
     port = free_port()
-    proc = await start_service(database_url, port)
+    proc = await start_service(database_url, port, pool)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:
@@ -191,12 +201,14 @@ async def http_submissions(database_url: str, count: int, concurrency: int) -> t
                     latencies.append(time.perf_counter() - t0)
                     assert resp.status_code == 201, resp.text
 
+            opened_before = await connections_opened(http)
             cpu_before = cpu_seconds(proc.pid)
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             elapsed = time.perf_counter() - started
             cpu_ms = (cpu_seconds(proc.pid) - cpu_before) / count * 1000
-            return count / elapsed, sorted(latencies), cpu_ms
+            opened = await connections_opened(http) - opened_before
+            return count / elapsed, sorted(latencies), cpu_ms, opened
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -206,14 +218,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pool", default=None, metavar="SIZE,OVERFLOW",
+                        help="the service's DATABASE_POOL_SIZE,DATABASE_MAX_OVERFLOW (default: the kit's)")
     args = parser.parse_args()
+    pool = tuple(int(x) for x in args.pool.split(",")) if args.pool else None
     server = os.environ.get("JUMELAGE_BENCH_DATABASE_URL", DEFAULT_SERVER)
     payload = json.dumps(submission(0))
     load_before = os.getloadavg()[0]  # other work on the machine skews every figure: say so
 
     async with Scratch(server, "cand_http") as db:
         url = urlunsplit(("postgresql+asyncpg", db.netloc, "/" + db.database, "", ""))
-        http_rate, latencies, cpu_ms = await http_submissions(url, args.submissions, args.concurrency)
+        http_rate, latencies, cpu_ms, opened = await http_submissions(url, args.submissions, args.concurrency, pool)
     async with Scratch(server, "cand_raw") as db:
         raw_rate = await raw_asyncpg(db.dsn, args.submissions, args.concurrency, payload)
         raw_single = await raw_asyncpg(db.dsn, args.submissions, 1, payload)
@@ -225,6 +240,7 @@ async def main() -> None:
           f"cores: {os.cpu_count()}, load average before: {load_before:.2f}")
     print(f"  http submit (service process)     {http_rate:9.0f} /s   p50 {pct(0.5):6.1f} ms  p99 {pct(0.99):6.1f} ms")
     print(f"  service CPU per submission       {cpu_ms:9.2f} ms   (ceiling on one free core: {1000 / cpu_ms:.0f} /s)")
+    print(f"  db connections opened in the run {opened:9.0f}      (pool {args.pool or 'default'}; >0: overflow churn)")
     print(f"  raw asyncpg, {args.concurrency:2d} connections     {raw_rate:9.0f} txn/s")
     print(f"  raw asyncpg, 1 connection        {raw_single:9.0f} txn/s")
     print(f"  ratio http / raw({args.concurrency})            {http_rate / raw_rate:9.2f}")

@@ -93,7 +93,9 @@ class ServiceRuntime:
 
         configure_logging(self.settings.service, self.settings.log_level, self.settings.log_json)
         if self.store is None:
-            self.store = await sql.open_store(self.settings.database_url, extra_migrations=list(self.migrations))
+            pool = ({"pool_size": self.settings.db_pool_size, "max_overflow": self.settings.db_max_overflow}
+                    if self.settings.database_url.startswith("postgresql") else {})
+            self.store = await sql.open_store(self.settings.database_url, extra_migrations=list(self.migrations), **pool)
         self.engine = getattr(self.store, "engine", None)
         self.nats = bus.NatsConnection(self.settings.nats_url, name=self.settings.service)
         await self.nats.start()

@@ -25,6 +25,13 @@ class ServiceSettings(BaseModel):
     clock: str = "system"  # "system" or "manual" (demo/tests: POST /admin/clock moves it)
     relay_enabled: bool = True
     public_url: str = ""
+    # PostgreSQL connections of one process: HTTP handlers, relay and consumers share them. The
+    # pool keeps ``db_pool_size`` open; up to ``db_max_overflow`` more are opened under a burst
+    # and CLOSED when handed back, so a steady load above the pool size pays a connection (and
+    # asyncpg's type introspection and statement preparation) per request. Size the pool for the
+    # steady load and keep the server's max_connections >= services x (pool + overflow).
+    db_pool_size: int = 20
+    db_max_overflow: int = 5
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -50,6 +57,8 @@ class ServiceSettings(BaseModel):
             "clock": pick("CLOCK", "system"),
             "relay_enabled": (pick("RELAY_ENABLED", "1") or "1") not in ("0", "false", "no"),
             "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
+            "db_pool_size": int(pick("DATABASE_POOL_SIZE", "20") or 20),
+            "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW", "5") or 5),
         }
         values.update(overrides)
         return cls.model_validate(values)

@@ -208,7 +208,7 @@ _EVENT_COLUMNS = tuple(c for c in events.c)
 def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncEngine:
     """An ``AsyncEngine`` configured for the store: SQLite in WAL mode, writers waiting on
     ``busy_timeout`` and starting ``BEGIN IMMEDIATE``; PostgreSQL with a pool sized for the
-    relay, the consumers and the HTTP handlers of one process.
+    relay, the consumers and the HTTP handlers of one process (20 kept open, 5 more in a burst).
 
     ``options`` go to ``create_async_engine`` (e.g. ``pool_size=16``).
     """
@@ -230,9 +230,24 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
 
         options.setdefault("poolclass", NullPool)
     else:
-        options.setdefault("pool_size", 10)
-        options.setdefault("max_overflow", 20)
-    return create_async_engine(url, **options)
+        options.setdefault("pool_size", 20)
+        options.setdefault("max_overflow", 5)
+    engine = create_async_engine(url, **options)
+    _count_connections(engine)
+    return engine
+
+
+def _count_connections(engine: AsyncEngine) -> None:
+    """``jumelage_db_connections_opened_total``: flat once the pool is warm; climbing under a
+    steady load means overflow connections are opened and closed per burst (pool too small)."""
+    from . import metrics
+
+    opened = metrics.counter("jumelage_db_connections_opened_total",
+                             "PostgreSQL connections opened by this process's pools")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(_dbapi_connection: Any, _record: Any) -> None:
+        opened.inc()
 
 
 def _ensure_sqlite_parent(url: str) -> None:
