@@ -16,8 +16,12 @@ run. NATS: ``JUMELAGE_BENCH_NATS_URL`` (default ``nats://127.0.0.1:4222``), a su
 2. **académie indicator query** with all those events loaded: ``queries.indicators`` for one
    académie at random as-of dates (every indicator: sums, distinct schools, overdue); p50/p99.
 3. **consumer catch-up**: ``--catchup-events`` events published to JetStream, then the service's
-   three live consumers (one transaction per event, inbox row included) started on an empty read
-   model; events/s from the consumers' start until all are applied.
+   three live consumers started on an empty read model; events/s from the consumers' start until
+   all are applied. Twice, interleaved: as the service runs them (each fetched batch in one
+   transaction, projected by the batch handler: one claim, one state read, one write per table),
+   and with the batch handler removed (the same transaction per batch, the one-event projection
+   called per event: a few round trips each) — what the batch handler buys.
+   ``--events 0`` runs the catch-up only.
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ async def query_latency(engine, count: int, academies: list[str]) -> list[float]
     return timings
 
 
-async def catch_up(server: str, nats_url: str, events: list) -> tuple[int, float]:
+async def catch_up(server: str, nats_url: str, events: list, batch_handler: bool = True) -> tuple[int, float]:
     name, url = await scratch_database(server)
     root = "bench" + uuid.uuid4().hex[:8]
     publisher = NatsConnection(nats_url, name="bench-publisher")
@@ -145,6 +149,9 @@ async def catch_up(server: str, nats_url: str, events: list) -> tuple[int, float
         settings = ServiceSettings.from_env("reporting", env={}, database_url=url, nats_url=nats_url,
                                             subject_root=root, log_level="WARNING")
         runtime = build_runtime(settings)
+        if not batch_handler:
+            for spec in runtime.consumers:
+                spec.batch_handler = None
         await runtime.start()  # migrations, NATS, durable consumers: not part of the catch-up
         started = time.perf_counter()
         engine = runtime.engine
@@ -173,48 +180,58 @@ async def main() -> None:
     server = os.environ.get("JUMELAGE_BENCH_DATABASE_URL", DEFAULT_SERVER)
     nats_url = os.environ.get("JUMELAGE_BENCH_NATS_URL", "nats://127.0.0.1:4222")
 
-    started = time.perf_counter()
-    events = make_history(args.events)
-    print(f"generated {len(events)} events in {time.perf_counter() - started:.1f}s")
-    name, dsn = await scratch_database(server)
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        await run_migrations(url, [KIT_MIGRATIONS, MIGRATIONS])
-        engine = make_engine(url)
-        report = await rebuild(engine, ListLog(by_source(events)), batch_size=args.batch, grace_seconds=0)
-        seconds = report["replay_seconds"] + report["swap_seconds"]
-        rebuild_rate = len(events) / seconds
-        async with engine.connect() as conn:
-            g = generation(report["generation"])
-            counts = {t.name: (await conn.execute(select(__import__("sqlalchemy").func.count()).select_from(t))).scalar_one()
-                      for t in (g.fact, g.timeline, g.applied, g.subject, g.state)}
-        rows, raw_seconds = await raw_insert_baseline(dsn, report["generation"], args.batch)
-        _, copy_seconds = await raw_insert_baseline(dsn, report["generation"], args.batch, copy=True)
-        print(f"\nrebuild: {len(events)} events in {seconds:.1f}s = {rebuild_rate:,.0f} events/s "
-              f"({sum(counts.values()):,} rows written: {counts})")
-        print(f"raw asyncpg batched insert of the same {rows:,} rows: {raw_seconds:.1f}s = "
-              f"{len(events) / raw_seconds:,.0f} events/s equivalent ({rows / raw_seconds:,.0f} rows/s)")
-        print(f"raw asyncpg COPY of the same rows: {copy_seconds:.1f}s = {len(events) / copy_seconds:,.0f} events/s "
-              f"equivalent ({rows / copy_seconds:,.0f} rows/s)")
-        print(f"ratio rebuild/raw batched insert: {raw_seconds / seconds:.2f}; rebuild/raw COPY: "
-              f"{copy_seconds / seconds:.2f} (rebuild events/s over the raw write of its own output)")
+    rebuild_rate = 0.0
+    if args.events:
+        started = time.perf_counter()
+        events = make_history(args.events)
+        print(f"generated {len(events)} events in {time.perf_counter() - started:.1f}s")
+        name, dsn = await scratch_database(server)
+        url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        try:
+            await run_migrations(url, [KIT_MIGRATIONS, MIGRATIONS])
+            engine = make_engine(url)
+            report = await rebuild(engine, ListLog(by_source(events)), batch_size=args.batch, grace_seconds=0)
+            seconds = report["replay_seconds"] + report["swap_seconds"]
+            rebuild_rate = len(events) / seconds
+            async with engine.connect() as conn:
+                g = generation(report["generation"])
+                counts = {t.name: (await conn.execute(select(__import__("sqlalchemy").func.count()).select_from(t))).scalar_one()
+                          for t in (g.fact, g.timeline, g.applied, g.subject, g.state)}
+            rows, raw_seconds = await raw_insert_baseline(dsn, report["generation"], args.batch)
+            _, copy_seconds = await raw_insert_baseline(dsn, report["generation"], args.batch, copy=True)
+            print(f"\nrebuild: {len(events)} events in {seconds:.1f}s = {rebuild_rate:,.0f} events/s "
+                  f"({sum(counts.values()):,} rows written: {counts})")
+            print(f"raw asyncpg batched insert of the same {rows:,} rows: {raw_seconds:.1f}s = "
+                  f"{len(events) / raw_seconds:,.0f} events/s equivalent ({rows / raw_seconds:,.0f} rows/s)")
+            print(f"raw asyncpg COPY of the same rows: {copy_seconds:.1f}s = {len(events) / copy_seconds:,.0f} events/s "
+                  f"equivalent ({rows / copy_seconds:,.0f} rows/s)")
+            print(f"ratio rebuild/raw batched insert: {raw_seconds / seconds:.2f}; rebuild/raw COPY: "
+                  f"{copy_seconds / seconds:.2f} (rebuild events/s over the raw write of its own output)")
 
-        academies = sorted({e.academie for e in events if e.academie})
-        await query_latency(engine, 5, academies)  # warm the caches and the pool
-        timings = sorted(await query_latency(engine, args.queries, academies))
-        p50 = statistics.median(timings) * 1000
-        p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000
-        print(f"\nacadémie indicator query ({len(events):,} events loaded, {args.queries} queries, random as_of): "
-              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-        await engine.dispose()
-    finally:
-        await drop_database(server, name)
+            academies = sorted({e.academie for e in events if e.academie})
+            await query_latency(engine, 5, academies)  # warm the caches and the pool
+            timings = sorted(await query_latency(engine, args.queries, academies))
+            p50 = statistics.median(timings) * 1000
+            p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000
+            print(f"\nacadémie indicator query ({len(events):,} events loaded, {args.queries} queries, random as_of): "
+                  f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            await engine.dispose()
+        finally:
+            await drop_database(server, name)
 
     # a whole small history (not the first events of a big one): all three sources, in time order
     sample = history(random.Random(2), campaigns=10, candidatures=max(1, args.catchup_events // 15), validate=False)
-    count, seconds = await catch_up(server, nats_url, sample)
-    print(f"\nconsumer catch-up from JetStream ({count:,} events, 3 live consumers, one transaction per event): "
-          f"{seconds:.1f}s = {count / seconds:,.0f} events/s (rebuild is {rebuild_rate / (count / seconds):.1f}x faster)")
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for batched in (True, False, True, False):
+        count, seconds = await catch_up(server, nats_url, sample, batch_handler=batched)
+        rates[batched].append(count / seconds)
+    batch_rate, single_rate = statistics.median(rates[True]), statistics.median(rates[False])
+    print(f"\nconsumer catch-up from JetStream ({count:,} events, 3 live consumers, a transaction per fetched batch; "
+          f"two runs each, interleaved, medians):")
+    print(f"  batch handler (as the service runs):  {batch_rate:,.0f} events/s  {[round(r) for r in rates[True]]}")
+    print(f"  one-event projection per event:       {single_rate:,.0f} events/s  {[round(r) for r in rates[False]]}")
+    print(f"  ratio batch/one-event: {batch_rate / single_rate:.2f}"
+          + (f"; the rebuild is {rebuild_rate / batch_rate:.1f}x faster than the batch catch-up" if rebuild_rate else ""))
 
 
 if __name__ == "__main__":

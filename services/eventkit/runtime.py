@@ -34,6 +34,8 @@ from .settings import ServiceSettings
 from .store import AppendResult, EventStore, Transaction
 
 Handler = Callable[[Transaction, Envelope, EventData], Awaitable[None]]
+# All the new events of one fetched batch, in stream order, inside the batch's transaction.
+BatchHandler = Callable[[Transaction, Sequence[tuple[Envelope, EventData]]], Awaitable[None]]
 
 
 @dataclass
@@ -42,6 +44,10 @@ class ConsumerSpec:
     source: str
     handler: Handler
     types: list[str] | None = None  # None: every event of the source
+    # Optional: applies a whole batch at once (e.g. a projection writing it in a few statements
+    # instead of a few per event). ``handler`` stays required: a batch that fails is handled one
+    # message per transaction with it (retries, dead letters), and both must have the same effect.
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass
@@ -65,8 +71,10 @@ class ServiceRuntime:
 
     # -- wiring --------------------------------------------------------------------------------
 
-    def add_consumer(self, name: str, source: str, handler: Handler, types: list[str] | None = None) -> None:
-        self.consumers.append(ConsumerSpec(name=name, source=source, handler=handler, types=types))
+    def add_consumer(self, name: str, source: str, handler: Handler, types: list[str] | None = None,
+                     batch_handler: BatchHandler | None = None) -> None:
+        self.consumers.append(ConsumerSpec(name=name, source=source, handler=handler, types=types,
+                                           batch_handler=batch_handler))
 
     async def append(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None = None) -> AppendResult:
         """Append through the store and wake the relay so the events leave at once."""

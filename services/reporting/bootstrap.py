@@ -28,7 +28,8 @@ def build_runtime(settings: ServiceSettings, *, store: EventStore | None = None,
     for source in SOURCES:
         # every event of the source: the read models want them all, and an event type added later
         # is then already in the log when a new indicator needs it (rebuild)
-        runtime.add_consumer(consumer_name(source), source=source, handler=projection)
+        runtime.add_consumer(consumer_name(source), source=source, handler=projection,
+                             batch_handler=projection.batch)
     return runtime
 
 

@@ -1,7 +1,7 @@
 """Applies events to one generation of the read model, in batches, through a caller's connection.
 
-The live consumer calls it with one event inside the kit's transaction (the kit's inbox row and
-these rows commit together); the rebuild calls it with thousands of events per transaction and a
+The live consumer calls it with one event, or a fetched batch, inside the kit's transaction (the
+kit's inbox row and these rows commit together); the rebuild calls it with thousands of events per transaction and a
 cache that lives as long as the rebuild (it is then the only writer of its generation).
 """
 
@@ -183,8 +183,10 @@ class Projector:
         if gone:
             await conn.execute(delete(self.gen.state).where(self.gen.state.c.key.in_(gone)))
         writes = self._writes(conn.dialect.name, batch)
-        if conn.dialect.name == "postgresql" and not self.keep_cache and len(writes) > 1:
-            # One live event: every write in ONE round trip, as data-modifying CTEs.
+        one_event = sum(s["events_applied"] for s in batch.sources.values()) == 1
+        if conn.dialect.name == "postgresql" and not self.keep_cache and len(writes) > 1 and one_event:
+            # One live event: every write in ONE round trip, as data-modifying CTEs (compiled per
+            # shape; a batch's shapes vary too much to cache, it writes each table once instead).
             sql, args = _combined(self.gen, writes, conn.dialect)
             await conn.exec_driver_sql(sql, args)
             return

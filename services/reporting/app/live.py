@@ -8,13 +8,14 @@ it (SQLite gets the same from its single writer). When the insert returns nothin
 event was already applied or the generation changed: one more query tells which. On PostgreSQL
 that statement also returns the state rows the projection reads, and the projection's writes go
 in one more statement (``Projector._flush``): with the kit's BEGIN, inbox row and COMMIT, five
-round trips per event.
+round trips per event. A fetched batch goes through :meth:`LiveProjection.apply_many` instead: the
+generation read once, one claim, one state read and one write per table for the whole batch.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError
@@ -102,6 +103,32 @@ class LiveProjection:
     async def __call__(self, tx: Any, envelope: Envelope, event: Any) -> None:
         """``runtime.add_consumer`` handler for all three sources."""
         await self.apply(tx.connection, envelope)
+
+    async def apply_many(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
+        """A fetched batch at once: read the generation ``FOR SHARE`` (held to the commit, so a
+        rebuild cannot swap under the batch), claim every id in one statement, load the state the
+        batch reads in one, and write each table once — instead of the one-event path's round
+        trips per event. Same effect as :meth:`apply` on each, in order."""
+        try:
+            gen = await generation_for_write(conn)
+            self._generation = gen
+            applied = await Projector(gen).apply(conn, envelopes)
+        except DBAPIError as exc:
+            if "rpt_g" in str(exc):
+                self._generation = None
+            raise
+        last: dict[str, int] = {}
+        for envelope in envelopes:
+            EVENTS_APPLIED.labels(envelope.source).inc()
+            last[envelope.source] = max(last.get(envelope.source, 0), envelope.position or 0)
+        for source, position in last.items():
+            if position:
+                LAST_POSITION.labels(source).set(position)
+        return applied
+
+    async def batch(self, tx: Any, events: Sequence[tuple[Envelope, Any]]) -> None:
+        """``runtime.add_consumer`` batch handler (see ``eventkit.bus.consumer``)."""
+        await self.apply_many(tx.connection, [envelope for envelope, _ in events])
 
 
 async def apply_live(conn: AsyncConnection, envelope: Envelope) -> int:

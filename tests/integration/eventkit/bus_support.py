@@ -161,8 +161,9 @@ class Projection:
         self.calls: dict[str, int] = {}
         self.fail = dict(fail or {})  # campaign id -> how many times to fail first
         self.poison = set(poison or ())
+        self.batches: list[int] = []  # sizes of the batches the batch handler committed a call for
 
-    async def __call__(self, tx, envelope: Envelope, event) -> None:
+    def _check(self, event) -> None:
         cid = event.campaign_id
         self.calls[cid] = self.calls.get(cid, 0) + 1
         if cid in self.poison:
@@ -170,11 +171,23 @@ class Projection:
         if self.fail.get(cid, 0) > 0:
             self.fail[cid] -= 1
             raise RuntimeError(f"transient trouble with {cid}")
-        await tx.append("projection", [Envelope(
-            type="CampaignSeen", source="reporting", stream_id="projection",
-            occurred_at=datetime.now(timezone.utc), correlation_id=envelope.correlation_id,
-            data={"event_id": str(envelope.id), "campaign_id": cid},
-        )])
+
+    @staticmethod
+    def _row(envelope: Envelope, event) -> Envelope:
+        return Envelope(type="CampaignSeen", source="reporting", stream_id="projection",
+                        occurred_at=datetime.now(timezone.utc), correlation_id=envelope.correlation_id,
+                        data={"event_id": str(envelope.id), "campaign_id": event.campaign_id})
+
+    async def __call__(self, tx, envelope: Envelope, event) -> None:
+        self._check(event)
+        await tx.append("projection", [self._row(envelope, event)])
+
+    async def batch(self, tx, events) -> None:
+        """The same effect as calling it per event, in ONE append (a batch handler)."""
+        for _, event in events:
+            self._check(event)
+        await tx.append("projection", [self._row(envelope, event) for envelope, event in events])
+        self.batches.append(len(events))
 
     @staticmethod
     async def rows(store) -> list[str]:
@@ -187,7 +200,8 @@ class Projection:
         return [e.data["campaign_id"] for e in await store.read_stream("projection")]
 
 
-def make_consumer(store, nats, root, handler, name="reporting-test", types=None, cls=Consumer, **kw) -> Consumer:
+def make_consumer(store, nats, root, handler, name="reporting-test", types=None, cls=Consumer, batch_handler=None,
+                  **kw) -> Consumer:
     kw = {"fetch_timeout": 0.3, "backoff_initial": 0.05, "backoff_max": 0.2, "max_attempts": 3, **kw}
-    spec = ConsumerSpec(name=name, source="candidatures", handler=handler, types=types)
+    spec = ConsumerSpec(name=name, source="candidatures", handler=handler, types=types, batch_handler=batch_handler)
     return cls(spec, store, nats, subject_root=root, service="reporting", **kw)

@@ -50,6 +50,37 @@ async def test_a_consumer_applies_a_stream_in_order_and_records_each_event_once(
         assert (await consumer.lag())["pending"] == 0
 
 
+async def test_a_batch_handler_gets_each_fetched_batch_in_one_call_in_order(
+        store_kind, request, nats_url, subject_root):
+    events = [campaign_event(i) for i in range(40)]
+    async with open_store(store_kind, request) as store, connected(nats_url, subject_root) as nats:
+        await publish_envelopes(nats, subject_root, events)
+        projection = Projection()
+        consumer = make_consumer(store, nats, subject_root, projection, batch_handler=projection.batch, batch_size=16)
+        async with running(consumer):
+            await eventually(lambda: consumer.counts.get("applied", 0) == 40, what="40 applied")
+        assert await Projection.campaigns(store) == [f"campaign-{i}" for i in range(40)]
+        assert sum(projection.batches) == 40 and max(projection.batches) > 1  # all through batch calls
+        assert projection.calls == {f"campaign-{i}": 1 for i in range(40)}
+
+
+async def test_a_failing_batch_falls_back_to_one_message_per_transaction_in_order_with_dead_letters(
+        store_kind, request, nats_url, subject_root):
+    events = [campaign_event(i) for i in range(8)]
+    async with open_store(store_kind, request) as store, connected(nats_url, subject_root) as nats:
+        await publish_envelopes(nats, subject_root, events)
+        # the batch call fails on campaign-2 (poison); one message at a time, campaign-5 then
+        # fails once more and is retried in hand, campaign-2 is dead-lettered
+        projection = Projection(poison={"campaign-2"}, fail={"campaign-5": 1})
+        consumer = make_consumer(store, nats, subject_root, projection, batch_handler=projection.batch,
+                                 batch_size=10, max_attempts=3)
+        async with running(consumer):
+            await eventually(lambda: consumer.counts.get("applied", 0) == 7, what="the others applied")
+        assert await Projection.campaigns(store) == [f"campaign-{i}" for i in (0, 1, 3, 4, 5, 6, 7)]
+        assert consumer.counts["dead_lettered"] == 1
+        assert len(await stream_messages(nats, dead_letter_stream(subject_root))) == 1
+
+
 class LosesFirstAck(Consumer):
     """Commits but 'crashes' before its first ack: JetStream redelivers after ack_wait."""
 

@@ -17,7 +17,7 @@ from eventkit.migrations import run_migrations
 from eventkit.sql import make_engine
 from reporting.adapters import queries
 from reporting.adapters.queries import Filters
-from reporting.app.live import apply_live
+from reporting.app.live import LiveProjection, apply_live
 from reporting.app.rebuild import ListLog, rebuild
 from reporting.bootstrap import MIGRATIONS
 from reporting.sample import history
@@ -120,12 +120,23 @@ async def scenario(seed: int, campaigns: int, candidatures: int) -> None:
         await run_migrations(url, [MIGRATIONS])
         engine = make_engine(url)
         try:
-            for env in events:
-                async with engine.begin() as conn:
-                    await apply_live(conn, env)
-                if rng.random() < 0.1:  # a redelivery changes nothing
+            if rng.random() < 0.5:  # the live consumer's one-event path
+                for env in events:
                     async with engine.begin() as conn:
-                        assert await apply_live(conn, env) == 0
+                        await apply_live(conn, env)
+                    if rng.random() < 0.1:  # a redelivery changes nothing
+                        async with engine.begin() as conn:
+                            assert await apply_live(conn, env) == 0
+            else:  # its batch path: fetched batches of any size, each in one transaction
+                live, start = LiveProjection(), 0
+                while start < len(events):
+                    batch = events[start:start + rng.randint(1, 60)]
+                    start += len(batch)
+                    async with engine.begin() as conn:
+                        assert await live.apply_many(conn, batch) == len({e.id for e in batch})
+                    if rng.random() < 0.2:  # a redelivered batch changes nothing
+                        async with engine.begin() as conn:
+                            assert await live.apply_many(conn, batch) == 0
             await assert_matches(engine, events, rng, "live")
             # The rebuild reads each source's log whole, one source after another: another
             # interleaving than the live one, and it must land on the same figures.
