@@ -29,9 +29,10 @@ Scenarios (run in this order, each on a fresh subject root, stream and durable c
   consumer's ``after_commit`` callback for the kit) minus the moment its append returned,
   matched by event id, ``time.perf_counter()`` in this one process. p50/p95/p99/max, and the
   rate achieved (events appended / time from the first append to the last).
-  Three lines: kit with the services' default settings, raw, then kit ``tuned``: the
-  consumer's fetch wait set to ``--fetch-wait`` (the raw consumer's), as nats-py's ``fetch``
-  waits until the batch is full or the wait expires once it got a first message.
+  Four lines: kit with the services' default settings, raw, kit ``batch`` (the consumer
+  spec's ``batch_handler`` writes a fetched batch's projection rows in one executemany, as
+  reporting's projection does since it got one), then kit ``tuned``: the consumer's fetch wait
+  set to ``--fetch-wait`` (the raw consumer's).
 * ``max throughput``: ``--max-events`` events appended by ``--concurrency`` tasks, one event per
   transaction, as fast as they go; events/s from the first append to the last event projected.
 
@@ -122,11 +123,13 @@ class Pipeline(Protocol):
 class KitPipeline:
     """The kit's store, ``OutboxRelay`` and ``Consumer``; ``fetch_wait`` None keeps every default."""
 
-    def __init__(self, store: Any, nats: NatsConnection, label: str, fetch_wait: float | None = None) -> None:
+    def __init__(self, store: Any, nats: NatsConnection, label: str, fetch_wait: float | None = None,
+                 batch_handler: bool = False) -> None:
         self.store = store
         self.nats = nats
         self.label = label
         self.fetch_wait = fetch_wait
+        self.batch_handler = batch_handler
         self.settings = ""
         self._in_transaction: list[uuid.UUID] = []
         self._tasks: list[asyncio.Task] = []
@@ -135,7 +138,8 @@ class KitPipeline:
         self.timings = timings
         await provision(self.nats, root, sources=(SOURCE,), limits=StreamLimits())
         self.relay = OutboxRelay(self.store, self.nats, source=SOURCE, subject_root=root)
-        spec = ConsumerSpec(name=f"projection-{root}", source=SOURCE, handler=self._project)
+        spec = ConsumerSpec(name=f"projection-{root}", source=SOURCE, handler=self._project,
+                            batch_handler=self._project_many if self.batch_handler else None)
         options = {} if self.fetch_wait is None else {"fetch_timeout": self.fetch_wait}
         self.consumer = Consumer(spec, self.store, self.nats, subject_root=root, service="bench",
                                  after_commit=self._committed, **options)
@@ -147,6 +151,12 @@ class KitPipeline:
         await tx.connection.execute(KIT_PROJECT, {"id": envelope.id, "stream": envelope.stream_id,
                                                   "campaign": event.campaign_id})
         self._in_transaction.append(envelope.id)
+
+    async def _project_many(self, tx: Any, events: Any) -> None:
+        """The batch handler: the batch's projection rows in one executemany."""
+        await tx.connection.execute(KIT_PROJECT, [{"id": envelope.id, "stream": envelope.stream_id,
+                                                   "campaign": event.campaign_id} for envelope, event in events])
+        self._in_transaction.extend(envelope.id for envelope, _ in events)
 
     def _committed(self) -> None:
         self.timings.stamp_projected(self._in_transaction)
@@ -370,10 +380,11 @@ async def main_async(args: argparse.Namespace) -> None:
                 try:
                     await pool.execute(SCHEMA)
                     kit = KitPipeline(store, nats, "kit")
+                    batch = KitPipeline(store, nats, "kit batch", batch_handler=True)
                     tuned = KitPipeline(store, nats, "kit tuned", fetch_wait=args.fetch_wait)
                     raw = RawPipeline(pool, nats, args.fetch_wait)
-                    fixed = [await fixed_rate(p, args.rate, args.seconds) for p in (kit, raw, tuned)]
-                    maximum = [await max_throughput(p, args.max_events, args.concurrency) for p in (kit, raw)]
+                    fixed = [await fixed_rate(p, args.rate, args.seconds) for p in (kit, raw, batch, tuned)]
+                    maximum = [await max_throughput(p, args.max_events, args.concurrency) for p in (kit, raw, batch)]
                 finally:
                     await pool.close()
         finally:
