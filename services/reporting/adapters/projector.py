@@ -47,7 +47,7 @@ def incoming(envelope: Envelope) -> Incoming | None:
     return Incoming(
         event_id=str(envelope.id), type=envelope.type, source=envelope.source, stream_id=envelope.stream_id,
         occurred_at=envelope.occurred_at, day=day_of(envelope.occurred_at), academie=envelope.academie,
-        data=data, position=envelope.position,
+        data=data, position=envelope.position, recorded_at=envelope.recorded_at,
     )
 
 
@@ -158,6 +158,7 @@ class Projector:
             batch.timeline.append({
                 "subject": t.subject, "day": ev.day, "occurred_at": ev.occurred_at, "source": ev.source,
                 "position": ev.position, "event_id": ev.event_id, "type": t.type, "summary": t.summary[:2000],
+                "recorded_at": ev.recorded_at,
             })
 
     @staticmethod

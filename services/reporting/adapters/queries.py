@@ -287,7 +287,7 @@ async def _entries(conn: AsyncConnection, g: Generation, subjects: list[str],
     t = g.timeline.c
     rows = await conn.execute(select(t.subject, t.day, t.occurred_at, t.source, t.type, t.summary, t.event_id)
                               .where(t.subject.in_(subjects), t.day <= as_of)
-                              .order_by(t.occurred_at, t.id))
+                              .order_by(t.occurred_at, func.coalesce(t.recorded_at, t.occurred_at), t.id))
     return [(r.subject, {"day": r.day.isoformat(), "occurred_at": r.occurred_at.isoformat(), "source": r.source,
                          "about": r.subject.split(":", 1)[0], "type": r.type, "summary": r.summary,
                          "event_id": r.event_id}) for r in rows]

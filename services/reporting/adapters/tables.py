@@ -127,6 +127,9 @@ def generation(number: int) -> Generation:
         Column("event_id", String(36), nullable=False),
         Column("type", String(60), nullable=False),
         Column("summary", Text, nullable=False),
+        # the producing store's time: an event another service derived from this one takes its
+        # occurred_at, but is always recorded later — the timeline's order between equal instants
+        Column("recorded_at", DateTime(timezone=True)),
     )
     Index(p + "timeline_subject", timeline.c.subject, timeline.c.day)
     applied = Table(

@@ -35,6 +35,7 @@ class Incoming:
     academie: str | None
     data: dict[str, Any]
     position: int | None = None
+    recorded_at: datetime | None = None  # when the producing service stored it (orders equal instants)
 
 
 @dataclass(frozen=True)
