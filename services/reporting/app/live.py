@@ -112,13 +112,15 @@ class LiveProjection:
         try:
             gen = await generation_for_write(conn)
             self._generation = gen
-            applied = await Projector(gen).apply(conn, envelopes)
+            projector = Projector(gen)
+            fresh = await projector.claim(conn, envelopes)
+            applied = await projector.apply_claimed(conn, fresh)
         except DBAPIError as exc:
             if "rpt_g" in str(exc):
                 self._generation = None
             raise
         last: dict[str, int] = {}
-        for envelope in envelopes:
+        for envelope in fresh:  # as the one-event path: what this call applied
             EVENTS_APPLIED.labels(envelope.source).inc()
             last[envelope.source] = max(last.get(envelope.source, 0), envelope.position or 0)
         for source, position in last.items():
