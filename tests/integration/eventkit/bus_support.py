@@ -19,15 +19,7 @@ from jumelage_contracts import Envelope, to_envelope
 from jumelage_contracts.candidatures import CampaignClosed
 from jumelage_contracts.subjects import dead_letter_stream, stream_name
 
-import importlib.util
-
-# Transitional while the SQL store and the PostgreSQL fixture land in parallel: once both exist
-# (they do on main) every suite runs on the three store kinds.
-STORE_KINDS = ["memory"]
-if importlib.util.find_spec("eventkit.sql") is not None:
-    STORE_KINDS.append("sqlite")
-    if importlib.util.find_spec("tests.infra.postgres") is not None:
-        STORE_KINDS.append("postgres")
+STORE_KINDS = ["memory", "sqlite", "postgres"]
 
 ACADEMIES = ["paris", "lyon", "creteil", "amiens"]
 
