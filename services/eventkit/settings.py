@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
+# PostgreSQL pool of one service process (see ServiceSettings.db_pool_size); eventkit.sql's default.
+DB_POOL_SIZE = 20
+DB_MAX_OVERFLOW = 5
 DEFAULT_PORTS = {"candidatures": 8101, "programmes": 8102, "notifications": 8103, "reporting": 8104}
 
 
@@ -30,8 +33,8 @@ class ServiceSettings(BaseModel):
     # and CLOSED when handed back, so a steady load above the pool size pays a connection (and
     # asyncpg's type introspection and statement preparation) per request. Size the pool for the
     # steady load and keep the server's max_connections >= services x (pool + overflow).
-    db_pool_size: int = 20
-    db_max_overflow: int = 5
+    db_pool_size: int = DB_POOL_SIZE
+    db_max_overflow: int = DB_MAX_OVERFLOW
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -57,8 +60,8 @@ class ServiceSettings(BaseModel):
             "clock": pick("CLOCK", "system"),
             "relay_enabled": (pick("RELAY_ENABLED", "1") or "1") not in ("0", "false", "no"),
             "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
-            "db_pool_size": int(pick("DATABASE_POOL_SIZE", "20") or 20),
-            "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW", "5") or 5),
+            "db_pool_size": int(pick("DATABASE_POOL_SIZE") or DB_POOL_SIZE),
+            "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
         }
         values.update(overrides)
         return cls.model_validate(values)

@@ -212,7 +212,7 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
 
     ``options`` go to ``create_async_engine`` (e.g. ``pool_size=16``).
     """
-    from .settings import normalise_database_url
+    from .settings import DB_MAX_OVERFLOW, DB_POOL_SIZE, normalise_database_url
 
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
@@ -230,8 +230,8 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
 
         options.setdefault("poolclass", NullPool)
     else:
-        options.setdefault("pool_size", 20)
-        options.setdefault("max_overflow", 5)
+        options.setdefault("pool_size", DB_POOL_SIZE)
+        options.setdefault("max_overflow", DB_MAX_OVERFLOW)
     engine = create_async_engine(url, **options)
     _count_connections(engine)
     return engine

@@ -302,7 +302,7 @@ class Consumer:
                 return False
         applied: list[bool] = []
         current: Any = None
-        batch_handler = getattr(self.spec, "batch_handler", None)
+        batch_handler = self.spec.batch_handler
         try:
             async with self.store.transaction() as tx:
                 new = await mark_processed_many(tx, self.name, [envelope.id for _, envelope, _ in decoded])

@@ -15,7 +15,8 @@ generation read once, one claim, one state read and one write per table for the 
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError
@@ -70,15 +71,20 @@ class LiveProjection:
     def __init__(self) -> None:
         self._generation: Generation | None = None
 
-    async def apply(self, conn: AsyncConnection, envelope: Envelope) -> int:
+    @contextmanager
+    def _forgets_a_dropped_generation(self) -> Iterator[None]:
+        """A generation dropped under us (two rebuilds while this consumer slept): forget the
+        guess; the kit retries the message and the retry reads the current generation."""
         try:
-            return await self._apply(conn, envelope)
+            yield
         except DBAPIError as exc:
-            # A generation dropped under us (two rebuilds while this consumer slept): forget the
-            # guess; the kit retries the message and the retry reads the current generation.
             if "rpt_g" in str(exc):
                 self._generation = None
             raise
+
+    async def apply(self, conn: AsyncConnection, envelope: Envelope) -> int:
+        with self._forgets_a_dropped_generation():
+            return await self._apply(conn, envelope)
 
     async def _apply(self, conn: AsyncConnection, envelope: Envelope) -> int:
         gen = self._generation or await generation_for_write(conn)
@@ -95,9 +101,7 @@ class LiveProjection:
         self._generation = gen
         applied = await Projector(gen).apply_claimed(conn, [envelope], state if conn.dialect.name == "postgresql"
                                                      else None)
-        EVENTS_APPLIED.labels(envelope.source).inc()
-        if envelope.position:
-            LAST_POSITION.labels(envelope.source).set(envelope.position)
+        _count_applied([envelope])
         return applied
 
     async def __call__(self, tx: Any, envelope: Envelope, event: Any) -> None:
@@ -109,28 +113,28 @@ class LiveProjection:
         rebuild cannot swap under the batch), claim every id in one statement, load the state the
         batch reads in one, and write each table once — instead of the one-event path's round
         trips per event. Same effect as :meth:`apply` on each, in order."""
-        try:
-            gen = await generation_for_write(conn)
-            self._generation = gen
+        with self._forgets_a_dropped_generation():
+            self._generation = gen = await generation_for_write(conn)
             projector = Projector(gen)
             fresh = await projector.claim(conn, envelopes)
             applied = await projector.apply_claimed(conn, fresh)
-        except DBAPIError as exc:
-            if "rpt_g" in str(exc):
-                self._generation = None
-            raise
-        last: dict[str, int] = {}
-        for envelope in fresh:  # as the one-event path: what this call applied
-            EVENTS_APPLIED.labels(envelope.source).inc()
-            last[envelope.source] = max(last.get(envelope.source, 0), envelope.position or 0)
-        for source, position in last.items():
-            if position:
-                LAST_POSITION.labels(source).set(position)
+        _count_applied(fresh)
         return applied
 
     async def batch(self, tx: Any, events: Sequence[tuple[Envelope, Any]]) -> None:
         """``runtime.add_consumer`` batch handler (see ``eventkit.bus.consumer``)."""
         await self.apply_many(tx.connection, [envelope for envelope, _ in events])
+
+
+def _count_applied(envelopes: Sequence[Envelope]) -> None:
+    """The metrics of what a call applied: events per source, the last position per source."""
+    last: dict[str, int] = {}
+    for envelope in envelopes:
+        EVENTS_APPLIED.labels(envelope.source).inc()
+        last[envelope.source] = max(last.get(envelope.source, 0), envelope.position or 0)
+    for source, position in last.items():
+        if position:
+            LAST_POSITION.labels(source).set(position)
 
 
 async def apply_live(conn: AsyncConnection, envelope: Envelope) -> int:
