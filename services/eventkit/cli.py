@@ -8,13 +8,17 @@
     jumelage dead-letters replay 12 13 | --all [--consumer …]   # after the cause is fixed
 
 Settings come from the environment exactly as the services read them (``DATABASE_URL``,
-``<SERVICE>_DATABASE_URL``, ``NATS_URL``, ``NATS_SUBJECT_ROOT``, ``JWT_SECRET``).
+``<SERVICE>_DATABASE_URL``, ``NATS_URL``, ``NATS_SUBJECT_ROOT``, ``JWT_SECRET``). Without
+``NATS_URL``, run from the project while ``python3 dev.py run`` goes, the commands use the
+embedded stack's NATS (``var/runner.json``); otherwise ``nats://127.0.0.1:4222``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -22,12 +26,23 @@ import typer
 from jumelage_contracts import Role
 from jumelage_contracts.subjects import SOURCES
 
-from .settings import ServiceSettings
+from .settings import ServiceSettings, embedded_nats_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Jumelage operator commands: migrations, NATS provisioning, re-publishing, tokens.")
 
 SERVICES = ("candidatures", "programmes", "notifications", "reporting")
+
+
+@app.callback()
+def _embedded_stack() -> None:
+    """Jumelage operator commands: migrations, NATS provisioning, re-publishing, dead letters, tokens.
+
+    Example: jumelage dead-letters list --json"""
+    if not os.environ.get("NATS_URL"):
+        found = embedded_nats_url(Path(os.environ.get("JUMELAGE_DATA_DIR", "var")))
+        if found:
+            os.environ["NATS_URL"] = found
 
 
 def _service_runtime(service: str, settings: ServiceSettings) -> Any | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import json
 import os
 import shutil
 import signal
@@ -60,18 +62,84 @@ def wait_ready(url: str, timeout: float) -> bool:
     return False
 
 
+class StartupError(Exception):
+    """Something the runner needs is not there: said before the banner, and the runner exits 1."""
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> str | None:
+    """Why ``port`` cannot be listened on (None when it can). Checked before anything starts: a
+    second server on a taken port fails only after the first one answered in its place."""
+    with socket.socket() as sock:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def check_ports(wanted: dict[str, int]) -> None:
+    taken = [f"  {what}: port {port} ({reason})" for what, port in wanted.items() if (reason := port_in_use(port))]
+    if taken:
+        raise StartupError("ports already in use — another `dev.py run`, or another program, holds them:\n"
+                           + "\n".join(taken)
+                           + "\nstop it, or choose other ports (--nats-port, --smtp-port, <SERVICE>_PORT)")
+
+
+def hold_data_dir(data_dir: Path) -> object:
+    """One runner per data folder: two NATS servers on one JetStream store directory, or two sets
+    of services on the same SQLite files, corrupt each other. The lock dies with the process."""
+    handle = open(data_dir / ".runner.lock", "a+")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory lock, the port check still catches the usual case
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        raise StartupError(f"{data_dir} is in use by another runner (pid {holder}); stop it first, "
+                           "or give this one its own folder (--data-dir or JUMELAGE_DATA_DIR)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def start_nats(data_dir: Path, port: int) -> subprocess.Popen:
     store = data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "nats-server.log", "ab")
+    log_path = data_dir / "nats-server.log"
+    log = open(log_path, "ab")
     process = subprocess.Popen(
         [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # stopped by us, last (see main)
     )
-    if not wait_for_port("127.0.0.1", port, 15):
-        process.terminate()
-        raise SystemExit(f"nats-server did not start on port {port}; see {data_dir / 'nats-server.log'}")
+    started = wait_for_port("127.0.0.1", port, 15)
+    if not started or process.poll() is not None:
+        if process.poll() is None:
+            process.terminate()
+        raise StartupError(f"nats-server did not start on port {port}; the end of {log_path}:\n{_tail(log_path)}")
     return process
+
+
+def write_state(data_dir: Path, nats_url: str) -> Path:
+    """Where the operator CLI finds the embedded stack's NATS when run from the project."""
+    state = data_dir / "runner.json"
+    state.write_text(json.dumps({"pid": os.getpid(), "nats_url": nats_url}))
+    return state
 
 
 async def _mail_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, folder: Path) -> None:
@@ -139,27 +207,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=SERVICES, default=list(SERVICES))
     args = parser.parse_args(argv)
 
+    children: list[tuple[str, subprocess.Popen]] = []
+    # SIGTERM (a supervisor, an IDE's stop button, `kill`) stops everything as Ctrl-C does;
+    # SIGINT too when started in the background (where the shell makes it ignored).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _run(args, children)
+    except StartupError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr, flush=True)
+        _stop(children)
+        return 1
+    except KeyboardInterrupt:
+        failed = [(n, p.returncode) for n, p in children if p.poll() is not None and p.returncode not in (0, -15)]
+        _stop(children)
+        return 1 if failed else 0
+
+
+def _run(args: argparse.Namespace, children: list[tuple[str, subprocess.Popen]]) -> int:
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    children: list[tuple[str, subprocess.Popen]] = []
+    lock = hold_data_dir(data_dir)  # noqa: F841 - held for the life of the process
     nats_url = os.environ.get("NATS_URL")
-    if not nats_url:
-        children.append(("nats", start_nats(data_dir, args.nats_port)))
-        nats_url = f"nats://127.0.0.1:{args.nats_port}"
-
-    env = dict(os.environ, NATS_URL=nats_url, JUMELAGE_DATA_DIR=str(data_dir))
+    env = dict(os.environ, JUMELAGE_DATA_DIR=str(data_dir))
     env.setdefault("LOG_JSON", "1")
     if args.manual_clock:
         env["CLOCK"] = "manual"
+    sink = not env.get("NOTIFICATIONS_SMTP_HOST")
+    ports = {name: port_of(name, env) for name in args.only}
+    if not nats_url:
+        ports["nats"] = args.nats_port
+    if sink:
+        ports["mail sink"] = args.smtp_port
+    check_ports(ports)
+
+    if not nats_url:
+        children.append(("nats", start_nats(data_dir, args.nats_port)))
+        nats_url = f"nats://127.0.0.1:{args.nats_port}"
+    env["NATS_URL"] = nats_url
+    write_state(data_dir, nats_url)
     mail = None
-    if not env.get("NOTIFICATIONS_SMTP_HOST"):
+    if sink:
         try:
             start_mail_sink(data_dir / "mail", args.smtp_port)
         except OSError as exc:
-            print(f"mail sink not started on port {args.smtp_port} ({exc}); e-mails will fail", flush=True)
-        else:
-            mail = f"smtp://127.0.0.1:{args.smtp_port} (e-mails kept in {data_dir / 'mail'})"
-            env.update(NOTIFICATIONS_SMTP_HOST="127.0.0.1", NOTIFICATIONS_SMTP_PORT=str(args.smtp_port))
+            raise StartupError(f"the mail sink could not listen on port {args.smtp_port}: {exc}") from exc
+        mail = f"smtp://127.0.0.1:{args.smtp_port} (e-mails kept in {data_dir / 'mail'})"
+        env.update(NOTIFICATIONS_SMTP_HOST="127.0.0.1", NOTIFICATIONS_SMTP_PORT=str(args.smtp_port))
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     for name in args.only:
@@ -169,47 +263,66 @@ def main(argv: list[str] | None = None) -> int:
         children.append((name, subprocess.Popen([sys.executable, "-m", name], env=env, stdout=log,
                                                 stderr=subprocess.STDOUT, start_new_session=True)))
 
-    def stop(*_: object) -> None:
-        services = [(n, p) for n, p in children if n != "nats"]
-        for group in (services, [(n, p) for n, p in children if n == "nats"]):
-            for name, process in group:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            for name, process in group:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        print("stopped", flush=True)
+    _wait_all_ready(args.only, env, children, logs)
+    clock = env.get("CLOCK", "system")
+    print(f"NATS          {nats_url}")
+    if mail:
+        print(f"mail          {mail}")
+    print("clock         " + ("manual — POST /admin/clock on each service moves it" if clock == "manual"
+                              else "system (CLOCK=manual for demos that move time)"))
+    for name in args.only:
+        print(f"{name:<13} http://127.0.0.1:{ports[name]}   (docs: /docs, health: /healthz, logs: {logs / (name + '.log')})")
+    secret = env.get("JWT_SECRET", DEV_SECRET)
+    print("\nA national token for trying the APIs (valid 12 h):")
+    print(f"  export TOKEN={mint_token(secret, 'national', '*', subject='demo')}")
+    print("More tokens: .venv/bin/jumelage token --role academie --scope paris")
+    print("\nCtrl-C stops everything.", flush=True)
+    while True:
+        for name, process in children:
+            if process.poll() is not None:
+                print(f"{name} exited with code {process.returncode}; stopping", flush=True)
+                _stop(children)
+                return 1
+        time.sleep(0.5)
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    # Ctrl-C / kill -INT stop everything even when started in the background (where SIGINT is ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        failed = [n for n in args.only if not wait_ready(f"http://127.0.0.1:{port_of(n, env)}/readyz", 60)]
-        print(f"NATS          {nats_url}")
-        if mail:
-            print(f"mail          {mail}")
-        for name in args.only:
-            port = port_of(name, env)
-            print(f"{name:<13} http://127.0.0.1:{port}   (docs: /docs, health: /healthz, logs: {logs / (name + '.log')})")
-        secret = env.get("JWT_SECRET", DEV_SECRET)
-        print("\nA national token for trying the APIs (valid 12 h):")
-        print(f"  export TOKEN={mint_token(secret, 'national', '*', subject='demo')}")
-        print("More tokens: .venv/bin/jumelage token --role academie --scope paris")
-        if failed:
-            print(f"\nnot ready after 60 s: {', '.join(failed)} — see their logs", flush=True)
-        print("\nCtrl-C stops everything.", flush=True)
-        while True:
-            for name, process in children:
-                if process.poll() is not None:
-                    print(f"{name} exited with code {process.returncode}; stopping", flush=True)
-                    raise KeyboardInterrupt
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        stop()
-    return 0
+
+def _wait_all_ready(names: list[str], env: dict[str, str], children: list[tuple[str, subprocess.Popen]],
+                    logs: Path, timeout: float = 60) -> None:
+    """Every service answers /readyz, or the runner says which did not and why, before any banner."""
+    waiting = {name: f"http://127.0.0.1:{port_of(name, env)}/readyz" for name in names}
+    deadline = time.monotonic() + timeout
+    while waiting:
+        for name, process in children:
+            if process.poll() is not None:
+                where = logs / f"{name}.log" if name != "nats" else Path(env["JUMELAGE_DATA_DIR"]) / "nats-server.log"
+                raise StartupError(f"{name} exited with code {process.returncode} while starting; "
+                                   f"the end of {where}:\n{_tail(where)}")
+        for name, url in list(waiting.items()):
+            if wait_ready(url, 0.2):
+                del waiting[name]
+        if time.monotonic() > deadline:
+            raise StartupError(f"not ready after {timeout:g} s: {', '.join(waiting)} — see {logs}")
+        time.sleep(0.2)
+
+
+def _stop(children: list[tuple[str, subprocess.Popen]]) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stop short
+        signal.signal(sig, signal.SIG_IGN)
+    # the services first, NATS last: a service losing NATS while it stops waits on reconnects
+    services = [(n, p) for n, p in children if n != "nats"]
+    for group in (services, [(n, p) for n, p in children if n == "nats"]):
+        for _, process in group:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _, process in group:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    if children:
+        print("stopped", flush=True)
 
 
 def port_of(service: str, env: dict[str, str]) -> int:

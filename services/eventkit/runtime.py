@@ -158,8 +158,14 @@ class ServiceRuntime:
         return checks
 
     def install(self, app: FastAPI) -> None:
+        from .docs import install_offline_docs
+
         install_problem_handlers(app, self.domain_errors)
         install_correlation_middleware(app)
+        install_offline_docs(app)
+        # one naming and one version for the four APIs (generated clients, the docs' titles)
+        app.title = f"Jumelage — {self.settings.service}"
+        app.version = _project_version()
         app.state.runtime = self
 
         @app.get("/healthz", tags=["ops"])
@@ -187,6 +193,15 @@ def serve(app: Any, settings: Any) -> None:
 
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 log_level=settings.log_level.lower())
+
+
+def _project_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jumelage")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0+unknown"
 
 
 def _redact(url: str) -> str:

@@ -3,6 +3,7 @@ embedded default (one SQLite file per service under ``JUMELAGE_DATA_DIR``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -65,6 +66,18 @@ class ServiceSettings(BaseModel):
         }
         values.update(overrides)
         return cls.model_validate(values)
+
+
+def embedded_nats_url(data_dir: Path) -> str | None:
+    """The NATS of a ``dev.py run`` holding ``data_dir`` (its runner writes ``runner.json``), so
+    the operator CLI run from the project finds the embedded stack without ``NATS_URL``."""
+    try:
+        state = json.loads((data_dir / "runner.json").read_text())
+        os.kill(int(state["pid"]), 0)  # a runner that is gone left a stale file
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    url = state.get("nats_url")
+    return url if isinstance(url, str) else None
 
 
 def normalise_database_url(url: str) -> str:

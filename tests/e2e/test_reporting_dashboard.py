@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from eventkit.sql import make_engine
 from reporting.app.live import apply_live
 from reporting.bootstrap import MIGRATIONS
 from tests.e2e.harness import free_port
+from tests.infra.browser import browse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "reporting"))
 from reporting_app import story  # noqa: E402
@@ -30,19 +30,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SECRET = "dashboard-test-secret-of-at-least-32-bytes"
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Chromium is missing: apt-get install -y chromium (.ci/run installs it)"
-    return found
-
-
-def browse(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1500", *extra, url]
-    return subprocess.run([chromium(), *flags], capture_output=True, text=True, timeout=90)
 
 
 @pytest.fixture
