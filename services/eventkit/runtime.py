@@ -163,6 +163,9 @@ class ServiceRuntime:
         install_problem_handlers(app, self.domain_errors)
         install_correlation_middleware(app)
         install_offline_docs(app)
+        from .httpmetrics import HttpMetricsMiddleware
+
+        app.add_middleware(HttpMetricsMiddleware)
         # one naming and one version for the four APIs (generated clients, the docs' titles)
         app.title = f"Jumelage — {self.settings.service}"
         app.version = _project_version()

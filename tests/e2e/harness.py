@@ -47,20 +47,32 @@ class System:
         return {"Authorization": f"Bearer {mint_token(SECRET, role, scope)}"}
 
 
+class MissingVariable(LookupError):
+    """Compose's ``${VAR:?message}``: the deployment refuses to start without VAR."""
+
+
 def interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose's ``${VAR:-default}`` / ``${VAR}`` substitution."""
+    """Compose's ``${VAR:-default}`` / ``${VAR:?error}`` / ``${VAR}`` substitution."""
 
     def substitute(match: re.Match) -> str:
-        name, default = match.group(1), match.group(3)
-        return env.get(name) or (default if default is not None else "")
+        name, kind, rest = match.group(1), match.group(3), match.group(4)
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise MissingVariable(f"{name}: {rest or 'required'}")
+        return rest if kind == "-" else ""
 
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", substitute, value)
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:([-?])([^}]*))?\}", substitute, value)
 
 
-def compose_command(name: str) -> tuple[list[str], dict[str, str]]:
+# what an operator puts in compose's .env; the test then overrides the URLs and the secret
+COMPOSE_SECRETS = {"JWT_SECRET": SECRET, "POSTGRES_PASSWORD": "set-by-the-operator"}
+
+
+def compose_command(name: str, secrets: dict[str, str] = COMPOSE_SECRETS) -> tuple[list[str], dict[str, str]]:
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][name]
     command = [sys.executable if part == "python" else part for part in spec["command"]]
-    return command, {k: interpolate(str(v), {}) for k, v in spec["environment"].items()}
+    return command, {k: interpolate(str(v), secrets) for k, v in spec["environment"].items()}
 
 
 async def wait_ready(client: httpx.AsyncClient, service: RunningService, timeout: float = 60) -> None:

@@ -5,11 +5,16 @@ tests/e2e/test_thin_slice.py then runs the very commands it names against real N
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
+import re
+
+import pytest
 import yaml
 
 from eventkit.settings import ServiceSettings
+from tests.e2e.harness import COMPOSE_SECRETS, MissingVariable, interpolate
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("candidatures", "programmes", "notifications", "reporting")
@@ -19,8 +24,8 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 
 
-def test_compose_declares_nats_postgres_and_the_four_services() -> None:
-    assert set(compose()["services"]) == {"nats", "postgres", *APP_SERVICES}
+def test_compose_declares_nats_postgres_mail_monitoring_and_the_four_services() -> None:
+    assert set(compose()["services"]) == {"nats", "postgres", "mail", "prometheus", "grafana", *APP_SERVICES}
 
 
 def test_every_service_image_builds_from_a_context_that_exists() -> None:
@@ -55,7 +60,7 @@ def test_every_service_gets_its_own_database_and_the_env_our_settings_read() -> 
     init = (ROOT / "deploy/postgres/init.sql").read_text()
     seen = set()
     for name in APP_SERVICES:
-        env = {k: str(v) for k, v in compose()["services"][name]["environment"].items()}
+        env = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in compose()["services"][name]["environment"].items()}
         settings = ServiceSettings.from_env(name, env=env)
         database = settings.database_url.rsplit("/", 1)[1]
         assert settings.database_url.startswith("postgresql+asyncpg://")
@@ -72,3 +77,73 @@ def test_mounted_configuration_files_exist() -> None:
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_every_container_restarts_on_failure() -> None:
+    for name, service in compose()["services"].items():
+        restart = service.get("restart") or compose().get("x-service", {}).get("restart")
+        assert restart in ("unless-stopped", "always", "on-failure"), name
+
+
+def test_only_http_ports_are_published_and_on_loopback_unless_told() -> None:
+    services = compose()["services"]
+    assert "ports" not in services["nats"] and "ports" not in services["postgres"]  # the compose network only
+    for name, service in services.items():
+        for mapping in service.get("ports", []):
+            assert mapping.startswith("${JUMELAGE_BIND:-127.0.0.1}:"), (name, mapping)
+            assert interpolate(mapping, {}).startswith("127.0.0.1:"), (name, mapping)
+
+
+def test_every_secret_is_required_with_no_fallback_value() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for secret in ("JWT_SECRET", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        uses = re.findall(r"\$\{" + secret + r"(:?[-?]?)", text)
+        assert uses and all(use in (":?",) for use in uses), (secret, uses)
+    for name in APP_SERVICES:
+        environment = compose()["services"][name]["environment"]
+        with pytest.raises(MissingVariable):
+            {k: interpolate(str(v), {}) for k, v in environment.items()}
+
+
+def test_reminders_go_to_the_mail_catcher_and_links_to_the_public_url() -> None:
+    services = compose()["services"]
+    notifications = services["notifications"]
+    env = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in notifications["environment"].items()}
+    settings = ServiceSettings.from_env("notifications", env=env)
+    assert env["SMTP_HOST"] == "mail" and env["SMTP_PORT"] == "1025"  # Mailpit's SMTP port
+    assert notifications["depends_on"]["mail"]["condition"] == "service_healthy"
+    assert services["mail"]["image"].startswith("axllent/mailpit")
+    for name in APP_SERVICES:
+        assert "PUBLIC_URL" in services[name]["environment"], name
+    assert settings.public_url == "http://127.0.0.1:8103"
+
+
+def test_the_monitoring_profile_scrapes_every_service_and_provisions_the_dashboard() -> None:
+    services = compose()["services"]
+    assert services["prometheus"]["profiles"] == ["monitoring"] and services["grafana"]["profiles"] == ["monitoring"]
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    for name in APP_SERVICES:
+        port = interpolate(str(services[name]["environment"]["PORT"]), {})
+        assert f"{name}:{port}" in targets, name
+    datasources = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/jumelage.yml").read_text())
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in services["grafana"]["volumes"]}
+    folder = ROOT / mounted[providers["providers"][0]["options"]["path"]]
+    dashboard = json.loads((folder / "jumelage.json").read_text())
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    for wanted in ("jumelage_outbox_backlog", "jumelage_relay_stalled_seconds", "jumelage_consumer_lag",
+                   'outcome="dead_lettered"', "jumelage_http_request_duration_seconds", 'status=~"5..',
+                   "jumelage_reminders_total"):
+        assert wanted in exprs, wanted
+
+
+def test_every_metric_the_dashboard_reads_is_one_the_services_export() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/jumelage.json").read_text())
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    code = " ".join(path.read_text() for path in (ROOT / "services").rglob("*.py"))
+    for metric in set(re.findall(r"jumelage_[a-z_]+", exprs)):
+        base = re.sub(r"_(bucket|count|sum)$", "", metric)
+        # prometheus_client adds _total to a counter named without it
+        assert f'"{base}"' in code or f'"{base.removesuffix("_total")}"' in code, f"{metric}: no service exports it"
