@@ -24,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from . import natsauth
 from .auth import mint_token
 from .settings import DEFAULT_PORTS, DEV_SECRET
 
@@ -118,13 +119,18 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def start_nats(data_dir: Path, port: int) -> subprocess.Popen:
+def start_nats(data_dir: Path, port: int, passwords: dict[str, str], root: str) -> subprocess.Popen:
+    """The embedded NATS, with the same users and permissions as every deployment
+    (``eventkit.natsauth``): no anonymous client, each service its own subjects."""
     store = data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "nats-server.conf"
+    config.write_text(natsauth.authorization_block(passwords, root))
+    os.chmod(config, 0o600)
     log_path = data_dir / "nats-server.log"
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        [nats_server_binary(), "-c", str(config), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # stopped by us, last (see main)
     )
     started = wait_for_port("127.0.0.1", port, 15)
@@ -136,8 +142,11 @@ def start_nats(data_dir: Path, port: int) -> subprocess.Popen:
 
 
 def write_state(data_dir: Path, nats_url: str) -> Path:
-    """Where the operator CLI finds the embedded stack's NATS when run from the project."""
+    """Where the operator CLI finds the embedded stack's NATS (with the ``ops`` credentials: the
+    file is the runner's user's only) when run from the project."""
     state = data_dir / "runner.json"
+    state.touch(mode=0o600, exist_ok=True)
+    os.chmod(state, 0o600)
     state.write_text(json.dumps({"pid": os.getpid(), "nats_url": nats_url}))
     return state
 
@@ -241,11 +250,19 @@ def _run(args: argparse.Namespace, children: list[tuple[str, subprocess.Popen]])
         ports["mail sink"] = args.smtp_port
     check_ports(ports)
 
+    ops_url = nats_url
     if not nats_url:
-        children.append(("nats", start_nats(data_dir, args.nats_port)))
+        root = env.get("NATS_SUBJECT_ROOT", "jumelage")
+        passwords = natsauth.load_or_create_passwords(data_dir / "nats-credentials.json")
+        children.append(("nats", start_nats(data_dir, args.nats_port, passwords, root)))
         nats_url = f"nats://127.0.0.1:{args.nats_port}"
-    env["NATS_URL"] = nats_url
-    write_state(data_dir, nats_url)
+        for name in args.only:  # each service speaks on the bus as itself
+            env[f"{name.upper()}_NATS_URL"] = natsauth.with_credentials(nats_url, name, passwords[name])
+        ops_url = natsauth.with_credentials(nats_url, natsauth.OPS_USER, passwords[natsauth.OPS_USER])
+        env.pop("NATS_URL", None)  # the ops credentials are for the operator CLI, not the services
+    else:
+        env["NATS_URL"] = nats_url
+    write_state(data_dir, ops_url)
     mail = None
     if sink:
         try:
@@ -265,7 +282,8 @@ def _run(args: argparse.Namespace, children: list[tuple[str, subprocess.Popen]])
 
     _wait_all_ready(args.only, env, children, logs)
     clock = env.get("CLOCK", "system")
-    print(f"NATS          {nats_url}")
+    print(f"NATS          {nats_url}" + ("   (users and passwords: nats-credentials.json in the data folder)"
+                                            if ops_url != nats_url else ""))
     if mail:
         print(f"mail          {mail}")
     print("clock         " + ("manual — POST /admin/clock on each service moves it" if clock == "manual"

@@ -66,7 +66,9 @@ def interpolate(value: str, env: dict[str, str]) -> str:
 
 
 # what an operator puts in compose's .env; the test then overrides the URLs and the secret
-COMPOSE_SECRETS = {"JWT_SECRET": SECRET, "POSTGRES_PASSWORD": "set-by-the-operator"}
+COMPOSE_SECRETS = {"JWT_SECRET": SECRET, "POSTGRES_PASSWORD": "set-by-the-operator",
+                   **{f"{name}_NATS_PASSWORD": f"{name.lower()}-nats-password"
+                      for name in ("OPS", "CANDIDATURES", "PROGRAMMES", "NOTIFICATIONS", "REPORTING")}}
 
 
 def compose_command(name: str, secrets: dict[str, str] = COMPOSE_SECRETS) -> tuple[list[str], dict[str, str]]:

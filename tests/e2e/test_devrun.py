@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.infra.processes import free_port
@@ -67,6 +68,52 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+CAMPAIGN = {
+    "campaign_id": "culture-paris-2027", "academie": "paris", "dispositif": "culture",
+    "school_year": "2027-2028", "title": "Jumelages culture 2027-2028",
+    "calendar": {"submission_deadline": "2027-05-31T21:59:00Z", "attribution_date": "2027-07-04",
+                 "work_meeting_window": {"start": "2027-09-15", "end": "2027-10-16"},
+                 "bilan_window": {"start": "2028-05-10", "end": "2028-06-18"},
+                 "renewal_deadline": "2028-06-25T21:59:00Z"}}
+
+
+def try_it_as_the_readme_says(env: dict[str, str], data_dir: Path) -> None:
+    """The README's "Try it" over the embedded bus (each service with its own NATS user), the
+    operator CLI finding that bus by itself, and an anonymous client refused by it."""
+    token = subprocess.run([str(Path(sys.prefix) / "bin" / "jumelage"), "token", "--role", "academie",
+                            "--scope", "paris"], capture_output=True, text=True, check=True, env=env).stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(f"http://127.0.0.1:{env['CANDIDATURES_PORT']}/campaigns", json=CAMPAIGN, headers=headers)
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 30
+    while True:
+        seen = httpx.get(f"http://127.0.0.1:{env['REPORTING_PORT']}/academies/paris/campaigns", headers=headers)
+        if seen.status_code == 200 and seen.json()["campaigns_opened"] == 1:
+            break
+        assert time.monotonic() < deadline, seen.text
+        time.sleep(0.2)
+    cli_env = {k: v for k, v in env.items() if k != "NATS_URL"}
+    listed = subprocess.run([str(Path(sys.prefix) / "bin" / "jumelage"), "dead-letters", "list", "--json",
+                             "--timeout", "5"], capture_output=True, text=True, env=cli_env, cwd=ROOT)
+    assert listed.returncode == 0, listed.stderr
+    anonymous = subprocess.run([sys.executable, "-c", ANONYMOUS.format(port=env["JUMELAGE_NATS_PORT"])],
+                               capture_output=True, text=True, timeout=30)
+    assert anonymous.stdout.strip() == "refused", anonymous.stdout + anonymous.stderr
+
+
+ANONYMOUS = """
+import asyncio, nats
+async def main():
+    try:
+        await nats.connect("nats://127.0.0.1:{port}", allow_reconnect=False, connect_timeout=2)
+    except Exception:
+        print("refused")
+    else:
+        print("connected")
+asyncio.run(main())
+"""
+
+
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process tree from /proc (Linux)")
 def test_sigterm_to_dev_py_run_stops_every_process_it_started(tmp_path) -> None:
     env = runner_env(tmp_path / "var", CLOCK="manual")
@@ -76,6 +123,7 @@ def test_sigterm_to_dev_py_run_stops_every_process_it_started(tmp_path) -> None:
         assert "clock         manual" in banner
         started = descendants(process.pid)
         assert len(started) >= 5, banner  # NATS and the four services
+        try_it_as_the_readme_says(env, tmp_path / "var")
 
         # a second runner on the same data folder (other ports) is refused before it starts anything
         second = subprocess.run([sys.executable, str(ROOT / "dev.py"), "run"], cwd=ROOT, capture_output=True,

@@ -65,7 +65,7 @@ def test_every_service_gets_its_own_database_and_the_env_our_settings_read() -> 
         database = settings.database_url.rsplit("/", 1)[1]
         assert settings.database_url.startswith("postgresql+asyncpg://")
         assert f"CREATE DATABASE {database};" in init
-        assert settings.nats_url == "nats://nats:4222"
+        assert settings.nats_url == f"nats://{name}:{name}-nats-password@nats:4222"  # its own NATS user
         assert settings.host == "0.0.0.0"
         seen.add(database)
     assert len(seen) == len(APP_SERVICES)
@@ -96,7 +96,9 @@ def test_only_http_ports_are_published_and_on_loopback_unless_told() -> None:
 
 def test_every_secret_is_required_with_no_fallback_value() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("JWT_SECRET", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+    secrets = ("JWT_SECRET", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+               *(f"{name.upper()}_NATS_PASSWORD" for name in ("ops", *APP_SERVICES)))
+    for secret in secrets:
         uses = re.findall(r"\$\{" + secret + r"(:?[-?]?)", text)
         assert uses and all(use in (":?",) for use in uses), (secret, uses)
     for name in APP_SERVICES:
@@ -147,3 +149,34 @@ def test_every_metric_the_dashboard_reads_is_one_the_services_export() -> None:
         base = re.sub(r"_(bucket|count|sum)$", "", metric)
         # prometheus_client adds _total to a counter named without it
         assert f'"{base}"' in code or f'"{base.removesuffix("_total")}"' in code, f"{metric}: no service exports it"
+
+
+def test_nats_loads_the_generated_users_and_gets_every_password() -> None:
+    from eventkit.natsauth import compose_permissions
+
+    nats = compose()["services"]["nats"]
+    conf = (ROOT / "deploy/nats/nats-server.conf").read_text()
+    assert "include ./permissions.conf" in conf
+    assert "./deploy/nats/permissions.conf:/etc/nats/permissions.conf:ro" in nats["volumes"]
+    permissions = (ROOT / "deploy/nats/permissions.conf").read_text()
+    assert permissions == compose_permissions()
+    for name in ("ops", *APP_SERVICES):
+        variable = f"{name.upper()}_NATS_PASSWORD"
+        assert f"${variable}" in permissions and variable in nats["environment"], name
+
+
+def test_the_production_nats_configuration_is_valid_and_refuses_to_load_without_the_passwords() -> None:
+    import os
+    import subprocess
+
+    from tests.infra.nats import nats_server_binary
+
+    conf = str(ROOT / "deploy/nats/nats-server.conf")
+    passwords = {f"{name.upper()}_NATS_PASSWORD": "x" for name in ("ops", *APP_SERVICES)}
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NATS_PASSWORD")}
+    checked = subprocess.run([nats_server_binary(), "-c", conf, "-t"], capture_output=True, text=True,
+                             env={**env, **passwords}, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    refused = subprocess.run([nats_server_binary(), "-c", conf, "-t"], capture_output=True, text=True, env=env,
+                             timeout=30)
+    assert refused.returncode != 0 and "NATS_PASSWORD" in refused.stderr
