@@ -194,12 +194,18 @@ def dead_letters_list(
                                    "error": d.error, "subject": d.original_subject,
                                    "stream": d.original_stream, "stream_seq": d.original_seq,
                                    "attempts": d.attempts, "at": d.dead_lettered_at,
-                                   "event_id": d.original_headers.get("Nats-Msg-Id")}, ensure_ascii=False))
+                                   "event_id": d.original_headers.get("Nats-Msg-Id"),
+                                   "truncated": d.truncated, "original_size": d.original_size or None,
+                                   "malformed": d.malformed or None}, ensure_ascii=False))
+        elif d.malformed:
+            typer.echo(f"{d.seq:>6}  malformed ({d.malformed})  {d.consumer}  {d.original_subject}")
         else:
+            cut = f"  [truncated, {d.original_size} bytes at {d.original_stream}#{d.original_seq}]" if d.truncated else ""
             typer.echo(f"{d.seq:>6}  {d.dead_lettered_at[:19]}  {d.consumer}  {d.original_subject}"
-                       f"  {d.error_type}: {d.error[:160]}")
+                       f"  {d.error_type}: {d.error[:160]}{cut}")
     if not as_json:
-        typer.echo(f"{len(letters)} dead letter(s)")
+        malformed = sum(bool(d.malformed) for d in letters)
+        typer.echo(f"{len(letters)} dead letter(s)" + (f", {malformed} malformed" if malformed else ""))
 
 
 @dead_letters.command("replay")
