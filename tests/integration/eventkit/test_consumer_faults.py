@@ -90,6 +90,18 @@ async def test_a_message_with_nats_expected_headers_is_dead_lettered_once_and_th
         assert dead.data == b"{not an event"
 
 
+async def terminate_while_busy(store, pid: int) -> None:
+    """What an administrator (or a failover) does: end the session while it runs a statement."""
+    busy = text("select count(*) from pg_stat_activity where pid = :pid and state = 'active'")
+    async with store.reader.connect() as other:
+        await eventually(lambda: _scalar(other, busy, pid), timeout=10, interval=0.01, what="the statement running")
+        await other.scalar(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+async def _scalar(conn, statement, pid: int) -> bool:
+    return bool(await conn.scalar(statement, {"pid": pid}))
+
+
 async def test_the_database_dropping_the_connection_five_times_on_one_message_delays_it_and_never_dead_letters_it(
         request, nats_url, subject_root):
     events = [campaign_event(i) for i in range(4)]
@@ -100,9 +112,11 @@ async def test_the_database_dropping_the_connection_five_times_on_one_message_de
         if event.campaign_id == "campaign-1" and terminations["left"] > 0:
             terminations["left"] -= 1
             pid = await tx.connection.scalar(text("select pg_backend_pid()"))
-            async with store.reader.connect() as other:  # an administrator ends our session
-                await other.scalar(text("select pg_terminate_backend(:pid)"), {"pid": pid})
-            await tx.connection.scalar(text("select 1"))
+            killer = asyncio.create_task(terminate_while_busy(store, pid))
+            try:  # the session ends in the middle of a statement
+                await tx.connection.scalar(text("select pg_sleep(30)"))
+            finally:
+                await killer
         if event.campaign_id == "campaign-2":  # a real bug: the same row twice
             row = {"c": "bug", "e": envelope.id}
             await tx.connection.execute(text("insert into inbox (consumer, event_id) values (:c, :e)"), row)
