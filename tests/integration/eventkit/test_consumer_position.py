@@ -41,7 +41,6 @@ async def test_a_batch_left_unacknowledged_by_a_dead_holder_is_applied_first_not
         first = make_consumer(store, nats, subject_root, Projection())
         async with running(first):
             await eventually(lambda: first.counts.get("applied", 0) == 3, what="3 applied")
-        assert await position_of(store, first) == 3
         await publish_envelopes(nats, subject_root, [campaign_event(i) for i in range(3, 10)])
         # a process that fetched 4..6 and died: JetStream holds them for ack_wait (30 s)
         held = await nats.js.pull_subscribe_bind(durable=first.name, stream=first.stream)
