@@ -115,7 +115,7 @@ def provision(
 @app.command()
 def republish(
     service: str = typer.Option(..., help="the producing service whose store to read"),
-    from_position: int = typer.Option(..., min=1, help="first store position to send again"),
+    from_position: int = typer.Option(..., min=0, help="first store position to send again (0 or 1: from the start)"),
     to_position: Optional[int] = typer.Option(None, min=1, help="last position (default: the end)"),
     timeout: float = typer.Option(10.0, help="seconds to wait for NATS"),
 ) -> None:
