@@ -494,6 +494,7 @@ class Consumer:
         for msg in msgs:
             if msg.metadata.sequence.stream <= self.position:
                 await self._ack(msg)
+                self._done(msg.metadata.sequence.stream)
                 self._count("duplicate")
             else:
                 fresh.append(msg)
