@@ -78,7 +78,7 @@ async def main() -> None:
     await nats.start()
     spec = ConsumerSpec(name=CONSUMER, source="candidatures", handler=ordered_projection)
     consumer = CrashingConsumer(spec, store, nats, subject_root=os.environ["CHILD_ROOT"], service="reporting",
-                                batch_size=10, fetch_timeout=0.2, ack_wait=float(os.environ.get("CHILD_ACK_WAIT", "2")),
+                                batch_size=10, fetch_timeout=0.2, ack_wait=float(os.environ.get("CHILD_ACK_WAIT", "30")),
                                 backoff_initial=0.05, backoff_max=0.2)
     kill = os.environ.get("CHILD_KILL", "")
     if kill:

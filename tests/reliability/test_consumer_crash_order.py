@@ -84,8 +84,10 @@ async def test_a_consumer_killed_holding_a_batch_or_before_its_acks_applies_no_e
         postgres_url, nats_url, subject_root, tmp_path):
     store = await open_store(postgres_url)
     log = tmp_path / "children.log"
+    # ack_wait as in production (30 s): a restarted process is back long before JetStream gives
+    # the dead one's batch to anyone
     env = {"CHILD_DATABASE_URL": postgres_url, "CHILD_NATS_URL": nats_url, "CHILD_ROOT": subject_root,
-           "CHILD_ACK_WAIT": "2"}
+           "CHILD_ACK_WAIT": "30"}
     try:
         async with connected(nats_url, subject_root) as nats:
             publisher = asyncio.create_task(publish_paced(nats, subject_root))
@@ -97,9 +99,9 @@ async def test_a_consumer_killed_holding_a_batch_or_before_its_acks_applies_no_e
             final = await start_child(env, "", log)
             try:
                 total = 2 * CAMPAIGNS
-                # quiescence: every event's inbox row is committed (ack_wait is 2 s in the children,
-                # so even a consumer that waits for JetStream's redelivery gets there)
-                await eventually(lambda: _inbox_full(store, total), timeout=90, interval=0.2, what=f"{total} events applied")
+                # quiescence: every event's inbox row is committed (a consumer that waits for
+                # JetStream's redelivery gets there too, after ack_wait)
+                await eventually(lambda: _inbox_full(store, total), timeout=150, interval=0.2, what=f"{total} events applied")
             finally:
                 final.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(final.wait(), 30)
