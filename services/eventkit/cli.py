@@ -130,7 +130,7 @@ def provision(
 @app.command()
 def republish(
     service: str = typer.Option(..., help="the producing service whose store to read"),
-    from_position: int = typer.Option(..., min=1, help="first store position to send again"),
+    from_position: int = typer.Option(..., min=0, help="first store position to send again (0 or 1: from the start)"),
     to_position: Optional[int] = typer.Option(None, min=1, help="last position (default: the end)"),
     timeout: float = typer.Option(10.0, help="seconds to wait for NATS"),
 ) -> None:
@@ -209,12 +209,18 @@ def dead_letters_list(
                                    "error": d.error, "subject": d.original_subject,
                                    "stream": d.original_stream, "stream_seq": d.original_seq,
                                    "attempts": d.attempts, "at": d.dead_lettered_at,
-                                   "event_id": d.original_headers.get("Nats-Msg-Id")}, ensure_ascii=False))
+                                   "event_id": d.original_headers.get("Nats-Msg-Id"),
+                                   "truncated": d.truncated, "original_size": d.original_size or None,
+                                   "malformed": d.malformed or None}, ensure_ascii=False))
+        elif d.malformed:
+            typer.echo(f"{d.seq:>6}  malformed ({d.malformed})  {d.consumer}  {d.original_subject}")
         else:
+            cut = f"  [truncated, {d.original_size} bytes at {d.original_stream}#{d.original_seq}]" if d.truncated else ""
             typer.echo(f"{d.seq:>6}  {d.dead_lettered_at[:19]}  {d.consumer}  {d.original_subject}"
-                       f"  {d.error_type}: {d.error[:160]}")
+                       f"  {d.error_type}: {d.error[:160]}{cut}")
     if not as_json:
-        typer.echo(f"{len(letters)} dead letter(s)")
+        malformed = sum(bool(d.malformed) for d in letters)
+        typer.echo(f"{len(letters)} dead letter(s)" + (f", {malformed} malformed" if malformed else ""))
 
 
 @dead_letters.command("replay")

@@ -23,6 +23,7 @@ class _MemoryTx:
         self._log: list[Envelope] = []
         self._processed: set[tuple[str, uuid.UUID]] = set()
         self._checkpoints: dict[str, int] = {}
+        self._positions: dict[tuple[str, str], tuple[int, str | None]] = {}
 
     def _version(self, stream_id: str) -> int:
         return len(self._store._streams.get(stream_id, [])) + len(self._streams.get(stream_id, []))
@@ -79,6 +80,21 @@ class _MemoryTx:
     async def set_checkpoint(self, name: str, position: int) -> None:
         self._checkpoints[name] = position
 
+    async def get_consumer_position(self, consumer: str, stream: str) -> tuple[int, str | None] | None:
+        key = (consumer, stream)
+        return self._positions.get(key, self._store._positions.get(key))
+
+    async def advance_consumer_position(self, consumer: str, stream: str, position: int) -> None:
+        current = await self.get_consumer_position(consumer, stream)
+        if current is None:
+            self._positions[(consumer, stream)] = (position, None)
+        elif position > current[0]:
+            self._positions[(consumer, stream)] = (position, current[1])
+
+    async def reset_consumer_position(self, consumer: str, stream: str, position: int,
+                                      stream_created: str | None) -> None:
+        self._positions[(consumer, stream)] = (position, stream_created)
+
     def _commit(self) -> None:
         s = self._store
         for stream_id, evs in self._streams.items():
@@ -89,6 +105,7 @@ class _MemoryTx:
         s._position += len(self._log)
         s._processed |= self._processed
         s._checkpoints.update(self._checkpoints)
+        s._positions.update(self._positions)
 
 
 class InMemoryEventStore:
@@ -99,6 +116,7 @@ class InMemoryEventStore:
         self._position = 0
         self._processed: set[tuple[str, uuid.UUID]] = set()
         self._checkpoints: dict[str, int] = {}
+        self._positions: dict[tuple[str, str], tuple[int, str | None]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._lock = asyncio.Lock()
         self._leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)

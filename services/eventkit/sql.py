@@ -176,6 +176,13 @@ checkpoints = Table(
     Column("name", String(200), primary_key=True),
     Column("position", BigInteger(), nullable=False),
 )
+consumer_positions = Table(
+    "consumer_positions", metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("stream", String(200), primary_key=True),
+    Column("position", BigInteger(), nullable=False),
+    Column("stream_created", String(64), nullable=True),
+)
 leases = Table(
     "leases", metadata,
     Column("name", String(200), primary_key=True),
@@ -528,6 +535,30 @@ class SqlTransaction:
         await self.connection.execute(
             ins.on_conflict_do_update(index_elements=["name"], set_={"position": ins.excluded.position})
         )
+
+    async def get_consumer_position(self, consumer: str, stream: str) -> tuple[int, str | None] | None:
+        row = (await self.connection.execute(
+            select(consumer_positions.c.position, consumer_positions.c.stream_created)
+            .where(consumer_positions.c.consumer == consumer, consumer_positions.c.stream == stream)
+        )).first()
+        return None if row is None else (int(row[0]), row[1])
+
+    async def advance_consumer_position(self, consumer: str, stream: str, position: int) -> None:
+        ins = _upsert_insert(self.store.dialect)(consumer_positions).values(
+            consumer=consumer, stream=stream, position=position)
+        # never backwards: a late duplicate or a dead letter below the position leaves it
+        highest = (func.greatest if self.store.dialect == "postgresql" else func.max)(
+            consumer_positions.c.position, ins.excluded.position)
+        await self.connection.execute(
+            ins.on_conflict_do_update(index_elements=["consumer", "stream"], set_={"position": highest}))
+
+    async def reset_consumer_position(self, consumer: str, stream: str, position: int,
+                                      stream_created: str | None) -> None:
+        ins = _upsert_insert(self.store.dialect)(consumer_positions).values(
+            consumer=consumer, stream=stream, position=position, stream_created=stream_created)
+        await self.connection.execute(ins.on_conflict_do_update(
+            index_elements=["consumer", "stream"],
+            set_={"position": ins.excluded.position, "stream_created": ins.excluded.stream_created}))
 
 
 # -- append helpers -------------------------------------------------------------------------------

@@ -69,6 +69,21 @@ class Transaction(Protocol):
 
     async def set_checkpoint(self, name: str, position: int) -> None: ...
 
+    # A durable consumer's position: the last stream sequence whose effects this transaction's
+    # store holds, written with them (``eventkit.bus.consumer``).
+    async def get_consumer_position(self, consumer: str, stream: str) -> tuple[int, str | None] | None:
+        """``(position, stream_created)`` of ``consumer`` in ``stream``, None before its first."""
+        ...
+
+    async def advance_consumer_position(self, consumer: str, stream: str, position: int) -> None:
+        """Raise the position to ``position`` (never lower it)."""
+        ...
+
+    async def reset_consumer_position(self, consumer: str, stream: str, position: int,
+                                      stream_created: str | None) -> None:
+        """Set the position and the stream it counts in, whatever it was."""
+        ...
+
 
 class EventStore(Protocol):
     async def append(

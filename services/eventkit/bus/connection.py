@@ -5,11 +5,19 @@ A service must start and accept commands with NATS away (the outbox grows and dr
 background; once connected, nats-py reconnects forever. Hooks registered with :meth:`NatsConnection.on_connect` (stream
 provisioning) run after every (re)connect, so a NATS server that came back empty is provisioned
 again before the relay publishes into it.
+
+nats-py reconnects a *disconnected* client by itself, but a client the server *closed* (a
+protocol error: ``-ERR 'Maximum Payload Violation'`` for a message whose headers and body pass
+``max_payload`` together, which nats-py does not check) stays closed for good. Here a close we
+did not ask for opens a new client, after a backoff that grows while closes keep coming; ``nc``
+and ``js`` are then the new ones. Callers read ``nats.js`` / ``nats.nc`` at each use (the relay
+and the consumer do; a consumer's subscription on the old client fails and it binds again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Awaitable, Callable
 
 from nats.aio.client import Client
@@ -30,7 +38,8 @@ class NatsConnection:
 
     def __init__(self, url: str, name: str | None = None, *, connect_timeout: float = 2.0,
                  reconnect_wait: float = 0.5, js_timeout: float = 5.0,
-                 publish_async_max_pending: int = 4000) -> None:
+                 publish_async_max_pending: int = 4000, reopen_initial: float = 0.5,
+                 reopen_max: float = 10.0) -> None:
         self.url = url
         self.name = name
         self.nc: Client | None = None
@@ -44,6 +53,12 @@ class NatsConnection:
         self._task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
         self._closing = False
+        self._reopen_initial = reopen_initial
+        self._reopen_max = reopen_max
+        self._reopen_delay = reopen_initial
+        self._connected_at = 0.0
+        self._reopen_task: asyncio.Task | None = None
+        self.reopened = 0  # clients opened again after the server closed one (tests, logs)
 
     @property
     def connected(self) -> bool:
@@ -53,12 +68,16 @@ class NatsConnection:
         """Connect, waiting at most ``wait`` seconds (default: the connect timeout); when NATS does
         not answer by then, go on connecting in the background. Never raises for an unreachable
         server."""
-        self.nc = Client()
-        self.js = self.nc.jetstream(timeout=self._js_timeout, publish_async_max_pending=self._max_pending)
-        self._task = asyncio.create_task(self._connect(), name=f"nats-connect:{self.name}")
+        self._open()
+        assert self._task is not None
         done, _ = await asyncio.wait({self._task}, timeout=self._connect_timeout if wait is None else wait)
         if not done:
             log.warning("nats_unreachable_at_start", url=self.url)
+
+    def _open(self) -> None:
+        self.nc = Client()
+        self.js = self.nc.jetstream(timeout=self._js_timeout, publish_async_max_pending=self._max_pending)
+        self._task = asyncio.create_task(self._connect(), name=f"nats-connect:{self.name}")
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
         """Wait until connected (or ``timeout`` seconds); returns ``connected``."""
@@ -83,6 +102,9 @@ class NatsConnection:
 
     async def close(self) -> None:
         self._closing = True
+        if self._reopen_task is not None and not self._reopen_task.done():
+            self._reopen_task.cancel()
+            await asyncio.gather(self._reopen_task, return_exceptions=True)
         # nats-py's first-connect loop retries forever, and on Python 3.11 a cancellation that
         # lands as one of its ``wait_for`` timeouts fires is swallowed: cancel until it stops
         for _ in range(100):
@@ -121,6 +143,7 @@ class NatsConnection:
             closed_cb=self._on_closed,
         )
         self._up.set()
+        self._connected_at = time.monotonic()
         log.info("nats_connected", url=self.url)
         for hook in list(self._hooks.values()):
             self._spawn(hook)
@@ -156,3 +179,19 @@ class NatsConnection:
 
     async def _on_closed(self) -> None:
         self._up.clear()
+        if self._closing or (self._reopen_task is not None and not self._reopen_task.done()):
+            return
+        log.error("nats_closed_by_server", url=self.url, error=repr(getattr(self.nc, "last_error", None)))
+        self._reopen_task = asyncio.create_task(self._reopen(), name=f"nats-reopen:{self.name}")
+
+    async def _reopen(self) -> None:
+        # a connection that lived a while resets the backoff; closes in a row make it grow
+        if time.monotonic() - self._connected_at > 30:
+            self._reopen_delay = self._reopen_initial
+        delay, self._reopen_delay = self._reopen_delay, min(self._reopen_delay * 2, self._reopen_max)
+        await asyncio.sleep(delay)
+        if self._closing:
+            return
+        self.reopened += 1
+        log.info("nats_reopening", url=self.url, after=delay)
+        self._open()

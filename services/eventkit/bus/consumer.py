@@ -4,47 +4,77 @@ Written on nats-py directly rather than FastStream, on purpose: FastStream's def
 message whose handler raised (never redelivered), handle a fetched batch concurrently (order
 lost) and log every message. Here every choice is explicit:
 
+- **the position is the consumer's own, in its database.** A row of ``consumer_positions``
+  (consumer, stream) holds the last stream sequence whose effects are committed; every
+  transaction that applies messages raises it in the same commit (``advance_consumer_position``,
+  never lower), and so does a dead letter, in a small transaction of its own. JetStream's
+  durable consumer is only the delivery cursor, and acks are its bookkeeping. Why: a process
+  that dies holding a fetched, unacknowledged batch gets it back only after ``ack_wait``, and a
+  restarted process that just fetched again would apply the *later* events first — a projection
+  would meet an ActionCancelled before its ActionScheduled (measured: 13–31 cancellations lost
+  per crash). So :meth:`Consumer.ensure` (at start and at every resubscribe) compares the row
+  with the durable's state: when the durable holds messages delivered but not acknowledged
+  (``num_ack_pending``, ``num_redelivered``), stands before the position, does not exist, or
+  has another configuration, it is deleted and made again from position + 1
+  (``DeliverPolicy.BY_START_SEQUENCE``; ``ALL`` at 0). Nothing at or below the position is
+  applied again, nothing after it is skipped, and the order is the stream's. With no row yet and
+  an existing durable (a deployment from before this table), the durable's ack floor is adopted:
+  a message is acked only after its commit. A stream deleted and made again (sequences start at
+  1 again) is recognised by its creation time and read from its start; the inbox skips what was
+  applied. Deleting the durable loses JetStream's delivery counts, so one consumer process per
+  durable (order needs it anyway), and a message that kills the process outright is retried at
+  every restart rather than dead-lettered;
 - durable pull consumer named after the spec, explicit acks, ``max_deliver`` unlimited (the kit
   decides when to give up, so the server never drops a message silently), ``ack_wait`` 30 s;
-- a fetched batch is handled strictly in order, one message at a time;
+- a fetched batch is handled strictly in order, one message at a time; a redelivered message at
+  or below the position is acked unread;
 - each message: decode (``Envelope.from_nats`` + ``parse_event``; malformed, unknown type or
   invalid payload → dead-letter at once, no retries), then a store transaction holding the
-  inbox row (``mark_processed``; already there → duplicate, skip) and the handler's writes;
-  commit, then ack. A crash between commit and ack redelivers; the inbox makes it a no-op;
+  inbox row (``mark_processed``; already there → duplicate, skip), the handler's writes and the
+  position; commit, then ack. A crash between commit and ack: the position says it is done;
 - fast path: a fetched batch is first tried as ONE transaction (every message's inbox row and
-  handler writes in order, one commit, then the acks in order) — a commit per message costs a
-  round trip and an fsync each. If anything in it fails, it is rolled back whole and the batch
-  is handled again one message per transaction, the careful path below. Handlers must
-  therefore only write through the transaction (they may run again after a rollback). A spec
-  with a ``batch_handler`` gets the batch's new events in ONE call on this path (a projection
-  then writes a batch in a few statements instead of a few per event); the careful path still
-  calls ``handler`` per message, so the two must have the same effect;
+  handler writes in order, the position, one commit, then the acks in order) — a commit per
+  message costs a round trip and an fsync each. If anything in it fails, it is rolled back whole
+  and the batch is handled again one message per transaction, the careful path below. Handlers
+  must therefore only write through the transaction (they may run again after a rollback). A
+  spec with a ``batch_handler`` gets the batch's new events in ONE call on this path (a
+  projection then writes a batch in a few statements instead of a few per event); the careful
+  path still calls ``handler`` per message, so the two must have the same effect;
 - a handler exception rolls back. **Order is kept rather than throughput**: the consumer keeps
   the failing message and the rest of its batch in hand (``in_progress`` resets their
   ``ack_wait``), sleeps a capped exponential backoff and calls the handler again; later messages
   wait. ``nak(delay)`` was rejected: JetStream would deliver later messages meanwhile (a
   projection would see an action completed before it was scheduled), and a plain ``nak`` puts the
   message at the *end* of the redelivery queue, behind the later ones. The attempt count starts
-  from JetStream's ``num_delivered``, so retries consumed before a crash or restart still count;
-  with ``max_deliver`` unlimited the server never gives up on its own. The cost: one poison
-  message stalls its consumer for the sum of the backoffs (about 3 s with the defaults) before it
-  is dead-lettered;
-- after ``max_attempts`` the message goes to the dead-letter stream with the original headers
-  and body plus the error, its type, the consumer, the original subject, stream sequence and
-  delivery count; then it is acked and the consumer goes on with the next one;
-- infrastructure errors (database or network unreachable) are retried forever without using up
-  the message's attempts: an outage must delay events, not dead-letter them.
+  from JetStream's ``num_delivered``; with ``max_deliver`` unlimited the server never gives up on
+  its own. The cost: one poison message stalls its consumer for the sum of the backoffs (about
+  3 s with the defaults) before it is dead-lettered;
+- after ``max_attempts`` the message goes to the dead-letter stream with the original body and
+  headers — less the ``Nats-*`` ones the server acts on (``Nats-Expected-Stream`` and the like
+  would make the dead letter's publish fail; the original ``Nats-Msg-Id`` is kept as
+  ``Jumelage-Original-Msg-Id``) — plus the error, its type, the consumer, the original subject,
+  stream and sequence and the delivery count; then it is acked and the consumer goes on. A dead
+  letter never fails for its size: when headers and body would pass the server's
+  ``max_payload`` (a body near 1 MiB; the server would close the connection), it carries the
+  first KiB of the body with the original's size and SHA-256 (``Jumelage-Truncated``), and the
+  original stays in its stream, where ``dead-letters replay`` reads it by stream and sequence;
+- infrastructure errors (database or network unreachable, a database connection closed or
+  invalidated — :func:`is_infrastructure_error`) are retried forever without using up the
+  message's attempts: an outage must delay events, not dead-letter them. Errors the database
+  raises on a live connection (an IntegrityError from a handler bug) do count.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from jumelage_contracts import Envelope, Header, parse_event
 from jumelage_contracts.subjects import DEFAULT_ROOT, dead_letter_subject, service_filter, stream_name, type_filter
@@ -69,6 +99,29 @@ class DeadLetterHeader:
     DELIVERY_COUNT = "Jumelage-Delivery-Count"  # JetStream deliveries of the original
     ATTEMPTS = "Jumelage-Attempts"  # handler calls, counting retries made without redelivery
     DEAD_LETTERED_AT = "Jumelage-Dead-Lettered-At"
+    # set when the body was cut to fit max_payload: the original stays at stream + sequence
+    TRUNCATED = "Jumelage-Truncated"
+    ORIGINAL_SIZE = "Jumelage-Original-Size"
+    ORIGINAL_SHA256 = "Jumelage-Original-Sha256"
+
+
+# What a truncated dead letter keeps of the original body, and room kept under max_payload for
+# the protocol's own bytes.
+DEAD_LETTER_BODY_KEPT = 1024
+_PAYLOAD_MARGIN = 256
+
+
+def server_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` without the ``Nats-*`` ones the server acts on at publish time
+    (``Nats-Expected-Stream``, ``Nats-Expected-Last-Sequence``, ``Nats-Msg-Id``, ``Nats-Rollup``,
+    ``Nats-TTL``…): copied onto another publish they would make it fail or be dropped."""
+    return {k: v for k, v in headers.items() if not k.lower().startswith("nats-")}
+
+
+def encoded_headers_size(headers: dict[str, str]) -> int:
+    """Bytes of ``headers`` as the NATS protocol sends them (``NATS/1.0``, one line each, a blank
+    line); the server's ``max_payload`` counts them with the body."""
+    return len(b"NATS/1.0\r\n\r\n") + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
 
 
 class Undecodable(ValueError):
@@ -83,10 +136,43 @@ def _infrastructure_errors() -> tuple[type[BaseException], ...]:
         errors += [OperationalError, InterfaceError]
     except ImportError:  # pragma: no cover - sqlalchemy is a dependency
         pass
+    try:
+        import asyncpg.exceptions as pg
+
+        # the connection is gone or refused: class 08, administrator/crash shutdown, "cannot
+        # connect now", and the client's own "connection is closed" (InterfaceError)
+        errors += [pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError,
+                   pg.CannotConnectNowError, pg.InterfaceError]
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        pass
     return tuple(errors)
 
 
 INFRASTRUCTURE_ERRORS = _infrastructure_errors()
+_CONNECTION_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when ``exc`` says the database or the network is away, not that the message is bad:
+    OS and timeout errors, SQLAlchemy's Operational/Interface errors, any DBAPIError whose
+    connection was invalidated, and asyncpg's connection-loss errors wherever SQLAlchemy wrapped
+    them (``.orig``, ``__cause__``; SQLAlchemy may report them as a plain DBAPIError or an
+    InternalError). A constraint violation or a handler's own exception is not."""
+    todo: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, INFRASTRUCTURE_ERRORS) or getattr(error, "connection_invalidated", False):
+            return True
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_CONNECTION_LOST_STATES):
+            return True
+        # not __context__: a handler that raises its own error while handling one is a handler bug
+        todo += [getattr(error, "orig", None), error.__cause__]
+    return False
 
 
 class Consumer:
@@ -116,6 +202,7 @@ class Consumer:
         self.name: str = spec.name
         self.stream = stream_name(spec.source, subject_root)
         self.last_stream_seq = 0
+        self.position = 0  # last stream sequence committed in the store (module doc), once ensured
         self.counts: dict[str, int] = {}  # outcome -> messages, for this instance (tests, benchmarks)
         self._sub: Any = None
         self._stopping = False
@@ -160,11 +247,67 @@ class Consumer:
         return (version.major, version.minor) >= (2, 10)
 
     async def ensure(self) -> None:
-        """Create or update the durable consumer (idempotent), and bind a pull subscription."""
+        """Make the durable consumer deliver from this consumer's committed position, and bind a
+        pull subscription (module doc). Without a store (``jumelage provision``) the durable is
+        only created when missing, never moved."""
         js = self.nats.js
         assert js is not None
-        await js.add_consumer(self.stream, self.consumer_config())
+        config = self.consumer_config()
+        try:
+            info = await js.consumer_info(self.stream, self.name)
+        except NotFoundError:
+            info = None
+        if self.store is None:
+            if info is None:
+                await js.add_consumer(self.stream, config)
+        else:
+            await self._resume_from_position(config, info)
         self._sub = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+
+    async def _resume_from_position(self, config: ConsumerConfig, info: Any) -> None:
+        js = self.nats.js
+        stream = await js.stream_info(self.stream)  # type: ignore[union-attr]
+        created = _stream_created(stream)
+        async with self.store.transaction() as tx:
+            row = await tx.get_consumer_position(self.name, self.stream)
+            if row is None:
+                # a deployment from before positions: everything at or below the ack floor was
+                # committed before it was acked
+                position = info.ack_floor.stream_seq if info is not None and info.ack_floor else 0
+                await tx.reset_consumer_position(self.name, self.stream, position, created)
+            else:
+                position, known = row
+                if (known is not None and created is not None and known != created) or position > stream.state.last_seq:
+                    # the stream was made again: its sequences started over (the inbox skips
+                    # what was applied from the earlier one)
+                    log.warning("consumer_stream_recreated", consumer=self.name, stream=self.stream,
+                                old_position=position)
+                    position = 0
+                if (position, known) != row or (known is None and created is not None):
+                    await tx.reset_consumer_position(self.name, self.stream, position, created)
+        self.position = position
+        if info is not None and self._in_step(info, config, position):
+            return
+        if info is not None:
+            log.info("consumer_rewound", consumer=self.name, position=position,
+                     ack_pending=info.num_ack_pending, delivered=info.delivered.stream_seq if info.delivered else None)
+            await js.delete_consumer(self.stream, self.name)  # type: ignore[union-attr]
+        if position > 0:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = position + 1
+        await js.add_consumer(self.stream, config)  # type: ignore[union-attr]
+
+    @staticmethod
+    def _in_step(info: Any, config: ConsumerConfig, position: int) -> bool:
+        """The durable can go on as it is: every message it delivered was acknowledged (so
+        committed, module doc), it is not behind the position, and it is configured as wanted."""
+        have = info.config
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        return (not info.num_ack_pending and not info.num_redelivered and delivered >= position
+                and (have.filter_subject or None) == (config.filter_subject or None)
+                and sorted(have.filter_subjects or []) == sorted(config.filter_subjects or [])
+                and abs((have.ack_wait or 0) - (config.ack_wait or 0)) < 0.5
+                and have.max_ack_pending == config.max_ack_pending)
 
     async def run(self) -> None:
         """Consume until :meth:`stop` or cancellation; never raises on NATS or database trouble."""
@@ -229,10 +372,11 @@ class Consumer:
         if self._stopping:
             await self._nak_all(msgs)
             return
+        msgs = await self._skip_applied(msgs)
         if self._client_filter is not None:
             msgs = await self._drop_unwanted(msgs)
-            if not msgs:
-                return
+        if not msgs:
+            return
         if self.batch_transactions and len(msgs) > 1 and await self._apply_batch(msgs):
             await self._maybe_report_lag()
             return
@@ -258,20 +402,21 @@ class Consumer:
         retries = 0
         while True:
             try:
-                applied = await self._apply(envelope, event)
+                applied = await self._apply(envelope, event, seq)
                 break
             except asyncio.CancelledError:
                 raise
-            except INFRASTRUCTURE_ERRORS as exc:
-                # an outage, not a bad message: retry without using up its attempts
-                log.warning("consumer_infrastructure_error", consumer=self.name, seq=seq, error=repr(exc))
             except Exception as exc:  # noqa: BLE001 - the handler's bug or a rule: retried, then dead-lettered
-                if attempt >= self.max_attempts:
+                if is_infrastructure_error(exc):
+                    # an outage, not a bad message: retry without using up its attempts
+                    log.warning("consumer_infrastructure_error", consumer=self.name, seq=seq, error=repr(exc))
+                elif attempt >= self.max_attempts:
                     await self._dead_letter(msg, exc, attempt)
                     return True
-                log.warning("consumer_handler_failed", consumer=self.name, seq=seq, attempt=attempt,
-                            event_type=envelope.type, error=repr(exc))
-                attempt += 1
+                else:
+                    log.warning("consumer_handler_failed", consumer=self.name, seq=seq, attempt=attempt,
+                                event_type=envelope.type, error=repr(exc))
+                    attempt += 1
             self._count("retried")
             retries += 1
             # keep this message and the rest of the batch ours while we back off (ack_wait)
@@ -321,15 +466,18 @@ class Consumer:
                 current = None
                 if fresh:  # which message failed is unknown here: the careful path will tell
                     await batch_handler(tx, fresh)
+                last = max(msg.metadata.sequence.stream for msg in msgs)
+                await tx.advance_consumer_position(self.name, self.stream, last)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - rolled back; the careful path takes over
-            if current is not None and not isinstance(exc, INFRASTRUCTURE_ERRORS):
+            if current is not None and not is_infrastructure_error(exc):
                 seq = current.metadata.sequence.stream
                 self._failed_in_batch[seq] = self._failed_in_batch.get(seq, 0) + 1
                 self._count("retried")
             log.info("consumer_batch_fell_back", consumer=self.name, size=len(msgs), error=repr(exc))
             return False
+        self.position = max(self.position, last)
         for (msg, _, _), was_applied in zip(decoded, applied):
             await self._ack(msg)
             self._done(msg.metadata.sequence.stream)
@@ -339,6 +487,18 @@ class Consumer:
             if inspect.isawaitable(result):
                 await result
         return True
+
+    async def _skip_applied(self, msgs: list[Any]) -> list[Any]:
+        """Ack, unread, what the position says is committed (a redelivery after a lost ack)."""
+        fresh = []
+        for msg in msgs:
+            if msg.metadata.sequence.stream <= self.position:
+                await self._ack(msg)
+                self._done(msg.metadata.sequence.stream)
+                self._count("duplicate")
+            else:
+                fresh.append(msg)
+        return fresh
 
     async def _drop_unwanted(self, msgs: list[Any]) -> list[Any]:
         """Ack, unread, the messages of types this consumer did not ask for (the type is the
@@ -360,12 +520,14 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - every decoding failure is permanent
             raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
 
-    async def _apply(self, envelope: Envelope, event: Any) -> bool:
+    async def _apply(self, envelope: Envelope, event: Any, seq: int) -> bool:
         async with self.store.transaction() as tx:
-            if not await tx.mark_processed(self.name, envelope.id):
-                return False
-            await self.spec.handler(tx, envelope, event)
-        return True
+            applied = await tx.mark_processed(self.name, envelope.id)
+            if applied:
+                await self.spec.handler(tx, envelope, event)
+            await tx.advance_consumer_position(self.name, self.stream, seq)
+        self.position = max(self.position, seq)
+        return applied
 
     def _count(self, outcome: str) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -383,14 +545,15 @@ class Consumer:
             await msg.nak()
 
     async def _dead_letter(self, msg: Any, error: BaseException, attempts: int = 1) -> None:
+        """Publish the dead letter, record the position past it, ack (module doc). Its
+        ``Nats-Msg-Id`` makes it one dead letter per consumer and message even if this process
+        dies before the ack and does it again."""
         meta = msg.metadata
         seq = meta.sequence.stream
         original = dict(msg.headers or {})
-        headers = {k: v for k, v in original.items() if k != Header.MSG_ID}
         original_id = original.get(Header.MSG_ID)
         cause = error.__cause__ if isinstance(error, Undecodable) and error.__cause__ else error
-        headers.update({
-            # one dead letter per consumer and message, even if we crash before the ack below
+        about = {
             Header.MSG_ID: f"deadletter:{self.name}:{meta.stream}:{seq}",
             DeadLetterHeader.ERROR: _header_value(str(error) or repr(error)),
             DeadLetterHeader.ERROR_TYPE: type(cause).__name__,
@@ -401,15 +564,38 @@ class Consumer:
             DeadLetterHeader.DELIVERY_COUNT: str(meta.num_delivered),
             DeadLetterHeader.ATTEMPTS: str(attempts),
             DeadLetterHeader.DEAD_LETTERED_AT: datetime.now(timezone.utc).isoformat(),
-        })
+        }
         if original_id:
-            headers[DeadLetterHeader.ORIGINAL_MSG_ID] = original_id
-        await self.nats.js.publish(dead_letter_subject(self.name, self.root), msg.data, headers=headers)  # type: ignore[union-attr]
+            about[DeadLetterHeader.ORIGINAL_MSG_ID] = _header_value(original_id)
+        headers, body = self._fit_dead_letter({**server_headers(original), **about}, about, msg.data or b"")
+        await self.nats.js.publish(dead_letter_subject(self.name, self.root), body, headers=headers)  # type: ignore[union-attr]
+        if self.store is not None:
+            async with self.store.transaction() as tx:
+                await tx.advance_consumer_position(self.name, self.stream, seq)
+            self.position = max(self.position, seq)
         await self._ack(msg)
         self._done(seq)
         self._count("dead_lettered")
         log.error("consumer_dead_lettered", consumer=self.name, seq=seq, subject=msg.subject,
-                  error_type=type(cause).__name__, error=str(error)[:500], attempts=attempts)
+                  error_type=type(cause).__name__, error=str(error)[:500], attempts=attempts,
+                  truncated=DeadLetterHeader.TRUNCATED in headers)
+
+    def _fit_dead_letter(self, headers: dict[str, str], about: dict[str, str],
+                         body: bytes) -> tuple[dict[str, str], bytes]:
+        """The dead letter as it is when it fits the server's ``max_payload`` (headers and body
+        together), else the first KiB of the body with the original's size and SHA-256 — and,
+        should the original's headers alone be too large, without them."""
+        nc = getattr(self.nats, "nc", None)
+        limit = (getattr(nc, "max_payload", 0) or 1024 * 1024) - _PAYLOAD_MARGIN
+        if encoded_headers_size(headers) + len(body) <= limit:
+            return headers, body
+        marks = {DeadLetterHeader.TRUNCATED: "true", DeadLetterHeader.ORIGINAL_SIZE: str(len(body)),
+                 DeadLetterHeader.ORIGINAL_SHA256: hashlib.sha256(body).hexdigest()}
+        kept = body[:DEAD_LETTER_BODY_KEPT]
+        headers = {**headers, **marks}
+        if encoded_headers_size(headers) + len(kept) > limit:
+            headers = {**about, **marks}
+        return headers, kept
 
     async def _maybe_report_lag(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -435,6 +621,15 @@ class Consumer:
         deadline = time.monotonic() + seconds
         while not self._stopping and (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(left, 0.05))
+
+
+def _stream_created(info: Any) -> str | None:
+    """The stream's creation time as JetStream reports it: the same stream always gives the same
+    text, a stream deleted and made again another."""
+    created = getattr(info, "created", None)
+    if created is None:
+        return None
+    return created.isoformat() if hasattr(created, "isoformat") else str(created)
 
 
 def _header_value(text: str, limit: int = 2000) -> str:

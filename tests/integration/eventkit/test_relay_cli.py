@@ -79,8 +79,8 @@ def test_republish_sends_a_range_of_stored_events_and_jetstream_keeps_each_once(
     assert "republished 3 event(s)" in out
     assert asyncio.run(_stream_ids(nats_url, subject_root)) == [str(e.id) for e in events[2:5]]
 
-    # everything again: the three already there are dropped by the duplicate window
-    assert "republished 6 event(s)" in invoke(cli_env, "republish", "--service", "candidatures", "--from-position", "1")
+    # everything again (0: from the start): the three already there are dropped by the duplicate window
+    assert "republished 6 event(s)" in invoke(cli_env, "republish", "--service", "candidatures", "--from-position", "0")
     ids = asyncio.run(_stream_ids(nats_url, subject_root))
     assert sorted(ids) == sorted(str(e.id) for e in events) and len(ids) == 6
 

@@ -1,0 +1,118 @@
+"""A consumer process killed (SIGKILL) at the worst moments never applies an effect before its cause.
+
+JetStream gives a dead consumer's unacknowledged batch back only after ``ack_wait``; a restarted
+process that simply fetched again would get the later events first. The kit keeps the
+consumer's position in its own database, committed with the effects, and resumes delivery from
+there. Real processes (``tests/reliability/consumer_crash_child.py``), real NATS and PostgreSQL:
+the child is killed with a batch in hand and nothing committed, and right after a commit before
+its acks, while the producer keeps publishing ``CampaignOpened`` (cause) then, a few events
+later, ``CampaignClosed`` (effect) of the same campaign — so cause and effect land in different
+batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from eventkit.sql import open_store
+from jumelage_contracts import to_envelope
+from jumelage_contracts.candidatures import CampaignClosed, CampaignOpened
+from tests.integration.eventkit.bus_support import connected, eventually, publish_envelopes
+from tests.reliability.consumer_crash_child import CONSUMER
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = json.loads((ROOT / "contracts/jumelage_contracts/examples/CampaignOpened.v1.json").read_text())
+CAMPAIGNS = 120
+LAG = 7  # a campaign is closed this many campaigns after it was opened
+# fetched: a batch in hand, nothing committed; committed: committed, no ack sent
+KILLS = ["fetched:2", "committed:3", "fetched:4", "committed:1", "fetched:1", "fetched:3"]
+
+
+def _envelope(event):
+    return to_envelope(event, stream_id=f"campaign-{event.campaign_id}", occurred_at=datetime.now(timezone.utc),
+                       correlation_id=uuid.uuid4(), academie="paris")
+
+
+def opened(i: int):
+    return _envelope(CampaignOpened.model_validate({**EXAMPLE, "campaign_id": f"c{i}"}))
+
+
+def closed(i: int):
+    return _envelope(CampaignClosed(campaign_id=f"c{i}", academie="paris"))
+
+
+async def publish_paced(nats, root: str) -> None:
+    """Opened i, Closed i-LAG, in small bursts: later events keep arriving while children die."""
+    pending: list = []
+    for i in range(CAMPAIGNS):
+        pending.append(opened(i))
+        if i >= LAG:
+            pending.append(closed(i - LAG))
+        if len(pending) >= 6:
+            await publish_envelopes(nats, root, pending)
+            pending = []
+            await asyncio.sleep(0.12)
+    pending += [closed(i) for i in range(max(0, CAMPAIGNS - LAG), CAMPAIGNS)]
+    await publish_envelopes(nats, root, pending)
+
+
+async def start_child(env: dict[str, str], kill: str, log: Path) -> asyncio.subprocess.Process:
+    with open(log, "ab") as err:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.reliability.consumer_crash_child", cwd=ROOT,
+            env={**os.environ, **env, "CHILD_KILL": kill}, stdout=err, stderr=err)
+
+
+async def count(store, sql: str, **params) -> int:
+    async with store.reader.connect() as conn:
+        return int(await conn.scalar(text(sql), params) or 0)
+
+
+async def test_a_consumer_killed_holding_a_batch_or_before_its_acks_applies_no_effect_before_its_cause(
+        postgres_url, nats_url, subject_root, tmp_path):
+    store = await open_store(postgres_url)
+    log = tmp_path / "children.log"
+    # ack_wait as in production (30 s): a restarted process is back long before JetStream gives
+    # the dead one's batch to anyone
+    env = {"CHILD_DATABASE_URL": postgres_url, "CHILD_NATS_URL": nats_url, "CHILD_ROOT": subject_root,
+           "CHILD_ACK_WAIT": "30"}
+    try:
+        async with connected(nats_url, subject_root) as nats:
+            publisher = asyncio.create_task(publish_paced(nats, subject_root))
+            for kill in KILLS:
+                child = await start_child(env, kill, log)
+                code = await asyncio.wait_for(child.wait(), 90)
+                assert code == -signal.SIGKILL, f"child ({kill}) exited {code}: {log.read_text()[-3000:]}"
+            await publisher
+            final = await start_child(env, "", log)
+            try:
+                total = 2 * CAMPAIGNS
+                # quiescence: every event's inbox row is committed (a consumer that waits for
+                # JetStream's redelivery gets there too, after ack_wait)
+                await eventually(lambda: _inbox_full(store, total), timeout=150, interval=0.2, what=f"{total} events applied")
+            finally:
+                final.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(final.wait(), 30)
+        dropped = await store.stream_version("dropped")
+        closed_ = await store.stream_version("closed")
+        opened_ = await store.stream_version("opened")
+        print(f"opened={opened_} closed={closed_} dropped={dropped}")
+        assert (opened_, closed_, dropped) == (CAMPAIGNS, CAMPAIGNS, 0), "an effect was applied before its cause"
+    finally:
+        await store.close()
+
+
+async def _inbox_full(store, total: int) -> bool:
+    return await count(store, "select count(*) from inbox where consumer = :c", c=CONSUMER) >= total
