@@ -1,6 +1,7 @@
 """Notifications under crashes: a process killed between handing reminders to the mail server and
-recording them loses none (they are sent again, with the same Message-ID), and a restart fires
-what fell due while the service was down, once."""
+recording them loses none (they are sent again, with the same Message-ID), holds what a rebuild
+from the events would, and a restart fires what fell due while the service was down, once, and
+records as missed what is past its grace."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from eventkit.sql import open_store
 from notifications.adapters.db import MIGRATIONS_DIR
 from notifications.adapters.mail import SmtpMailer
+from notifications.adapters.replay import ListLog
+from notifications.app.rebuild import pending_timers, rebuild, sources_of
 from notifications.app.scheduler import Scheduler
 import pytest
 
@@ -98,6 +101,12 @@ async def test_a_process_killed_after_sending_and_before_recording_loses_no_remi
     assert len(sent) == 2 and {e.data["message_id"] for e in sent} == set(copies)
     assert {t.rule: t.status for t in await h.timers() if t.rule.startswith("meeting_")} == {
         "meeting_j_minus_7": "missed", "meeting_j_minus_1": "missed"}
+    # what the restarted process holds is what a rebuild from the events gives: nothing to repair
+    async with h.store.engine.connect() as conn:
+        before = await pending_timers(conn)
+    report = await rebuild(h.store, ListLog(sources_of(h.played)), h.clock)
+    async with h.store.engine.connect() as conn:
+        assert await pending_timers(conn) == before and report["reminder_events"] == 0
 
 
 async def test_a_restart_fires_what_fell_due_while_the_service_was_down_once_and_records_what_is_past_its_grace(pg_harness, smtp, postgres_url) -> None:

@@ -76,7 +76,9 @@ async def rebuild(store: Any, log: Any, clock: Any, *, scratch_url: str | None =
                 rows = [dict(r._mapping) for r in (await conn.execute(select(table))).all()]
                 if rows:
                     await tx.connection.execute(insert(table), rows)
-        handler = EventHandler(clock)
+        # A correct live run applies each event as it happens: the replay plans at each event's time
+        # (what has fallen due since is settled against the real clock when reconciling).
+        handler = EventHandler(ReplayClock(clock))
         cursors = {source: 0 for source in SOURCES}
         replayed: list[Envelope] = []
         await _replay(scratch, handler, _merged(log, cursors, batch_size), replayed, batch_size)
@@ -88,6 +90,20 @@ async def rebuild(store: Any, log: Any, clock: Any, *, scratch_url: str | None =
             os.unlink(path)
     return {"events": len(replayed), **figures, "replay_seconds": round(replayed_at - started, 3),
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+class ReplayClock:
+    """The time of the event being replayed, never later than the real clock."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self._now = real.now()
+
+    def at(self, when: datetime) -> None:
+        self._now = min(when, self.real.now())
+
+    def now(self) -> datetime:
+        return self._now
 
 
 async def _merged(log: Any, cursors: dict[str, int], size: int) -> AsyncIterator[Envelope]:
@@ -123,6 +139,7 @@ async def _replay(scratch: Any, handler: EventHandler, envelopes: Any, replayed:
     async def flush() -> None:
         async with scratch.transaction() as tx:
             for envelope in batch:
+                handler.clock.at(envelope.occurred_at)
                 if await tx.mark_processed("rebuild", envelope.id):  # a republished copy counts once
                     try:
                         event = parse_event(envelope)
@@ -223,6 +240,11 @@ async def _row_from_stream(tx: Any, reminder_id: str, want: Any, now: datetime) 
 
 
 def _command_for(have: Any, want: Any, now: datetime) -> Any:
+    if want is not None and want.status == "pending" and want.late_until is not None and now >= want.late_until:
+        # due and past its grace by now: a live run would have sent it; too late to send today
+        if have is not None and have.status == "pending":
+            return RecordMissed(want.late_until, now)
+        return PlanReminder(_planned(want, missed="not_sent_before_its_grace"), now=now)
     if want is None or want.status in ("cancelled", "sent", "failed"):
         return CancelReminder("rebuilt", now) if have is not None and have.status == "pending" else None
     if want.status == "missed":
