@@ -52,8 +52,15 @@ class EventHandler:
         for key in causes.provided_by(event):
             for row in await db.take_parked(conn, key):
                 held = Envelope.model_validate(row.envelope)
+                try:
+                    held_event = parse_event(held)
+                except ValueError as exc:  # read fine when held: only a contract change gets here
+                    if self.log is not None:
+                        self.log.error("held_event_unreadable", event_id=str(held.id), error=str(exc))
+                    await db.park(conn, held, f"unreadable:{key}", self.clock.now())  # kept, visible
+                    continue
                 EVENTS_RELEASED.labels(type=held.type).inc()
-                await self(tx, held, parse_event(held))  # may be held again, for its next cause
+                await self(tx, held, held_event)  # may be held again, for its next cause
 
     async def apply(self, tx: Any, envelope: Envelope, event: EventData) -> None:
         conn = tx.connection

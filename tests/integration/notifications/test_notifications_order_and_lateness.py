@@ -148,3 +148,12 @@ async def test_a_candidature_submitted_before_its_draft_arrives_gets_no_draft_re
     await h.play(example("CandidatureSubmitted", candidature_id="cand-x"))
     await h.play(example("CandidatureDrafted", candidature_id="cand-x"))
     assert await h.timers(scope="candidature") == []
+
+
+async def test_a_partnership_ended_before_its_attribution_arrives_plans_nothing(h) -> None:
+    h.clock.set(datetime(2025, 9, 10, tzinfo=UTC))
+    await h.play(example("PartnershipEnded"))  # held: the partnership is not known yet
+    await h.play(example("ProgrammeYearOpened"))  # programmes' stream: the end applies
+    await h.play(example("CampaignOpened"))
+    await h.play(example("PartnershipAttributed"))  # candidatures' stream, late
+    assert [t.rule for t in await h.timers(status="pending") if t.partnership_id == PID] == []
