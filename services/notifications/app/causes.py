@@ -19,8 +19,10 @@ Two answers, chosen per event:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jumelage_contracts import EventData
@@ -46,20 +48,39 @@ def item_key(kind: str, partnership_id: str, ref: str) -> str:
 
 async def missing_cause(conn: AsyncConnection, event: EventData) -> str | None:
     """The key of the first cause ``event`` needs and notifications does not know yet; None
-    when it can be applied now."""
+    when it can be applied now. Each cause is locked before it is looked at (see ``lock``)."""
     if isinstance(event, (c.CampaignClosed, c.CandidatureDrafted, c.CandidatureSubmitted,
                           c.CandidatureResubmitted, c.CandidatureWithdrawn)):
-        return None if await db.campaign(conn, event.campaign_id) else campaign_key(event.campaign_id)
+        key = campaign_key(event.campaign_id)
+        await lock(conn, key)
+        return None if await db.campaign(conn, event.campaign_id) else key
     if isinstance(event, (c.RenewalRequested, p.PartnershipEnded)):
-        return None if await db.partnership(conn, event.partnership_id) else partnership_key(event.partnership_id)
+        key = partnership_key(event.partnership_id)
+        await lock(conn, key)
+        return None if await db.partnership(conn, event.partnership_id) else key
     if isinstance(event, (p.ActionScheduled, p.MeetingScheduled, p.BilanRecorded, p.ActionRescheduled,
                           p.ActionCancelled, p.MeetingRescheduled, p.MeetingCancelled, p.ClassCancelled)):
+        key = partnership_key(event.partnership_id, event.school_year)
+        await lock(conn, key)
         if await db.partnership(conn, event.partnership_id, event.school_year) is None:
-            return partnership_key(event.partnership_id, event.school_year)
+            return key
         for kind, ref in _items_needed(event):
+            key = item_key(kind, event.partnership_id, ref)
+            await lock(conn, key)
             if await db.calendar_item(conn, item_uid(kind, event.partnership_id, ref)) is None:
-                return item_key(kind, event.partnership_id, ref)
+                return key
     return None
+
+
+async def lock(conn: AsyncConnection, key: str) -> None:
+    """Serialise "is the cause known? no: hold the effect" against "the cause is written: release
+    what waits for it" when they run in two consumers' transactions at once (candidatures' and
+    programmes'): without it, each could miss the other's uncommitted row and the effect would
+    wait forever. A transaction-scoped advisory lock on PostgreSQL (the one that comes second
+    sees the first's commit); SQLite has a single writer already."""
+    if conn.dialect.name == "postgresql":
+        lock_id = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
 
 
 def _items_needed(event: EventData) -> list[tuple[str, str]]:

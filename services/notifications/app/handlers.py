@@ -50,6 +50,7 @@ class EventHandler:
             return
         await self.apply(tx, envelope, event)
         for key in causes.provided_by(event):
+            await causes.lock(conn, key)  # after the cause is written: see causes.lock
             for row in await db.take_parked(conn, key):
                 held = Envelope.model_validate(row.envelope)
                 try:

@@ -157,3 +157,37 @@ async def test_a_partnership_ended_before_its_attribution_arrives_plans_nothing(
     await h.play(example("CampaignOpened"))
     await h.play(example("PartnershipAttributed"))  # candidatures' stream, late
     assert [t.rule for t in await h.timers(status="pending") if t.partnership_id == PID] == []
+
+
+async def test_a_cause_and_its_effect_applied_at_once_by_two_consumers_never_leave_the_effect_held(pg_harness) -> None:
+    """Candidatures' consumer writes the partnership while programmes' consumer, in its own
+    transaction, looks for it: the effect must not be held after the cause's release ran."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    h = pg_harness
+    h.clock.set(datetime(2025, 10, 1, tzinfo=UTC))
+    await h.play(example("CampaignOpened"))
+    attributed, scheduled = example("PartnershipAttributed"), example("ActionScheduled")
+    a_env = happened(h, attributed, h.clock.now())
+    s_env = happened(h, scheduled, h.clock.now())
+
+    async def programmes_consumer() -> None:
+        async with h.store.transaction() as tx:
+            await h.handler(tx, s_env, scheduled)
+
+    async def waiting_on_a_lock() -> bool:
+        async with h.store.engine.connect() as conn:
+            return bool(await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+
+    async with h.store.transaction() as tx:  # candidatures' consumer, not committed yet
+        await h.handler(tx, a_env, attributed)
+        other = asyncio.create_task(programmes_consumer())
+        deadline = asyncio.get_running_loop().time() + 10
+        while not other.done() and not await waiting_on_a_lock():
+            assert asyncio.get_running_loop().time() < deadline, "the other consumer neither ended nor waited"
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(other, 10)
+    assert sorted(t.rule for t in await h.timers(scope="action", status="pending")) == [
+        "action_j_minus_1", "action_j_minus_7"]
