@@ -2,8 +2,9 @@
 
 One stream per reminder: ``reminder-<reminder_id>``. A reminder is planned by a rule from an
 event of candidatures or programmes (``ReminderScheduled``), then either sent (``ReminderSent``),
-cancelled before it fell due (``ReminderCancelled``) or, when the mail server refuses it, failed
-(``ReminderFailed``, retried with backoff until ``final``).
+cancelled before it fell due (``ReminderCancelled``), when the mail server refuses it, failed
+(``ReminderFailed``, retried with backoff until ``final``), or, when its time and the grace its
+rule allows both passed before it could go out, missed (``ReminderMissed``).
 
 Delivery is at least once: a crash between the SMTP hand-off and the recording of
 ``ReminderSent`` sends the same message again after a restart. The ``dedup_key`` is carried in
@@ -127,4 +128,28 @@ class ReminderFailed(EventData):
     final: bool = False
 
 
-NOTIFICATIONS_EVENTS = (ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed)
+@event(SOURCE)
+class ReminderMissed(EventData):
+    """The reminder was not sent and will not be: its time and the grace its rule allows (e.g. up
+    to the action itself for a J-7 or J-1 reminder) passed before it could go out — the event that
+    planned it reached notifications too late, or the service was down. Recorded so people (the
+    reminders list) and reporting see it, instead of a reminder silently never sent."""
+
+    type: Literal["ReminderMissed"] = "ReminderMissed"
+    reminder_id: str = Field(min_length=1, max_length=60)
+    rule: str = Field(min_length=1, max_length=100)
+    dedup_key: str = Field(min_length=1, max_length=300)
+    due_at: datetime = Field(description="When the reminder was due")
+    late_until: datetime = Field(description="The end of its grace: the last moment it could still have gone out")
+    reason: str = Field(
+        min_length=1, max_length=100,
+        description="'arrived_after_its_grace' (the event that plans it reached notifications after "
+                    "the grace ended), 'not_sent_before_its_grace' (it was planned, but not sent in time)",
+    )
+    missed_at: datetime
+    subject: SubjectRef | None = None
+    title: str | None = Field(default=None, max_length=300)
+    caused_by: str | None = Field(default=None, max_length=100, description="Id of the event that planned it")
+
+
+NOTIFICATIONS_EVENTS = (ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed, ReminderMissed)

@@ -1,6 +1,7 @@
 """Notifications under crashes: a process killed between handing reminders to the mail server and
-recording them loses none (they are sent again, with the same Message-ID), and a restart fires
-what fell due while the service was down, once."""
+recording them loses none (they are sent again, with the same Message-ID), holds what a rebuild
+from the events would, and a restart fires what fell due while the service was down, once, and
+records as missed what is past its grace."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from eventkit.sql import open_store
 from notifications.adapters.db import MIGRATIONS_DIR
 from notifications.adapters.mail import SmtpMailer
+from notifications.adapters.replay import ListLog
+from notifications.app.rebuild import pending_timers, rebuild, sources_of
 from notifications.app.scheduler import Scheduler
 import pytest
 
@@ -69,12 +72,14 @@ plan_programme = play_programme
 async def test_a_process_killed_after_sending_and_before_recording_loses_no_reminder(pg_harness, smtp, postgres_url) -> None:
     h = pg_harness
     await plan_programme(h)
-    now = datetime(2025, 11, 20, tzinfo=UTC)  # meeting J-7, J-1, action J-7, J-1 are due
+    # the action's J-7 and J-1 are due (the visit is tomorrow); the meeting's (30 September) are
+    # past their grace: the batch records them as missed, and sends the two others
+    now = datetime(2025, 11, 17, 7, 0, tzinfo=UTC)
     child = subprocess.run([sys.executable, "-c", CHILD, postgres_url, str(smtp.port), now.isoformat()],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert child.returncode == 9, child.stderr
     handed_over = int(child.stdout.strip())
-    assert handed_over == 4 and len(smtp.mailbox.messages) == 4
+    assert handed_over == 2 and len(smtp.mailbox.messages) == 2
     assert await h.events("ReminderSent") == []  # nothing was recorded: the process died before recording
     assert {t.status for t in await h.timers() if t.rule.startswith(("action_", "meeting_"))} == {"pending"}
 
@@ -91,12 +96,20 @@ async def test_a_process_killed_after_sending_and_before_recording_loses_no_remi
         await store.close()
     copies = Counter(m["Message-ID"] for m in smtp.mailbox.messages)
     # worst case, stated: each reminder of the killed batch delivered twice, with the same Message-ID
-    assert len(copies) == 4 and set(copies.values()) == {2}
+    assert len(copies) == 2 and set(copies.values()) == {2}
     sent = await h.events("ReminderSent")
-    assert len(sent) == 4 and {e.data["message_id"] for e in sent} == set(copies)
+    assert len(sent) == 2 and {e.data["message_id"] for e in sent} == set(copies)
+    assert {t.rule: t.status for t in await h.timers() if t.rule.startswith("meeting_")} == {
+        "meeting_j_minus_7": "missed", "meeting_j_minus_1": "missed"}
+    # what the restarted process holds is what a rebuild from the events gives: nothing to repair
+    async with h.store.engine.connect() as conn:
+        before = await pending_timers(conn)
+    report = await rebuild(h.store, ListLog(sources_of(h.played)), h.clock)
+    async with h.store.engine.connect() as conn:
+        assert await pending_timers(conn) == before and report["reminder_events"] == 0
 
 
-async def test_a_restart_fires_what_fell_due_while_the_service_was_down_once_and_in_order(pg_harness, smtp, postgres_url) -> None:
+async def test_a_restart_fires_what_fell_due_while_the_service_was_down_once_and_records_what_is_past_its_grace(pg_harness, smtp, postgres_url) -> None:
     h = pg_harness
     await plan_programme(h)
     await h.store.close()  # the service goes down in September...
@@ -110,6 +123,9 @@ async def test_a_restart_fires_what_fell_due_while_the_service_was_down_once_and
             await store.close()
         assert fired == (5 if restart == 0 else 0)
     h.store = await open_store(postgres_url, extra_migrations=[MIGRATIONS_DIR])
-    subjects = h.mailbox.subjects()
-    assert len(subjects) == len(set(m["Message-ID"] for m in h.mailbox.messages)) == 5
-    assert subjects[-1].endswith("le temps du bilan")  # fired in due order: the latest last
+    # the bilan window is open: its reminder goes out, late; the J-7 / J-1 of last autumn's
+    # meeting and visit are past their grace: recorded as missed (visible, counted), not sent
+    assert [s.endswith("le temps du bilan") for s in h.mailbox.subjects()] == [True]
+    assert sorted(t.rule for t in await h.timers(status="missed")) == [
+        "action_j_minus_1", "action_j_minus_7", "meeting_j_minus_1", "meeting_j_minus_7"]
+    assert {e.data["reason"] for e in await h.events("ReminderMissed")} == {"not_sent_before_its_grace"}

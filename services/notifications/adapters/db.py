@@ -38,6 +38,7 @@ timers = Table(
     Column("status", String(20)), Column("attempts", Integer()), Column("last_error", Text()),
     Column("message_id", String(300)), Column("sent_at", UtcDateTime()),
     Column("stream_version", Integer()), Column("updated_at", UtcDateTime()),
+    Column("late_until", UtcDateTime()),
 )
 campaigns = Table(
     "notif_campaigns", metadata,
@@ -88,6 +89,22 @@ overrides = Table(
     Column("academie", String(50), primary_key=True), Column("dispositif", String(30), primary_key=True),
     Column("rule", String(100), primary_key=True), Column("enabled", Boolean()), Column("offset_days", Integer()),
     Column("at_time", String(5)), Column("fixed_date", Date()),
+)
+
+
+# Effects whose cause has not arrived yet (an ActionCancelled before its ActionScheduled), held
+# until it does; ``waiting_for`` names the cause (see app/causes.py).
+parked = Table(
+    "notif_parked", metadata,
+    Column("seq", Integer(), primary_key=True, autoincrement=True), Column("event_id", String(36)),
+    Column("waiting_for", String(400)), Column("type", String(100)), Column("envelope", JSON_DATA),
+    Column("parked_at", UtcDateTime()),
+)
+# Facts that settle a subject whichever order the events come in ("candidature:<id>" submitted
+# or withdrawn, "bilan_recorded:<partnership>:<year>"...), so a late event plans nothing stale.
+settled = Table(
+    "notif_settled", metadata,
+    Column("key", String(400), primary_key=True), Column("event_id", String(36)),
 )
 
 
@@ -182,6 +199,11 @@ async def list_timers(conn: AsyncConnection, *, status: list[str] | None = None,
         wanted = email.lower()
         rows = [r for r in rows if any(p["email"].lower() == wanted for p in r.recipients)][:limit]
     return rows
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    """When the next pending timer falls due."""
+    return await conn.scalar(select(func.min(timers.c.next_attempt_at)).where(timers.c.status == "pending"))
 
 
 async def count_due(conn: AsyncConnection, now: datetime) -> int:
@@ -345,3 +367,35 @@ async def batch_facts(conn: AsyncConnection, rows: list[Any]) -> dict[str, Any]:
     for c in (await conn.execute(select(contacts).where(contacts.c.academie.in_(academies)))).all():
         facts["contacts"].setdefault(c.academie, {})[c.role] = c
     return facts
+
+
+# -- effects before causes ---------------------------------------------------------------------------
+
+async def park(conn: AsyncConnection, envelope: Any, waiting_for: str, now: datetime) -> None:
+    await conn.execute(insert(parked).values(event_id=str(envelope.id), waiting_for=waiting_for[:400],
+                                             type=envelope.type, envelope=envelope.model_dump(mode="json"),
+                                             parked_at=now))
+
+
+async def take_parked(conn: AsyncConnection, waiting_for: str) -> list[Any]:
+    """The events held for ``waiting_for``, in the order they were held, removed from the table."""
+    from sqlalchemy import delete
+
+    rows = list((await conn.execute(select(parked).where(parked.c.waiting_for == waiting_for[:400])
+                                    .order_by(parked.c.seq))).all())
+    if rows:
+        await conn.execute(delete(parked).where(parked.c.seq.in_([r.seq for r in rows])))
+    return rows
+
+
+async def count_parked(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(select(func.count()).select_from(parked)) or 0)
+
+
+async def settle(conn: AsyncConnection, key: str, event_id: str | None) -> None:
+    stmt = _insert(conn)(settled).values(key=key[:400], event_id=event_id)
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+
+
+async def is_settled(conn: AsyncConnection, key: str) -> bool:
+    return await conn.scalar(select(settled.c.key).where(settled.c.key == key[:400])) is not None

@@ -100,12 +100,16 @@ async def _candidature(conn, envelope, e: c.CandidatureDrafted, now) -> None:
 
 async def _partnership_year(conn, envelope, e, now) -> None:
     calendar = e.calendar.model_dump(mode="json")
+    # Programmes' PartnershipEnded may have come (through ProgrammeYearOpened) before
+    # candidatures' PartnershipAttributed: the year stays ended.
+    known = await db.partnership(conn, e.partnership_id, e.school_year)
     await db.upsert(conn, db.partnerships, {
         "partnership_id": e.partnership_id, "school_year": e.school_year, "year_index": e.year_index,
         "academie": str(e.school.academie), "dispositif": str(e.dispositif),
         "campaign_id": getattr(e, "campaign_id", None), "uai": e.school.uai, "school_name": e.school.name,
         "partner_id": e.partner.partner_id if e.partner else None,
-        "partner_name": e.partner.name if e.partner else None, "calendar": calendar, "ended": False,
+        "partner_name": e.partner.name if e.partner else None, "calendar": calendar,
+        "ended": bool(known is not None and known.ended),
     }, ["partnership_id", "school_year"])
     # The feed exists from the start, so firing a reminder that links to it only reads.
     await db.feed_token(conn, "partnership", e.partnership_id, now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import HTTPException
@@ -22,7 +22,7 @@ def reminder_view(row: Any) -> dict[str, Any]:
         "dispositif": row.dispositif, "partnership_id": row.partnership_id, "campaign_id": row.campaign_id,
         "action_id": row.action_id, "meeting_id": row.meeting_id, "uai": row.uai, "attempts": row.attempts,
         "last_error": row.last_error, "message_id": row.message_id, "sent_at": row.sent_at,
-        "dedup_key": row.dedup_key,
+        "dedup_key": row.dedup_key, "late_until": row.late_until,
     }
 
 
@@ -38,11 +38,19 @@ def _forbidden() -> dict[str, str]:
     raise HTTPException(status_code=403, detail="this role sees no reminders")
 
 
+# How long a missed reminder stays on the list of upcoming ones, so people see what they were
+# not told (and why: ``status`` "missed", ``last_error`` the reason).
+MISSED_SHOWN_FOR = timedelta(days=30)
+
+
 async def upcoming(service: Any, principal: Principal, email: str | None, limit: int) -> list[dict[str, Any]]:
+    where = scope_filter(principal)
     async with service.store.engine.connect() as conn:
-        rows = await db.list_timers(conn, status=["pending"], email=email, after=None, limit=limit,
-                                    **scope_filter(principal))
-    return [reminder_view(r) for r in rows]
+        rows = await db.list_timers(conn, status=["pending"], email=email, after=None, limit=limit, **where)
+        missed = await db.list_timers(conn, status=["missed"], email=email, limit=limit,
+                                      after=service.clock.now() - MISSED_SHOWN_FOR, **where)
+    merged = sorted([*rows, *missed], key=lambda r: (r.due_at, r.reminder_id))[:limit]
+    return [reminder_view(r) for r in merged]
 
 
 async def ops_list(service: Any, principal: Principal, state: str, limit: int) -> dict[str, Any]:
@@ -142,11 +150,10 @@ async def move_clock(service: Any, now: datetime | None, advance_seconds: float 
     clock = service.manual_clock
     if clock is None:
         raise HTTPException(status_code=404, detail="the clock is the wall clock (settings.clock != 'manual')")
-    if now is not None:
-        clock.set(now)
-    elif advance_seconds is not None:
-        from datetime import timedelta
-
-        clock.advance(timedelta(seconds=advance_seconds))
-    fired = await service.scheduler.tick()
+    target = now if now is not None else clock.now() + timedelta(seconds=advance_seconds or 0)
+    if target >= clock.now():
+        fired = await service.scheduler.run_until(target)  # each reminder at its time on the way
+    else:
+        clock.set(target)
+        fired = await service.scheduler.tick()
     return {"now": clock.now(), "fired": fired}

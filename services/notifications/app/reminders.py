@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from jumelage_contracts import Actor, Role, to_envelope
 from jumelage_contracts.reference import Academie
 from jumelage_contracts.notifications import (
-    Recipient, ReminderCancelled, ReminderScheduled, ReminderSent,
+    Recipient, ReminderCancelled, ReminderMissed, ReminderScheduled, ReminderSent,
 )
 
 from ..adapters import db
 from ..domain.planning import Plan, Trigger
 from ..domain.referents import referents_carry_over_until_the_side_names_new_ones
 from ..domain.reminder import (
-    Cancelled, CancelReminder, Command, GaveUp, NotPlanned, Pending, PlanReminder, Sent, State, decide,
+    Cancelled, CancelReminder, Command, GaveUp, Missed, NotPlanned, Pending, PlanReminder, Sent, State, decide,
 )
 
 SERVICE_ACTOR = Actor(role=Role.system, id="notifications")
@@ -42,6 +42,8 @@ def state_of(row: Any) -> State:
         return Sent(row.reminder_id, row.rule, row.dedup_key, row.message_id or "")
     if row.status == "cancelled":
         return Cancelled(row.reminder_id, row.rule, row.dedup_key, row.last_error or "", row.attempts)
+    if row.status == "missed":
+        return Missed(row.reminder_id, row.rule, row.dedup_key, row.last_error or "")
     return GaveUp(row.reminder_id, row.rule, row.dedup_key, row.last_error or "", row.attempts)
 
 
@@ -156,6 +158,9 @@ def timer_changes(event: Any, version: int, now: datetime) -> dict[str, Any]:
                 "recipients": [r.model_dump() for r in event.recipients], "stream_version": version, "updated_at": now}
     if isinstance(event, ReminderCancelled):
         return {"status": "cancelled", "last_error": event.reason, "stream_version": version, "updated_at": now}
+    if isinstance(event, ReminderMissed):
+        return {"status": "missed", "last_error": event.reason, "late_until": event.late_until,
+                "stream_version": version, "updated_at": now}
     values: dict[str, Any] = {"attempts": event.attempt, "last_error": event.error, "stream_version": version,
                               "updated_at": now}
     if event.final or event.next_retry_at is None:
@@ -167,8 +172,8 @@ def timer_changes(event: Any, version: int, now: datetime) -> dict[str, Any]:
 
 async def _mirror(conn: AsyncConnection, event: Any, command: Command, version: int, now: datetime) -> None:
     rid = event.reminder_id
-    if isinstance(event, ReminderScheduled):
-        p = command.planned  # type: ignore[union-attr]
+    if isinstance(event, (ReminderScheduled, ReminderMissed)) and isinstance(command, PlanReminder):
+        p = command.planned
         subject = p.subject
         await db.save_timer(conn, {
             "reminder_id": rid, "dedup_key": p.dedup_key, "rule": p.rule, "kind": p.kind, "template": p.template,
@@ -177,8 +182,10 @@ async def _mirror(conn: AsyncConnection, event: Any, command: Command, version: 
             "partnership_id": subject.get("partnership_id"), "action_id": subject.get("action_id"),
             "meeting_id": subject.get("meeting_id"), "uai": subject.get("uai"), "audience": list(p.audience),
             "recipients": [r.model_dump() for r in p.recipients], "title": p.title, "place": p.place,
-            "event_at": p.event_at, "due_at": p.due_at, "next_attempt_at": p.due_at, "status": "pending",
-            "attempts": 0, "last_error": None, "message_id": None, "sent_at": None,
+            "event_at": p.event_at, "due_at": p.due_at, "next_attempt_at": p.due_at,
+            "status": "missed" if isinstance(event, ReminderMissed) else "pending",
+            "attempts": 0, "last_error": p.missed if isinstance(event, ReminderMissed) else None,
+            "message_id": None, "sent_at": None, "late_until": p.late_until,
             "stream_version": version, "updated_at": now,
         })
     else:
@@ -200,7 +207,7 @@ async def apply_plans(tx: Any, plans: Iterable[Plan], *, now: datetime, correlat
                     work.append((row.reminder_id, CancelReminder(cancel.reason, now)))
         for planned in plan.schedule:
             await db.timer(conn, planned.reminder_id, lock=True)
-            work.append((planned.reminder_id, PlanReminder(planned, caused_by=caused_by)))
+            work.append((planned.reminder_id, PlanReminder(planned, caused_by=caused_by, now=now)))
     for reminder_id, reason in extra_cancels:
         work.append((reminder_id, CancelReminder(reason, now)))
     count = 0

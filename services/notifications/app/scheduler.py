@@ -19,7 +19,9 @@ One batch = claim → send → record, and no transaction is open while the mail
 At least once: if the process dies after the mail server accepted a message and before the
 record commits, the timer is still pending; when the lease ends it is due again and the message
 goes out a second time with the same Message-ID (worst case: one batch delivered twice, after
-``claim_seconds``). A restart fires everything that fell due while the service was down, once.
+``claim_seconds``). A restart fires everything that fell due while the service was down, once —
+except what is past its grace (``late_until``: a J-1 for a visit already made), which is recorded
+as missed (``ReminderMissed``) instead of sent.
 """
 
 from __future__ import annotations
@@ -40,13 +42,24 @@ from ..adapters import db
 from ..adapters.mail import DeliveryOutcome, OutgoingMail, Renderer, message_id_for
 from ..domain.planning import recipients_for, timezone_of
 from ..domain.referents import referents_carry_over_until_the_side_names_new_ones
-from ..domain.reminder import RecordDelivery, RecordFailure
+from ..domain.reminder import RecordDelivery, RecordFailure, RecordMissed
 from .facts import calendar_dates, item_uid
+from .handlers import REMINDERS_MISSED
 from .reminders import academie_name, directory_from, record_many
 
 
 REMINDERS_DUE = metrics.gauge("jumelage_reminders_due",
                               "Reminders due now and not yet sent (pending, next attempt in the past)")
+EVENTS_HELD_NOW = metrics.gauge("jumelage_notifications_events_held_now",
+                                "Events held until their cause arrives (an ActionCancelled before its "
+                                "ActionScheduled); one that stays means a cause that never came")
+
+
+class PastGrace:
+    """Marker for a claimed reminder whose grace is over: recorded as missed, not sent."""
+
+    def __init__(self, late_until: datetime) -> None:
+        self.late_until = late_until
 
 
 class Scheduler:
@@ -77,16 +90,38 @@ class Scheduler:
             if handled < self.batch_size:
                 return total
 
+    async def run_until(self, when: datetime) -> int:
+        """Move a manual clock forward to ``when`` as a running service would live through it:
+        stop at each due time on the way and fire what is due then, so a demo or a test that jumps
+        a month sends each reminder at its time (rather than finding them all past their grace,
+        as a service that was down would). Returns how many were handled."""
+        total = 0
+        while True:
+            async with self.store.engine.connect() as conn:
+                upcoming = await db.next_due(conn)
+            if upcoming is None or upcoming > when:
+                break
+            if upcoming > self.clock.now():
+                self.clock.set(upcoming)
+            handled = await self.tick()
+            total += handled
+            if handled == 0:  # due but taken by another replica: it is theirs, go on
+                break
+        if when > self.clock.now():
+            self.clock.set(when)
+        return total + await self.tick()
+
     async def fire_batch(self) -> int:
         now = self.clock.now()
         claimed = await self._claim(now)
         if not claimed:
             return 0
         rows, facts = claimed
-        composed = [self._compose_or_error(row, facts) for row in rows]
+        composed = [PastGrace(row.late_until) if row.late_until is not None and now >= row.late_until
+                    else self._compose_or_error(row, facts) for row in rows]
         mails = [m for m in composed if isinstance(m, OutgoingMail)]
         sent = iter(await self.mailer.send_many(mails, now))  # no transaction open
-        outcomes = [next(sent) if isinstance(m, OutgoingMail) else DeliveryOutcome(False, m) for m in composed]
+        outcomes = [next(sent) if isinstance(m, OutgoingMail) else DeliveryOutcome(False, str(m)) for m in composed]
         await self._record(rows, composed, outcomes, now)
         if self.after_commit is not None:
             self.after_commit()
@@ -114,8 +149,7 @@ class Scheduler:
             try:
                 async with self.store.transaction() as tx:
                     current = {r.reminder_id: r for r in await db.lock_timers(tx.connection, [r.reminder_id for r in claimed])}
-                    work = [(current[row.reminder_id], RecordDelivery(mail.message_id, mail.recipients, now) if outcome.ok
-                             else RecordFailure(outcome.error, now))
+                    work = [(current[row.reminder_id], _record_command(mail, outcome, now))
                             for row, mail, outcome in zip(claimed, composed, outcomes) if row.reminder_id in current]
                     await record_many(tx, work, now=now, correlation_id=uuid.uuid4())
                 break
@@ -124,9 +158,12 @@ class Scheduler:
                     raise
                 if self.log is not None:
                     self.log.warning("reminder_record_retried", error=f"{type(exc).__name__}: {exc}", attempt=attempt)
+        for row, mail in zip(claimed, composed):
+            if isinstance(mail, PastGrace):
+                REMINDERS_MISSED.labels(rule=row.rule, reason="not_sent_before_its_grace").inc()
         if self.log is not None:
-            for row, outcome in zip(claimed, outcomes):
-                if not outcome.ok:
+            for row, mail, outcome in zip(claimed, composed, outcomes):
+                if not outcome.ok and not isinstance(mail, PastGrace):
                     self.log.warning("reminder_failed", reminder_id=row.reminder_id, error=outcome.error)
 
     def _compose_or_error(self, row: Any, facts: dict[str, Any]) -> OutgoingMail | str:
@@ -201,7 +238,9 @@ class Scheduler:
             return 0
         async with reader.connect() as conn:
             due = await db.count_due(conn, self.clock.now())
+            held = await db.count_parked(conn)
         REMINDERS_DUE.set(due)
+        EVENTS_HELD_NOW.set(held)
         return due
 
     async def run(self, interval_s: float = 1.0) -> None:
@@ -225,3 +264,9 @@ class Scheduler:
         self._stopping.set()
         self._wake.set()
 
+
+
+def _record_command(mail: Any, outcome: DeliveryOutcome, now: datetime) -> Any:
+    if isinstance(mail, PastGrace):
+        return RecordMissed(mail.late_until, now)
+    return RecordDelivery(mail.message_id, mail.recipients, now) if outcome.ok else RecordFailure(outcome.error, now)

@@ -50,6 +50,10 @@ class Trigger:
     facts: Mapping[str, str] = field(default_factory=dict)
     flags: Mapping[str, bool] = field(default_factory=dict)
     event_id: str | None = None
+    # Facts already true about the subject, whatever order the events came in (a work meeting
+    # on the calendar, the bilan recorded, the partnership ended): a rule they would cancel is
+    # not planned. An event arriving after the one that satisfies it plans nothing stale.
+    satisfied: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class PlannedReminder:
     event_at: datetime | None
     place: str | None
     subject: Mapping[str, Any]
+    late_until: datetime | None = None  # end of the grace: sent late until then, missed after
+    missed: str | None = None           # why it is recorded as missed instead of planned
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,38 @@ def rule_applies_to_trigger(rule: Rule, trigger: Trigger) -> bool:
         rule.condition is None or CONDITIONS[rule.condition](trigger))
 
 
-def a_reminder_already_due_is_not_planned(due: datetime, now: datetime) -> bool:
-    """A reminder about a date that is already behind us would only be noise."""
-    return due <= now
+def a_reminder_already_due_is_not_planned(due: datetime, known_at: datetime) -> bool:
+    """A reminder already due when its fact became true (an action scheduled for the day after
+    tomorrow has no J-7) would only be noise. ``known_at`` is when the event happened, not when
+    it reached us: a reminder due while its event was in flight is late, not pointless."""
+    return due <= known_at
+
+
+def a_reminder_already_satisfied_is_not_planned(rule: Rule, trigger: Trigger) -> bool:
+    """What would cancel it is already known (the work meeting is on the calendar, the bilan
+    recorded, the partnership ended): planning it now would leave a reminder nothing cancels."""
+    return bool(rule.cancelled_by & trigger.satisfied)
+
+
+def grace_end(rule: Rule, trigger: Trigger, anchor: datetime | date, due: datetime) -> datetime:
+    """The last moment a late reminder still goes out: the fact date ``rule.late_until`` (the end
+    of its local day for a calendar date; the rule's own anchor when the trigger lacks it) plus
+    ``rule.late_days``; never before the reminder's own time."""
+    until = trigger.dates.get(rule.late_until, anchor)
+    if isinstance(until, datetime):
+        end = until
+    else:
+        tz = timezone_of(trigger.academie)
+        end = datetime.combine(until + timedelta(days=1), time(0, 0), tzinfo=tz).astimezone(timezone.utc)
+    return max(end + timedelta(days=rule.late_days), due)
+
+
+def a_late_reminder_goes_out_within_its_grace(due: datetime, late_until: datetime, now: datetime) -> str:
+    """``on_time``, ``late`` (its time passed: it goes out at once) or ``missed`` (its grace
+    passed too: recorded as missed, visibly, never sent)."""
+    if due > now:
+        return "on_time"
+    return "late" if now < late_until else "missed"
 
 
 def a_late_start_catches_up_while_the_window_is_open(rule: Rule, trigger: Trigger, now: datetime) -> datetime | None:
@@ -201,14 +236,20 @@ def recipients_for(audience: tuple[str, ...], directory: Mapping[str, tuple[Reci
 
 
 def plan(trigger: Trigger, rules: tuple[Rule, ...], now: datetime,
-         directory: Mapping[str, tuple[Recipient, ...]]) -> Plan:
-    """What ``trigger`` plans and cancels under ``rules`` at ``now``, given the known recipients."""
+         directory: Mapping[str, tuple[Recipient, ...]], known_at: datetime | None = None) -> Plan:
+    """What ``trigger`` plans and cancels under ``rules`` at ``now``, given the known recipients.
+    ``known_at``: when the trigger's event happened (``now`` when not given); a reminder due
+    between the two is late, sent within its grace or recorded as missed."""
     schedule: list[PlannedReminder] = []
     skipped: list[tuple[str, str]] = []
+    known_at = now if known_at is None else min(known_at, now)
     for rule in rules:
         if not rule_applies_to_trigger(rule, trigger):
             continue
-        planned = _plan_one(rule, trigger, now, directory)
+        if a_reminder_already_satisfied_is_not_planned(rule, trigger):
+            skipped.append((rule.name, "already satisfied"))
+            continue
+        planned = _plan_one(rule, trigger, now, known_at, directory)
         if isinstance(planned, str):
             skipped.append((rule.name, planned))
         else:
@@ -218,18 +259,20 @@ def plan(trigger: Trigger, rules: tuple[Rule, ...], now: datetime,
     return Plan(schedule=tuple(schedule), cancel=cancel, skipped=tuple(skipped))
 
 
-def _plan_one(rule: Rule, trigger: Trigger, now: datetime,
+def _plan_one(rule: Rule, trigger: Trigger, now: datetime, known_at: datetime,
               directory: Mapping[str, tuple[Recipient, ...]]) -> PlannedReminder | str:
     anchor = trigger.dates.get(rule.anchor)
     subject_id = scope_id(rule, trigger)
     if anchor is None or subject_id is None:
         return f"no {rule.anchor if anchor is None else rule.scope + ' id'}"
     due = due_at(rule, anchor, trigger.academie)
-    if a_reminder_already_due_is_not_planned(due, now):
-        caught_up = a_late_start_catches_up_while_the_window_is_open(rule, trigger, now)
+    if a_reminder_already_due_is_not_planned(due, known_at):
+        caught_up = a_late_start_catches_up_while_the_window_is_open(rule, trigger, known_at)
         if caught_up is None:
             return f"already due ({due.isoformat()})"
         due = caught_up
+    late_until = grace_end(rule, trigger, anchor, due)
+    timing = a_late_reminder_goes_out_within_its_grace(due, late_until, now)
     recipients = recipients_for(rule.audience, directory)
     if not a_reminder_needs_a_recipient(recipients):
         return "no recipient known"
@@ -246,6 +289,7 @@ def _plan_one(rule: Rule, trigger: Trigger, now: datetime,
             "campaign_id": trigger.campaign_id, "partnership_id": trigger.partnership_id,
             "action_id": trigger.action_id, "meeting_id": trigger.meeting_id, "uai": trigger.uai,
         },
+        late_until=late_until, missed="arrived_after_its_grace" if timing == "missed" else None,
     )
 
 

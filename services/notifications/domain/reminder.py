@@ -1,7 +1,9 @@
 """The reminder decider: one stream ``reminder-<id>`` per planned reminder.
 
-Lifecycle: NotPlanned → Pending → Sent | Cancelled | GaveUp; a failed attempt keeps it Pending
-with a later ``next_attempt_at`` until the retries run out. Cancelled → Sent when the mail was
+Lifecycle: NotPlanned → Pending → Sent | Cancelled | GaveUp | Missed; a failed attempt keeps it
+Pending with a later ``next_attempt_at`` until the retries run out. NotPlanned → Missed when it is
+planned after its grace ended (its event reached us too late); Pending → Missed when the
+scheduler reaches it after its grace (the service was down). Cancelled → Sent when the mail was
 already on the wire as the cancellation came in: the stream keeps both, the mail went out.
 """
 
@@ -15,6 +17,7 @@ from jumelage_contracts.notifications import (
     Recipient,
     ReminderCancelled,
     ReminderFailed,
+    ReminderMissed,
     ReminderScheduled,
     ReminderSent,
     SubjectRef,
@@ -67,7 +70,15 @@ class GaveUp:
     attempts: int
 
 
-State = Union[NotPlanned, Pending, Sent, Cancelled, GaveUp]
+@dataclass(frozen=True)
+class Missed:
+    reminder_id: str
+    rule: str
+    dedup_key: str
+    reason: str
+
+
+State = Union[NotPlanned, Pending, Sent, Cancelled, GaveUp, Missed]
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -76,6 +87,7 @@ State = Union[NotPlanned, Pending, Sent, Cancelled, GaveUp]
 class PlanReminder:
     planned: PlannedReminder
     caused_by: str | None = None
+    now: datetime | None = None  # when it is decided (the time a missed reminder is recorded)
 
 
 @dataclass(frozen=True)
@@ -97,15 +109,24 @@ class RecordFailure:
     now: datetime
 
 
-Command = Union[PlanReminder, CancelReminder, RecordDelivery, RecordFailure]
-Event = Union[ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed]
+@dataclass(frozen=True)
+class RecordMissed:
+    """The scheduler reached a pending reminder after its grace: it is not sent."""
+
+    late_until: datetime
+    now: datetime
+    reason: str = "not_sent_before_its_grace"
+
+
+Command = Union[PlanReminder, CancelReminder, RecordDelivery, RecordFailure, RecordMissed]
+Event = Union[ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed, ReminderMissed]
 
 
 # -- named rules ---------------------------------------------------------------------------------
 
 def a_finished_reminder_is_not_planned_again(state: State) -> bool:
-    """Sent or given up: what was done is done (a redelivered trigger plans nothing)."""
-    return isinstance(state, (Sent, GaveUp))
+    """Sent, given up or missed: what was done is done (a redelivered trigger plans nothing)."""
+    return isinstance(state, (Sent, GaveUp, Missed))
 
 
 def a_pending_reminder_is_replanned_only_when_its_date_moves(state: Pending, planned: PlannedReminder) -> bool:
@@ -136,6 +157,12 @@ def next_retry(attempt: int, now: datetime) -> datetime | None:
 def decide(command: Command, state: State) -> list[Event]:
     if isinstance(command, PlanReminder):
         return _plan(command, state)
+    if isinstance(command, RecordMissed):
+        if not isinstance(state, Pending):
+            return []
+        return [ReminderMissed(reminder_id=state.reminder_id, rule=state.rule, dedup_key=state.dedup_key,
+                               due_at=state.due_at, late_until=command.late_until, reason=command.reason,
+                               missed_at=command.now)]
     if isinstance(command, RecordDelivery) and a_mail_sent_after_its_cancellation_is_recorded_as_sent(state):
         assert isinstance(state, Cancelled)
         return [_sent(state.reminder_id, state.rule, state.dedup_key, command, state.attempts + 1)]
@@ -163,6 +190,11 @@ def _plan(command: PlanReminder, state: State) -> list[Event]:
     p = command.planned
     if a_finished_reminder_is_not_planned_again(state):
         return []
+    if p.missed is not None:
+        return [ReminderMissed(
+            reminder_id=p.reminder_id, rule=p.rule, dedup_key=p.dedup_key, due_at=p.due_at,
+            late_until=p.late_until or p.due_at, reason=p.missed, missed_at=command.now or p.due_at,
+            subject=SubjectRef.model_validate(dict(p.subject)), title=p.title, caused_by=command.caused_by)]
     if isinstance(state, Pending) and not a_pending_reminder_is_replanned_only_when_its_date_moves(state, p):
         return []
     return [ReminderScheduled(
@@ -181,6 +213,8 @@ def evolve(state: State, event: Event) -> State:
     if isinstance(event, ReminderCancelled):
         attempts = state.attempts if isinstance(state, Pending) else 0
         return Cancelled(event.reminder_id, event.rule, event.dedup_key, event.reason, attempts)
+    if isinstance(event, ReminderMissed):
+        return Missed(event.reminder_id, event.rule, event.dedup_key, event.reason)
     if isinstance(event, ReminderFailed):
         if event.final or event.next_retry_at is None:
             return GaveUp(event.reminder_id, event.rule, event.dedup_key, event.error, event.attempt)

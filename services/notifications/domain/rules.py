@@ -45,18 +45,26 @@ class Rule:
     # ``catch_up_until``. Otherwise a reminder whose day has passed is skipped.
     catch_up_on: frozenset[str] = frozenset()
     catch_up_until: str | None = None
+    # Grace: a reminder whose time passed before it could go out (its event was in flight, the
+    # service was down) is still sent, late, up to the fact date ``late_until`` (its end of day
+    # for a calendar date) plus ``late_days``; after that it is recorded as missed, never
+    # silently dropped. A J-1 for a visit already made is noise, a J-1 sent on the morning of
+    # the visit is still useful.
+    late_until: str = "starts_at"
+    late_days: int = 0
 
 
 def _rule(name: str, on: set[str] | str, anchor: str, offset_days: int, audience: tuple[str, ...],
           scope: Scope, cancelled_by: set[str], template: str, title: str, *, at: time = time(8, 0),
           dispositifs: frozenset[str] = ALL_DISPOSITIFS, kind: Kind = "reminder",
-          condition: str | None = None, catch_up: tuple[set[str], str] | None = None) -> Rule:
+          condition: str | None = None, catch_up: tuple[set[str], str] | None = None,
+          late_until: str = "starts_at", late_days: int = 0) -> Rule:
     return Rule(name=name, on=frozenset({on} if isinstance(on, str) else on), anchor=anchor,
                 offset_days=offset_days, at=at, audience=audience, scope=scope,
                 cancelled_by=frozenset(cancelled_by), template=template, title=title,
                 dispositifs=dispositifs, kind=kind, condition=condition,
                 catch_up_on=frozenset(catch_up[0]) if catch_up else frozenset(),
-                catch_up_until=catch_up[1] if catch_up else None)
+                catch_up_until=catch_up[1] if catch_up else None, late_until=late_until, late_days=late_days)
 
 
 _ENDED = {"partnership_ended"}
@@ -67,39 +75,44 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # school with a draft not yet submitted is reminded on its own mailbox.
     _rule("campaign_deadline_j_minus_7", "campaign_opened", "submission_deadline", -7, ("school",),
           "campaign", {"campaign_closed"}, "campaign_deadline",
-          "Appel à candidatures « {title} » : plus que 7 jours pour candidater"),
+          "Appel à candidatures « {title} » : plus que 7 jours pour candidater", late_until="submission_deadline"),
     _rule("campaign_deadline_j_minus_1", "campaign_opened", "submission_deadline", -1, ("school",),
           "campaign", {"campaign_closed"}, "campaign_deadline",
-          "Appel à candidatures « {title} » : la date limite est demain"),
+          "Appel à candidatures « {title} » : la date limite est demain", late_until="submission_deadline"),
     _rule("draft_deadline_j_minus_7", "candidature_drafted", "submission_deadline", -7, ("school",),
           "candidature", {"candidature_submitted", "candidature_withdrawn"},
-          "draft_deadline", "Votre candidature en brouillon n'est pas encore déposée (J-7)"),
+          "draft_deadline", "Votre candidature en brouillon n'est pas encore déposée (J-7)",
+          late_until="submission_deadline"),
     _rule("draft_deadline_j_minus_1", "candidature_drafted", "submission_deadline", -1, ("school",),
           "candidature", {"candidature_submitted", "candidature_withdrawn"},
-          "draft_deadline", "Dernière chance : déposez votre candidature avant demain"),
+          "draft_deadline", "Dernière chance : déposez votre candidature avant demain",
+          late_until="submission_deadline"),
     # Partnership year: the work meeting, then the bilan, then the renewal.
     # Both come back when the year's only work meeting is cancelled ("work_meeting_missing").
     _rule("work_meeting_to_hold", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_start", 0, REFERENTS,
           "partnership", {"work_meeting_scheduled"} | _ENDED, "work_meeting_to_hold",
           "Jumelage {school_name} / {partner_name} : fixez votre réunion de travail",
-          catch_up=(_ATTRIBUTED, "work_meeting_window_end")),
+          catch_up=(_ATTRIBUTED, "work_meeting_window_end"), late_until="work_meeting_window_end"),
     _rule("work_meeting_escalation", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_end", 1, ("academie",),
           "partnership", {"work_meeting_scheduled"} | _ENDED, "work_meeting_escalation",
-          "Sans réunion de travail : jumelage {school_name} / {partner_name}", kind="escalation"),
+          "Sans réunion de travail : jumelage {school_name} / {partner_name}", kind="escalation",
+          late_until="school_year_end"),
     _rule("bilan_window_open", _ATTRIBUTED, "bilan_window_start", 0, REFERENTS,
           "partnership", {"bilan_recorded"} | _ENDED, "bilan_window_open",
-          "Jumelage {school_name} / {partner_name} : le temps du bilan", catch_up=(_ATTRIBUTED, "bilan_window_end")),
+          "Jumelage {school_name} / {partner_name} : le temps du bilan", catch_up=(_ATTRIBUTED, "bilan_window_end"),
+          late_until="bilan_window_end"),
     _rule("bilan_escalation", _ATTRIBUTED, "bilan_window_end", 1, ("academie",),
           "partnership", {"bilan_recorded"} | _ENDED, "bilan_escalation",
-          "Bilan non enregistré : jumelage {school_name} / {partner_name}", kind="escalation"),
+          "Bilan non enregistré : jumelage {school_name} / {partner_name}", kind="escalation",
+          late_until="school_year_end"),
     _rule("renewal_window", "bilan_recorded", "renewal_deadline", -14, ("school_referent", "school"),
           "partnership", {"renewal_requested"} | _ENDED, "renewal_window",
           "Poursuivre le jumelage avec {partner_name} : demandez le renouvellement",
-          condition="wishes_to_continue"),
+          condition="wishes_to_continue", late_until="renewal_deadline"),
     _rule("jes_questionnaire", _ATTRIBUTED, "school_year_end", -21, REFERENTS,
           "partnership", _ENDED, "jes_questionnaire",
           "Jumelage d'échanges solidaires : questionnaire de fin d'année",
-          dispositifs=frozenset({"entreprise"})),
+          dispositifs=frozenset({"entreprise"}), late_until="school_year_end"),
     # Programme: every action and meeting, J-7 and J-1, to the referents and the teachers.
     _rule("action_j_minus_7", {"action_scheduled", "action_rescheduled"}, "starts_at", -7,
           REFERENTS + ("teacher",), "action", {"action_rescheduled", "action_cancelled"} | _ENDED,

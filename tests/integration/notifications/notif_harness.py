@@ -103,8 +103,11 @@ class Harness:
         return envelope
 
     async def move_to(self, when: datetime) -> int:
-        self.clock.set(when)
-        return await self.scheduler.tick()
+        """Time passes up to ``when`` with the scheduler running: each reminder fires at its time."""
+        if when < self.clock.now():
+            self.clock.set(when)
+            return await self.scheduler.tick()
+        return await self.scheduler.run_until(when)
 
     async def timers(self, **where: Any) -> list[Any]:
         from sqlalchemy import select

@@ -27,13 +27,13 @@ async def plan_actions(h, count: int) -> None:
     base = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
     for i in range(count):
         await h.play(example("ActionScheduled", action_id=f"act-{i:04d}", title=f"Atelier {i}",
-                             starts_at=(base + timedelta(hours=i)).isoformat()))
+                             starts_at=(base + timedelta(minutes=i)).isoformat()))
 
 
 async def test_two_scheduler_replicas_share_the_due_reminders_and_never_send_one_twice(pg_harness, smtp) -> None:
     h = pg_harness
     await plan_actions(h, 60)  # 120 action reminders
-    h.clock.set(datetime(2025, 12, 1, tzinfo=UTC))
+    h.clock.set(datetime(2025, 10, 1, 6, 0, tzinfo=UTC))  # every J-7 and J-1 due, no action started yet
     replicas = [Scheduler(h.store, h.clock, SlowMailer("127.0.0.1", smtp.port, "ne-pas-repondre@jumelage.example.fr"),
                           batch_size=10) for _ in range(2)]
     fired = await asyncio.gather(*(r.tick() for r in replicas))

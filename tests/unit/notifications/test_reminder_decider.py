@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from jumelage_contracts.notifications import Recipient, ReminderCancelled, ReminderFailed, ReminderScheduled, ReminderSent
+from jumelage_contracts.notifications import (
+    Recipient, ReminderCancelled, ReminderFailed, ReminderMissed, ReminderScheduled, ReminderSent,
+)
 from notifications.domain.planning import Trigger, plan
 from notifications.domain.reminder import (
-    CancelReminder, GaveUp, Pending, PlanReminder, RecordDelivery, RecordFailure, Sent, decide, fold,
+    CancelReminder, GaveUp, Pending, PlanReminder, RecordDelivery, RecordFailure, RecordMissed, Sent, decide, fold,
 )
 from notifications.domain.rules import DEFAULT_RULES, MAX_ATTEMPTS
 
@@ -114,3 +116,50 @@ def test_after_a_failure_the_reminder_stays_pending_until_its_retry_time() -> No
     (failed,) = decide(RecordFailure("timeout", NOW), fold([scheduled()]))
     state = fold([scheduled(), failed])
     assert isinstance(state, Pending) and state.next_attempt_at == NOW + timedelta(minutes=1) and state.attempts == 1
+
+
+# -- lateness: sent late within the rule's grace, missed after -------------------------------------
+
+def planned_at(now: datetime, known_at: datetime, rule: str = "action_j_minus_1"):
+    trigger = Trigger(kinds=frozenset({"action_scheduled"}), academie="paris", dispositif="culture",
+                      partnership_id="p-1", action_id="a-1", facts={"label": "visite"},
+                      dates={"starts_at": datetime(2025, 11, 18, 9, 0, tzinfo=UTC)})
+    result = plan(trigger, DEFAULT_RULES, now, {"school_referent": (REF,)}, known_at=known_at)
+    return next((p for p in result.schedule if p.rule == rule), None)
+
+
+def test_a_reminder_due_while_its_event_was_in_flight_is_planned_to_go_out_late() -> None:
+    p = planned_at(now=datetime(2025, 11, 17, 12, 0, tzinfo=UTC), known_at=NOW)
+    assert p is not None and p.missed is None and p.due_at < datetime(2025, 11, 17, 12, 0, tzinfo=UTC)
+    assert p.late_until == datetime(2025, 11, 18, 9, 0, tzinfo=UTC)  # up to the visit itself
+    given().when(PlanReminder(p)).then(ReminderScheduled)
+
+
+def test_a_reminder_whose_grace_passed_while_its_event_was_in_flight_is_recorded_missed() -> None:
+    p = planned_at(now=datetime(2025, 11, 18, 9, 0, tzinfo=UTC), known_at=NOW)
+    assert p is not None and p.missed == "arrived_after_its_grace"
+    (event,) = given().when(PlanReminder(p, caused_by="evt-1", now=p.late_until)).then(ReminderMissed)
+    assert event.reason == "arrived_after_its_grace" and event.caused_by == "evt-1"
+    given(event).when(PlanReminder(p)).then()  # missed is final: a redelivery plans nothing
+
+
+def test_a_reminder_already_due_when_its_event_happened_is_still_not_planned() -> None:
+    late_fact = datetime(2025, 11, 17, 12, 0, tzinfo=UTC)
+    assert planned_at(now=late_fact, known_at=late_fact) is None
+
+
+def test_the_scheduler_records_a_pending_reminder_reached_after_its_grace_as_missed() -> None:
+    (event,) = given(scheduled()).when(RecordMissed(datetime(2025, 11, 18, 9, 0, tzinfo=UTC), NOW)).then(ReminderMissed)
+    assert event.reason == "not_sent_before_its_grace"
+    given(scheduled(), event).when(RecordDelivery("<m@x>", (REF,), NOW)).then()
+
+
+def test_a_reminder_whose_cancelling_fact_is_already_known_is_not_planned() -> None:
+    trigger = Trigger(kinds=frozenset({"partnership_attributed"}), academie="paris", dispositif="culture",
+                      school_year="2025-2026", partnership_id="p-1", uai="0750655E",
+                      dates={"work_meeting_window_start": datetime(2025, 9, 15).date(),
+                             "work_meeting_window_end": datetime(2025, 10, 17).date()},
+                      satisfied=frozenset({"work_meeting_scheduled"}))
+    result = plan(trigger, DEFAULT_RULES, NOW - timedelta(days=90), {"school_referent": (REF,)})
+    assert {p.rule for p in result.schedule} & {"work_meeting_to_hold", "work_meeting_escalation"} == set()
+    assert ("work_meeting_to_hold", "already satisfied") in result.skipped
