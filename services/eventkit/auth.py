@@ -164,6 +164,7 @@ class TokenVerifier:
             return cls(dev_secret=settings.jwt_secret)
         config = OidcConfig(
             issuer=settings.oidc_issuer, audience=settings.oidc_audience, discovery_url=settings.oidc_discovery_url,
+            jwks_url=settings.oidc_jwks_url,
             leeway_seconds=settings.oidc_leeway_seconds, jwks_max_age=settings.oidc_jwks_max_age_seconds,
             min_refetch=settings.oidc_jwks_min_refetch_seconds)
         return cls(oidc=OidcVerifier(config, monotonic), role_claim=settings.oidc_role_claim,

@@ -44,6 +44,7 @@ class OidcConfig:
     issuer: str
     audience: str
     discovery_url: str = ""  # default: <issuer>/.well-known/openid-configuration
+    jwks_url: str = ""  # set: the key set is fetched there, without discovery
     algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS
     leeway_seconds: float = 30.0
     jwks_max_age: float = 600.0
@@ -92,7 +93,7 @@ class JwksCache:
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout) as client:
                 if self._jwks_uri is None:
-                    self._jwks_uri = await self._discover(client)
+                    self._jwks_uri = self.config.jwks_url or await self._discover(client)
                 response = await client.get(self._jwks_uri)
                 response.raise_for_status()
                 keys = _signing_keys(response.json())

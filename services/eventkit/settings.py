@@ -41,6 +41,7 @@ class ServiceSettings(BaseModel):
     oidc_issuer: str = ""  # set: RS256/ES256 tokens of this issuer only, HS256 refused
     oidc_audience: str = "jumelage-api"
     oidc_discovery_url: str = ""  # when the services reach the issuer at another address than its name
+    oidc_jwks_url: str = ""  # when even the discovered jwks_uri is not reachable from the services
     oidc_role_claim: str = "realm_access.roles"
     oidc_scope_claim: str = "jumelage_scope"
     oidc_leeway_seconds: float = 30.0
@@ -85,6 +86,7 @@ def _oidc_values(pick) -> dict[str, str | None]:
         "oidc_issuer": pick("OIDC_ISSUER"),
         "oidc_audience": pick("OIDC_AUDIENCE"),
         "oidc_discovery_url": pick("OIDC_DISCOVERY_URL"),
+        "oidc_jwks_url": pick("OIDC_JWKS_URL"),
         "oidc_role_claim": pick("OIDC_ROLE_CLAIM"),
         "oidc_scope_claim": pick("OIDC_SCOPE_CLAIM"),
         "oidc_leeway_seconds": pick("OIDC_LEEWAY_SECONDS"),

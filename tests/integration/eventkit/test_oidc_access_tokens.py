@@ -251,6 +251,24 @@ async def test_the_system_role_is_refused_from_a_development_token_too(sqlite_ur
         assert_problem(await client.get(ROUTES[service], headers=bearer(system)), 403, "system")
 
 
+async def test_the_key_set_can_be_fetched_from_an_address_of_its_own_without_discovery(issuer, sqlite_url) -> None:
+    env = oidc_env(issuer, OIDC_JWKS_URL=issuer.url + "/protocol/openid-connect/certs",
+                   OIDC_DISCOVERY_URL="http://127.0.0.1:1/unreachable")
+    async with service_app("candidatures", settings_for("candidatures", sqlite_url, env)) as client:
+        token = issuer.token(kid_of(issuer, "ES256"))
+        assert (await client.get("/campaigns", headers=bearer(token))).status_code == 200
+    assert (issuer.hits["discovery"], issuer.jwks_fetches) == (0, 1)
+
+
+async def test_discovery_naming_another_issuer_is_not_trusted(issuer, sqlite_url) -> None:
+    env = oidc_env(issuer, OIDC_ISSUER=issuer.url + "-impostor",
+                   OIDC_DISCOVERY_URL=issuer.url + "/.well-known/openid-configuration")
+    async with service_app("candidatures", settings_for("candidatures", sqlite_url, env)) as client:
+        token = issuer.token(kid_of(issuer, "RS256"), issuer=issuer.url + "-impostor")
+        assert_problem(await client.get("/campaigns", headers=bearer(token)), 503, "cannot verify")
+    assert issuer.jwks_fetches == 0
+
+
 async def test_an_unreachable_issuer_answers_503_not_500(issuer, sqlite_url) -> None:
     token = issuer.token(kid_of(issuer, "RS256"))
     env = oidc_env(issuer)
