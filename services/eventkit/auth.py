@@ -203,12 +203,13 @@ async def authenticate(verifier: TokenVerifier, token: str | None) -> Principal:
 
 def bearer_of(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-def principal_dependency(verifier_of: Callable[[Request], TokenVerifier] = runtime_verifier):
+def principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = runtime_verifier):
     """A FastAPI dependency returning the caller's Principal: 401 without a valid token, 403 for
-    a valid token without a usable role, 503 when the identity provider's keys cannot be had."""
+    a valid token without a usable role, 503 when the identity provider's keys cannot be had.
+    (Keyword-only: a call left from when it took a secret function fails at import, not per request.)"""
 
     async def current_principal(request: Request) -> Principal:
         return await authenticate(verifier_of(request), bearer_of(request))

@@ -4,6 +4,7 @@ of the tests' own (oidc_test_issuer), on the services' real routes and with thei
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -219,6 +220,34 @@ async def test_keys_are_cached_a_rotated_key_is_fetched_once_and_unknown_keys_ar
             assert (await client.get("/campaigns", headers=bearer(issuer.token(rotated)))).status_code == 200
         assert issuer.jwks_fetches == 4
         assert issuer.hits["discovery"] == 1
+
+
+async def test_role_and_scope_come_from_the_configured_claims(issuer, sqlite_url) -> None:
+    """Another provider's shape: the role a plain string, the scope under a URL-like claim name."""
+    scope_claim = "https://jumelage.example.fr/scope"
+    env = oidc_env(issuer, OIDC_ROLE_CLAIM="jumelage_role", OIDC_SCOPE_CLAIM=scope_claim)
+
+    def token(role: str, scope: str) -> dict[str, str]:
+        return bearer(issuer.token(kid_of(issuer, "ES256"), roles=[], scope=None,
+                                   extra={"jumelage_role": role, scope_claim: scope}))
+
+    async with service_app("reporting", settings_for("reporting", sqlite_url, env)) as client:
+        assert (await client.get("/academies/paris/campaigns", headers=token("academie", "paris"))).status_code == 200
+        assert_problem(await client.get("/academies/lille/campaigns", headers=token("academie", "paris")), 403,
+                       "paris cannot read lille")
+        assert_problem(await client.get("/academies/paris/campaigns", headers=token("school", UAI)), 403,
+                       "school cannot read")
+        # the Keycloak-shaped claims are not read any more
+        keycloak_shaped = bearer(issuer.token(kid_of(issuer, "ES256"), roles=["national"]))
+        assert_problem(await client.get("/academies/paris/campaigns", headers=keycloak_shaped), 403, "jumelage_role")
+
+
+async def test_concurrent_first_requests_share_one_fetch_of_the_keys(issuer, sqlite_url) -> None:
+    async with service_app("programmes", settings_for("programmes", sqlite_url, oidc_env(issuer))) as client:
+        tokens = [issuer.token(kid_of(issuer, alg)) for alg in ("RS256", "ES256") * 10]
+        answers = await asyncio.gather(*(client.get("/partnerships", headers=bearer(t)) for t in tokens))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert (issuer.hits["discovery"], issuer.jwks_fetches) == (1, 1)
 
 
 ROLE_REFUSED = {
