@@ -1,22 +1,41 @@
-"""Signed bearer tokens (HS256 JWT) with a role and a scope.
+"""Who calls: a bearer access token turned into a :class:`Principal` (role, scope, subject).
 
 scope by role: school → its UAI; partner → its partner id; academie → its académie code;
 national and admin → ``*``. Services check scope against the resource (a school acts for its own
 UAI only, an académie instructs its own campaigns only…).
+
+Two kinds of tokens, never both in one service:
+
+- with ``OIDC_ISSUER`` set, RS256/ES256 access tokens of that OpenID Connect issuer
+  (:mod:`eventkit.oidc`); role and scope come from configurable claims (by default Keycloak's
+  realm roles ``realm_access.roles`` and a ``jumelage_scope`` user attribute). HS256 is refused.
+- without, HS256 development tokens signed with ``JWT_SECRET`` (``jumelage token``). Outside
+  development (``JUMELAGE_ENV=development``, set by the embedded runner) a service refuses to start
+  on the built-in development secret or a secret shorter than 32 bytes.
+
+The internal role ``system`` is never accepted from a token, whoever signed it.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import jwt
 from fastapi import Depends, HTTPException, Request
 
 from jumelage_contracts import Actor, Role
 
+from .oidc import IdentityProviderUnavailable, OidcConfig, OidcVerifier, TokenRejected
+from .settings import DEV_SECRET
+
 ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+DEVELOPMENT = "development"
+SCOPED_ROLES = (Role.school, Role.partner, Role.academie)
+GLOBAL_ROLES = (Role.national, Role.admin)
 
 
 @dataclass(frozen=True)
@@ -24,6 +43,7 @@ class Principal:
     role: Role
     scope: str
     subject: str
+    email: str | None = None  # only an address the identity provider says it verified
 
     @property
     def actor(self) -> Actor:
@@ -38,7 +58,8 @@ class Principal:
 
 
 def mint_token(secret: str, role: Role | str, scope: str, subject: str | None = None,
-               ttl: timedelta = timedelta(hours=12), now: datetime | None = None) -> str:
+               ttl: timedelta = timedelta(hours=12), now: datetime | None = None, email: str | None = None) -> str:
+    """A development token (HS256). Services accept it only when no issuer is configured."""
     now = now or datetime.now(timezone.utc)
     role = Role(role)
     claims = {
@@ -48,30 +69,150 @@ def mint_token(secret: str, role: Role | str, scope: str, subject: str | None = 
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
+    if email:
+        claims.update(email=email, email_verified=True)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def decode_token(secret: str, token: str) -> Principal:
-    claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "role", "scope"]})
-    return Principal(role=Role(claims["role"]), scope=str(claims["scope"]), subject=str(claims.get("sub", "")))
+    """The principal of a development token; raises :class:`TokenRejected`."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "role", "scope"]})
+    except jwt.PyJWTError as exc:
+        raise TokenRejected(f"invalid token: {exc}") from exc
+    return principal_from_claims(claims, role_claim="role", scope_claim="scope")
+
+
+def claim_at(claims: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path (``realm_access.roles``); a claim whose own name has a dot
+    (``https://example.org/role``) is found whole first."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def principal_from_claims(claims: dict[str, Any], role_claim: str, scope_claim: str) -> Principal:
+    """The one mapping from verified claims to a Principal, for both kinds of token.
+
+    The role claim may be a string or a list (Keycloak lists realm roles, among them its own such
+    as ``offline_access``): exactly one Jumelage role must be in it. ``system`` anywhere refuses the
+    token. School, partner and académie need a scope (one value); national and admin get ``*``."""
+    raw_roles = claim_at(claims, role_claim)
+    names = [raw_roles] if isinstance(raw_roles, str) else raw_roles if isinstance(raw_roles, list) else []
+    if Role.system.value in names:
+        raise TokenRejected("the role system is internal and never accepted from a token", status=403)
+    roles = sorted({Role(n) for n in names if isinstance(n, str) and n in Role._value2member_map_})
+    if len(roles) != 1:
+        found = ", ".join(r.value for r in roles) or "none"
+        raise TokenRejected(f"the token must carry exactly one Jumelage role in {role_claim} (found: {found})",
+                            status=403)
+    role = roles[0]
+    subject = claims.get("sub") or claims.get("preferred_username")
+    if not isinstance(subject, str) or not subject:
+        raise TokenRejected("invalid token: no subject (sub)")
+    email = claims.get("email") if claims.get("email_verified") is True else None
+    if role in GLOBAL_ROLES:
+        return Principal(role=role, scope="*", subject=subject, email=email)
+    scope = claim_at(claims, scope_claim)
+    if isinstance(scope, list) and len(scope) == 1:
+        scope = scope[0]
+    if not isinstance(scope, str) or not scope.strip() or scope.strip() == "*":
+        raise TokenRejected(f"a {role.value} token needs one scope in {scope_claim} (UAI, partner id or "
+                            f"académie code)", status=403)
+    return Principal(role=role, scope=scope.strip(), subject=subject, email=email)
+
+
+class InsecureSigningSecret(RuntimeError):
+    """Raised at start when a service outside development would trust a guessable HS256 secret."""
+
+
+def check_signing_secret(settings: Any) -> None:
+    """Refuse to start outside development on the built-in secret or one under 32 bytes (a
+    secret anybody can read or brute-force lets anybody mint any role). An issuer makes the
+    secret unused, hence irrelevant."""
+    if settings.environment == DEVELOPMENT or settings.oidc_issuer:
+        return
+    if settings.jwt_secret == DEV_SECRET:
+        raise InsecureSigningSecret(
+            "JWT_SECRET is the built-in development secret: set OIDC_ISSUER (and OIDC_AUDIENCE) to trust an "
+            "identity provider, or a JWT_SECRET of at least 32 random bytes, or JUMELAGE_ENV=development "
+            "for a local run")
+    if len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES:
+        raise InsecureSigningSecret(f"JWT_SECRET is {len(settings.jwt_secret.encode())} bytes long; at least "
+                                    f"{MIN_SECRET_BYTES} are needed outside development (JUMELAGE_ENV)")
+
+
+class TokenVerifier:
+    """The one way a service turns a bearer token into a Principal (every route dependency and
+    reporting's browser sign-in use it). Built once per service by its runtime."""
+
+    def __init__(self, *, oidc: OidcVerifier | None = None, dev_secret: str | None = None,
+                 role_claim: str = "realm_access.roles", scope_claim: str = "jumelage_scope") -> None:
+        if (oidc is None) == (dev_secret is None):
+            raise ValueError("a verifier trusts either an issuer or a development secret")
+        self.oidc, self.dev_secret = oidc, dev_secret
+        self.role_claim, self.scope_claim = role_claim, scope_claim
+
+    @classmethod
+    def from_settings(cls, settings: Any, monotonic: Callable[[], float] = time.monotonic) -> "TokenVerifier":
+        if not settings.oidc_issuer:
+            return cls(dev_secret=settings.jwt_secret)
+        config = OidcConfig(
+            issuer=settings.oidc_issuer, audience=settings.oidc_audience, discovery_url=settings.oidc_discovery_url,
+            jwks_url=settings.oidc_jwks_url,
+            leeway_seconds=settings.oidc_leeway_seconds, jwks_max_age=settings.oidc_jwks_max_age_seconds,
+            min_refetch=settings.oidc_jwks_min_refetch_seconds)
+        return cls(oidc=OidcVerifier(config, monotonic), role_claim=settings.oidc_role_claim,
+                   scope_claim=settings.oidc_scope_claim)
+
+    async def verify(self, token: str) -> Principal:
+        """The caller; raises :class:`TokenRejected` or :class:`IdentityProviderUnavailable`."""
+        if self.oidc is None:
+            return decode_token(self.dev_secret or "", token)
+        claims = await self.oidc.claims(token)
+        return principal_from_claims(claims, self.role_claim, self.scope_claim)
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def principal_dependency(secret_of: Callable[[Request], str]):
-    """A FastAPI dependency returning the caller's Principal, 401 without a valid token."""
+def runtime_verifier(request: Request) -> TokenVerifier:
+    return request.app.state.runtime.verifier
+
+
+async def authenticate(verifier: TokenVerifier, token: str | None) -> Principal:
+    """The Principal of ``token``, or the HTTP error to answer (401, 403, 503)."""
+    if not token:
+        raise _unauthorized("missing bearer token")
+    try:
+        return await verifier.verify(token.strip())
+    except TokenRejected as exc:
+        if exc.status == 401:
+            raise _unauthorized(exc.detail) from exc
+        raise HTTPException(status_code=exc.status, detail=exc.detail) from exc
+    except IdentityProviderUnavailable as exc:
+        raise HTTPException(status_code=503, detail=f"cannot verify tokens now: {exc}",
+                            headers={"Retry-After": "10"}) from exc
+
+
+def bearer_of(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = runtime_verifier):
+    """A FastAPI dependency returning the caller's Principal: 401 without a valid token, 403 for
+    a valid token without a usable role, 503 when the identity provider's keys cannot be had.
+    (Keyword-only: a call left from when it took a secret function fails at import, not per request.)"""
 
     async def current_principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise _unauthorized("missing bearer token")
-        try:
-            return decode_token(secret_of(request), token.strip())
-        except (jwt.PyJWTError, ValueError) as exc:
-            raise _unauthorized(f"invalid token: {exc}") from exc
+        return await authenticate(verifier_of(request), bearer_of(request))
 
     return current_principal
 

@@ -3,7 +3,7 @@
     jumelage migrate --service reporting          # the kit's tables, then the service's own
     jumelage provision                            # streams (+ the durable consumers of every service)
     jumelage republish --service candidatures --from-position 1200 [--to-position 1300]
-    jumelage token --role academie --scope paris  # a bearer token signed with JWT_SECRET
+    jumelage token --role academie --scope paris  # a DEVELOPMENT token (HS256, JWT_SECRET)
     jumelage dead-letters list [--consumer reporting-candidatures]
     jumelage dead-letters replay 12 13 | --all [--consumer …]   # after the cause is fixed
 
@@ -161,19 +161,29 @@ def republish(
 
 @app.command()
 def token(
-    role: Role = typer.Option(..., help="school, partner, academie, national, admin"),
+    role: Role = typer.Option(..., help="school, partner, academie, national, admin (system is never accepted "
+                                        "from a token)"),
     scope: str = typer.Option(..., help="UAI, partner id, académie code, or * for national/admin"),
     secret: Optional[str] = typer.Option(None, help="signing secret (default: JWT_SECRET, else the dev secret)"),
     subject: Optional[str] = typer.Option(None, help="token subject (default: <role>:<scope>)"),
+    email: Optional[str] = typer.Option(None, help="a verified e-mail address to carry"),
     ttl_hours: float = typer.Option(12.0, help="validity in hours"),
 ) -> None:
-    """Print a signed bearer token."""
+    """Print a DEVELOPMENT bearer token (HS256, signed with JWT_SECRET), for the embedded run and tests.
+
+    A service configured with an identity provider (OIDC_ISSUER) refuses it: people sign in there."""
     from datetime import timedelta
 
     from .auth import mint_token
 
-    secret = secret or ServiceSettings.from_env("jumelage").jwt_secret
-    typer.echo(mint_token(secret, role, scope, subject=subject, ttl=timedelta(hours=ttl_hours)))
+    if role == Role.system:
+        raise typer.BadParameter("the services never accept the internal role system from a token", param_hint="--role")
+    settings = ServiceSettings.from_env("jumelage")
+    if settings.oidc_issuer:
+        typer.echo(f"warning: OIDC_ISSUER is set ({settings.oidc_issuer}); services configured so refuse this "
+                   f"development token", err=True)
+    secret = secret or settings.jwt_secret
+    typer.echo(mint_token(secret, role, scope, subject=subject, email=email, ttl=timedelta(hours=ttl_hours)))
 
 
 dead_letters = typer.Typer(no_args_is_help=True, help="Inspect and replay the dead-letter stream.")

@@ -240,6 +240,7 @@ def _run(args: argparse.Namespace, children: list[tuple[str, subprocess.Popen]])
     nats_url = os.environ.get("NATS_URL")
     env = dict(os.environ, JUMELAGE_DATA_DIR=str(data_dir))
     env.setdefault("LOG_JSON", "1")
+    env.setdefault("JUMELAGE_ENV", "development")  # the built-in token secret is for this embedded run only
     if args.manual_clock:
         env["CLOCK"] = "manual"
     sink = not env.get("NOTIFICATIONS_SMTP_HOST")

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 
 from jumelage_contracts import Envelope, EventData
 
+from .auth import InsecureSigningSecret, TokenVerifier, check_signing_secret
 from .clock import Clock, ManualClock, SystemClock
 from .http import install_correlation_middleware, install_problem_handlers
 from .logging import configure_logging, get_logger
@@ -58,8 +59,11 @@ class ServiceRuntime:
     store: EventStore | None = None
     consumers: list[ConsumerSpec] = field(default_factory=list)
     domain_errors: dict[type[Exception], int] = field(default_factory=dict)
+    verifier: TokenVerifier | None = None  # bearer tokens → Principal; from the settings by default
 
     def __post_init__(self) -> None:
+        if self.verifier is None:
+            self.verifier = TokenVerifier.from_settings(self.settings)
         if self.clock is None:
             self.clock = ManualClock() if self.settings.clock == "manual" else SystemClock()
         self.log = get_logger(self.settings.service)
@@ -191,9 +195,14 @@ class ServiceRuntime:
 def serve(app: Any, settings: Any) -> None:
     """Serve a service's ASGI app with uvicorn on the settings' host and port, until SIGINT/SIGTERM.
     The kit logs (structlog JSON, with correlation ids) replace uvicorn's, and there is no
-    per-request access line: the kit's middleware logs what is worth logging."""
+    per-request access line: the kit's middleware logs what is worth logging. Refuses to start
+    outside development on a guessable token secret (:func:`eventkit.auth.check_signing_secret`)."""
     import uvicorn
 
+    try:
+        check_signing_secret(settings)
+    except InsecureSigningSecret as exc:
+        raise SystemExit(f"{settings.service}: refusing to start: {exc}") from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 log_level=settings.log_level.lower())
 

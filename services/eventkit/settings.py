@@ -36,6 +36,18 @@ class ServiceSettings(BaseModel):
     # steady load and keep the server's max_connections >= services x (pool + overflow).
     db_pool_size: int = DB_POOL_SIZE
     db_max_overflow: int = DB_MAX_OVERFLOW
+    # Who signs people in (eventkit.auth). "development" (JUMELAGE_ENV, set by the embedded runner)
+    # is the only environment where the built-in or a short HS256 secret may start a service.
+    environment: str = "production"
+    oidc_issuer: str = ""  # set: RS256/ES256 tokens of this issuer only, HS256 refused
+    oidc_audience: str = "jumelage-api"
+    oidc_discovery_url: str = ""  # when the services reach the issuer at another address than its name
+    oidc_jwks_url: str = ""  # when even the discovered jwks_uri is not reachable from the services
+    oidc_role_claim: str = "realm_access.roles"
+    oidc_scope_claim: str = "jumelage_scope"
+    oidc_leeway_seconds: float = 30.0
+    oidc_jwks_max_age_seconds: float = 600.0
+    oidc_jwks_min_refetch_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -63,6 +75,8 @@ class ServiceSettings(BaseModel):
             "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
             "db_pool_size": int(pick("DATABASE_POOL_SIZE") or DB_POOL_SIZE),
             "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
+            "environment": pick("JUMELAGE_ENV", "production"),
+            **{name: value for name, value in _oidc_values(pick).items() if value is not None},
         }
         values.update(overrides)
         return cls.model_validate(values)
@@ -78,6 +92,20 @@ def embedded_nats_url(data_dir: Path) -> str | None:
         return None
     url = state.get("nats_url")
     return url if isinstance(url, str) else None
+
+
+def _oidc_values(pick) -> dict[str, str | None]:
+    return {
+        "oidc_issuer": pick("OIDC_ISSUER"),
+        "oidc_audience": pick("OIDC_AUDIENCE"),
+        "oidc_discovery_url": pick("OIDC_DISCOVERY_URL"),
+        "oidc_jwks_url": pick("OIDC_JWKS_URL"),
+        "oidc_role_claim": pick("OIDC_ROLE_CLAIM"),
+        "oidc_scope_claim": pick("OIDC_SCOPE_CLAIM"),
+        "oidc_leeway_seconds": pick("OIDC_LEEWAY_SECONDS"),
+        "oidc_jwks_max_age_seconds": pick("OIDC_JWKS_MAX_AGE_SECONDS"),
+        "oidc_jwks_min_refetch_seconds": pick("OIDC_JWKS_MIN_REFETCH_SECONDS"),
+    }
 
 
 def normalise_database_url(url: str) -> str:

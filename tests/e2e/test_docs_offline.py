@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 async def reporting(tmp_path, nats_url, subject_root):
     port = free_port()
     env = {"REPORTING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}", "NATS_URL": nats_url,
-           "NATS_SUBJECT_ROOT": subject_root, "REPORTING_PORT": str(port), "JUMELAGE_DATA_DIR": str(tmp_path)}
+           "NATS_SUBJECT_ROOT": subject_root, "REPORTING_PORT": str(port), "JUMELAGE_DATA_DIR": str(tmp_path),
+           "JUMELAGE_ENV": "development"}
     async with service_process("reporting", env, port) as client:
         yield client
 

@@ -31,7 +31,7 @@ from .schemas import (
     ReviewBody,
 )
 
-current_principal = principal_dependency(lambda request: request.app.state.runtime.settings.jwt_secret)
+current_principal = principal_dependency()
 Caller = Annotated[Principal, Depends(current_principal)]
 
 router = APIRouter()

@@ -14,7 +14,7 @@ from jumelage_contracts import Role
 from ..app import queries
 
 router = APIRouter()
-current = principal_dependency(lambda request: request.app.state.notifications.settings.jwt_secret)
+current = principal_dependency()
 admin_only = require_roles(current, [Role.admin])
 
 

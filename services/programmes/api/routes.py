@@ -19,7 +19,7 @@ from programmes.app.views import partnership_view, programme_view, timeline_view
 from programmes.domain import commands as c
 
 router = APIRouter(prefix="/partnerships", tags=["partnerships"])
-principal = principal_dependency(lambda request: request.app.state.runtime.settings.jwt_secret)
+principal = principal_dependency()
 Caller = Depends(principal)
 
 

@@ -6,14 +6,13 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import jwt
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
 
-from eventkit.auth import Principal, decode_token
+from eventkit.auth import Principal, authenticate, bearer_of
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
@@ -29,16 +28,9 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent
 
 async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)")) -> Principal:
     """The caller, from ``Authorization: Bearer``, else ``?token=`` or the cookie (so a browser can
-    open the dashboard from a link)."""
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    raw = bearer.strip() if scheme.lower() == "bearer" and bearer else token or request.cookies.get(TOKEN_COOKIE)
-    if not raw:
-        raise HTTPException(status_code=401, detail="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        return decode_token(request.app.state.runtime.settings.jwt_secret, raw)
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise HTTPException(status_code=401, detail=f"invalid token: {exc}",
-                            headers={"WWW-Authenticate": "Bearer"}) from exc
+    open the dashboard from a link); checked by the service's one token verifier."""
+    raw = bearer_of(request) or token or request.cookies.get(TOKEN_COOKIE)
+    return await authenticate(request.app.state.runtime.verifier, raw)
 
 
 def reader(request: Request) -> Reader:
