@@ -48,6 +48,9 @@ from .handlers import REMINDERS_MISSED
 from .reminders import academie_name, directory_from, record_many
 
 
+REMINDERS_TOTAL = metrics.counter("jumelage_reminders_total",
+                                  "Reminders settled by the scheduler: sent, failed (an attempt refused) or missed "
+                                  "(past its grace)", ["outcome"])
 REMINDERS_DUE = metrics.gauge("jumelage_reminders_due",
                               "Reminders due now and not yet sent (pending, next attempt in the past)")
 EVENTS_HELD_NOW = metrics.gauge("jumelage_notifications_events_held_now",
@@ -158,9 +161,10 @@ class Scheduler:
                     raise
                 if self.log is not None:
                     self.log.warning("reminder_record_retried", error=f"{type(exc).__name__}: {exc}", attempt=attempt)
-        for row, mail in zip(claimed, composed):
+        for row, mail, outcome in zip(claimed, composed, outcomes):
             if isinstance(mail, PastGrace):
                 REMINDERS_MISSED.labels(rule=row.rule, reason="not_sent_before_its_grace").inc()
+            REMINDERS_TOTAL.labels("missed" if isinstance(mail, PastGrace) else "sent" if outcome.ok else "failed").inc()
         if self.log is not None:
             for row, mail, outcome in zip(claimed, composed, outcomes):
                 if not outcome.ok and not isinstance(mail, PastGrace):
