@@ -300,7 +300,9 @@ class Consumer:
     @staticmethod
     def _in_step(info: Any, config: ConsumerConfig, position: int) -> bool:
         """The durable can go on as it is: every message it delivered was acknowledged (so
-        committed, module doc), it is not behind the position, and it is configured as wanted."""
+        committed, module doc), it is not behind the position, and it is configured as wanted.
+        Delivered *beyond* the position is fine when nothing is pending: those are messages
+        acked unread (types filtered here on servers before 2.10), which write no position."""
         have = info.config
         delivered = info.delivered.stream_seq if info.delivered else 0
         return (not info.num_ack_pending and not info.num_redelivered and delivered >= position
