@@ -6,6 +6,7 @@ records as missed what is past its grace."""
 from __future__ import annotations
 
 import subprocess
+import uuid
 import sys
 import textwrap
 from collections import Counter
@@ -15,12 +16,16 @@ from pathlib import Path
 from eventkit.sql import open_store
 from notifications.adapters.db import MIGRATIONS_DIR
 from notifications.adapters.mail import SmtpMailer
+from notifications.adapters import db
 from notifications.adapters.replay import ListLog
 from notifications.app.rebuild import pending_timers, rebuild, sources_of
 from notifications.app.scheduler import Scheduler
 import pytest
 
-from tests.integration.notifications.notif_events import play_programme
+from sqlalchemy import select
+
+from jumelage_contracts import to_envelope
+from tests.integration.notifications.notif_events import example, play_programme
 from tests.integration.notifications.notif_harness import SmtpServer, make_harness
 
 UTC = timezone.utc
@@ -72,6 +77,12 @@ plan_programme = play_programme
 async def test_a_process_killed_after_sending_and_before_recording_loses_no_reminder(pg_harness, smtp, postgres_url) -> None:
     h = pg_harness
     await plan_programme(h)
+    # a second action cancelled, its two events delivered the wrong way round (a consumer crash)
+    scheduled = example("ActionScheduled", action_id="act-annulee", title="Atelier annulé")
+    cancelled = example("ActionCancelled", action_id="act-annulee")
+    for event, at in ((cancelled, datetime(2025, 9, 3, tzinfo=UTC)), (scheduled, datetime(2025, 9, 2, tzinfo=UTC))):
+        await h.deliver(to_envelope(event, stream_id="partnership-1", occurred_at=at, correlation_id=uuid.uuid4(),
+                                    academie="paris"), event)
     # the action's J-7 and J-1 are due (the visit is tomorrow); the meeting's (30 September) are
     # past their grace: the batch records them as missed, and sends the two others
     now = datetime(2025, 11, 17, 7, 0, tzinfo=UTC)
@@ -81,7 +92,8 @@ async def test_a_process_killed_after_sending_and_before_recording_loses_no_remi
     handed_over = int(child.stdout.strip())
     assert handed_over == 2 and len(smtp.mailbox.messages) == 2
     assert await h.events("ReminderSent") == []  # nothing was recorded: the process died before recording
-    assert {t.status for t in await h.timers() if t.rule.startswith(("action_", "meeting_"))} == {"pending"}
+    assert {t.status for t in await h.timers() if t.rule.startswith(("action_", "meeting_"))
+            and t.action_id != "act-annulee"} == {"pending"}
 
     # restart: a new process (new store, new scheduler) on the same database
     store = await open_store(postgres_url, extra_migrations=[MIGRATIONS_DIR])
@@ -107,6 +119,11 @@ async def test_a_process_killed_after_sending_and_before_recording_loses_no_remi
     report = await rebuild(h.store, ListLog(sources_of(h.played)), h.clock)
     async with h.store.engine.connect() as conn:
         assert await pending_timers(conn) == before and report["reminder_events"] == 0
+        cancelled_items = select(db.calendar_items.c.uid).where(db.calendar_items.c.status == "CANCELLED")
+        assert len((await conn.execute(cancelled_items)).all()) == 1
+        pending_of_cancelled = select(db.timers.c.reminder_id).where(
+            db.timers.c.status == "pending", db.timers.c.action_id == "act-annulee")
+        assert (await conn.execute(pending_of_cancelled)).all() == []
 
 
 async def test_a_restart_fires_what_fell_due_while_the_service_was_down_once_and_records_what_is_past_its_grace(pg_harness, smtp, postgres_url) -> None:

@@ -134,13 +134,21 @@ async def remember(conn: AsyncConnection, envelope: Any, event: EventData) -> No
         await db.settle(conn, key, str(envelope.id))
 
 
-async def satisfied_facts(conn: AsyncConnection, partnership_id: str, school_year: str | None) -> frozenset[str]:
-    """Trigger kinds already true about a partnership year (see ``Trigger.satisfied``)."""
+# The triggers that plan a partnership year's reminders (work meeting, bilan, renewal): only they
+# need the year's facts looked up; an action or meeting only needs to know the partnership lives.
+PLANS_YEAR_REMINDERS = frozenset({"partnership_attributed", "renewal_granted", "work_meeting_missing",
+                                  "bilan_recorded"})
+
+
+async def satisfied_facts(conn: AsyncConnection, partnership_id: str, school_year: str | None,
+                          kinds: frozenset[str] = PLANS_YEAR_REMINDERS) -> frozenset[str]:
+    """Trigger kinds already true about a partnership year (see ``Trigger.satisfied``), for a
+    trigger of ``kinds``."""
     found: set[str] = set()
     known = await db.partnership(conn, partnership_id, school_year)
     if known is not None and known.ended:
         found.add("partnership_ended")
-    if school_year:
+    if school_year and kinds & PLANS_YEAR_REMINDERS:
         if await db.work_meetings_left(conn, partnership_id, school_year, but=""):
             found.add("work_meeting_scheduled")
         if await db.is_settled(conn, bilan_key(partnership_id, school_year)):

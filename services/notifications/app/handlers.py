@@ -92,7 +92,7 @@ class EventHandler:
 async def _with_satisfied_facts(conn: Any, trigger: Trigger) -> Trigger:
     found: set[str] = set()
     if trigger.partnership_id:
-        found |= await causes.satisfied_facts(conn, trigger.partnership_id, trigger.school_year)
+        found |= await causes.satisfied_facts(conn, trigger.partnership_id, trigger.school_year, trigger.kinds)
     if trigger.candidature_id and await db.is_settled(conn, causes.candidature_settled_key(trigger.candidature_id)):
         found.add("candidature_submitted")
     return replace(trigger, satisfied=frozenset(found)) if found else trigger
