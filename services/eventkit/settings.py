@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from .store import DEFAULT_EVENT_MAX_BYTES
+
 DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
 # PostgreSQL pool of one service process (see ServiceSettings.db_pool_size); eventkit.sql's default.
 DB_POOL_SIZE = 20
@@ -35,6 +37,8 @@ class ServiceSettings(BaseModel):
     # steady load and keep the server's max_connections >= services x (pool + overflow).
     db_pool_size: int = DB_POOL_SIZE
     db_max_overflow: int = DB_MAX_OVERFLOW
+    # The largest event the store accepts, in bytes on the bus (eventkit.store); 0 turns it off.
+    event_max_bytes: int = DEFAULT_EVENT_MAX_BYTES
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -62,6 +66,7 @@ class ServiceSettings(BaseModel):
             "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
             "db_pool_size": int(pick("DATABASE_POOL_SIZE") or DB_POOL_SIZE),
             "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
+            "event_max_bytes": int(pick("EVENT_MAX_BYTES") or DEFAULT_EVENT_MAX_BYTES),
         }
         values.update(overrides)
         return cls.model_validate(values)

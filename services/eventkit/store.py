@@ -74,7 +74,7 @@ def _widest_header_block() -> int:
 
 # ~2 KiB: an event whose body leaves this much room under the limit fits whatever its headers,
 # so only events close to the limit pay for the exact count (the check is on the append path).
-_HEADER_BOUND = _widest_header_block()
+HEADER_BOUND = _widest_header_block()
 
 
 class EventTooLarge(Exception):
@@ -106,7 +106,7 @@ def check_event_sizes(stream_id: str, events: Sequence[Envelope], limit: int | N
         return
     for event in events:
         body = len(json.dumps(event.data, separators=(",", ":"), ensure_ascii=False, default=str).encode())
-        if body + _HEADER_BOUND <= limit:
+        if body + HEADER_BOUND <= limit:
             continue
         size = event_bus_size(event, stream_id)
         if size > limit:
