@@ -3,6 +3,7 @@
 - Invalid input → 422 ``application/problem+json`` whose ``errors`` name each field
   (``body.classes.0.level``) and whose ``detail`` names the first one.
 - :class:`~eventkit.store.ConcurrencyError` → 409 with the current version.
+- :class:`~eventkit.store.EventTooLarge` → 413 naming the event's largest field (nothing stored).
 - Domain errors (registered per service) → their status (422 by default) with the rule's name.
 - Every request gets a correlation id (``X-Correlation-Id`` in, or a new one), bound in the logs.
 - Every write answers the same shape (:func:`written`): the resource id, its stream, the stream's

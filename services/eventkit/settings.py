@@ -66,7 +66,7 @@ class ServiceSettings(BaseModel):
             "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
             "db_pool_size": int(pick("DATABASE_POOL_SIZE") or DB_POOL_SIZE),
             "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
-            "event_max_bytes": int(pick("EVENT_MAX_BYTES") or DEFAULT_EVENT_MAX_BYTES),
+            "event_max_bytes": int(pick("EVENT_MAX_BYTES", str(DEFAULT_EVENT_MAX_BYTES)) or 0),
         }
         values.update(overrides)
         return cls.model_validate(values)
