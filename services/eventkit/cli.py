@@ -6,6 +6,7 @@
     jumelage token --role academie --scope paris  # a DEVELOPMENT token (HS256, JWT_SECRET)
     jumelage dead-letters list [--consumer reporting-candidatures]
     jumelage dead-letters replay 12 13 | --all [--consumer …]   # after the cause is fixed
+    jumelage outbox inspect --service candidatures [--json]     # what the relay has not published
 
 Settings come from the environment exactly as the services read them (``DATABASE_URL``,
 ``<SERVICE>_DATABASE_URL``, ``NATS_URL``, ``NATS_SUBJECT_ROOT``, ``JWT_SECRET``). Without
@@ -270,6 +271,87 @@ def dead_letters_replay(
                f"{sum(r.outcome != 'replayed' for r in results)} not")
     if any(r.outcome == "missing" for r in results):
         raise typer.Exit(1)
+
+
+outbox = typer.Typer(no_args_is_help=True, help="Inspect a service's outbox (its events not yet on the bus).")
+app.add_typer(outbox, name="outbox")
+
+
+@outbox.command("inspect")
+def outbox_inspect(
+    service: str = typer.Option(..., help="the producing service whose store to read"),
+    url: Optional[str] = typer.Option(None, help="the running service, for its relay's report "
+                                                 "(default: http://127.0.0.1:<its PORT>)"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object"),
+    timeout: float = typer.Option(3.0, help="seconds to wait for the service's /readyz"),
+) -> None:
+    """The events the relay has not published yet, and the first of them — the one a stalled
+    relay is stuck on — with its size on the bus and the error the running relay reports."""
+    import json
+
+    from .sql import open_store
+    from .store import nats_message_size
+
+    settings = ServiceSettings.from_env(service)
+
+    async def read_store() -> tuple[int, int, Any]:
+        store = await open_store(settings.database_url)
+        try:
+            checkpoint = await store.get_checkpoint(f"relay:{service}")
+            head = await store.read_all(checkpoint, limit=1)
+            return checkpoint, await store.last_position(), (head[0] if head else None)
+        finally:
+            await store.close()
+
+    checkpoint, last, head = asyncio.run(read_store())
+    base = url or f"http://127.0.0.1:{settings.port}"
+    report = _relay_report(base, timeout)
+    found: dict[str, Any] = {"service": service, "checkpoint": checkpoint, "last_position": last,
+                             "backlog": max(0, last - checkpoint), "relay": report.get("relay", "unknown"),
+                             "relay_report_from": base}
+    if "relay_stalled_seconds" in report:
+        found["stalled_seconds"] = report["relay_stalled_seconds"]
+    if head is not None:
+        blocked = report.get("relay_blocked_at") or {}
+        size = nats_message_size(*head.to_nats())
+        error = blocked.get("error") if blocked.get("position") == head.position else None
+        if error is None and settings.event_max_bytes and size > settings.event_max_bytes:
+            error = f"{size} bytes on the bus, more than EVENT_MAX_BYTES ({settings.event_max_bytes})"
+        found["event"] = {"position": head.position, "id": str(head.id), "type": head.type,
+                          "stream_id": head.stream_id, "size": size, "error": error}
+    if as_json:
+        typer.echo(json.dumps(found, ensure_ascii=False))
+        return
+    typer.echo(f"{service} outbox: {found['backlog']} event(s) not yet on the bus "
+               f"(relay checkpoint {checkpoint}, last position {last})")
+    stalled = f" for {found['stalled_seconds']} s" if "stalled_seconds" in found else ""
+    unreachable = f": {report['unreachable']}" if "unreachable" in report else ""
+    typer.echo(f"relay: {found['relay']}{stalled}  (from {base}/readyz{unreachable})")
+    if head is not None:
+        event = found["event"]
+        typer.echo("first waiting event:")
+        for label, key in (("position", "position"), ("id", "id"), ("type", "type"), ("stream", "stream_id")):
+            typer.echo(f"  {label:<9} {event[key]}")
+        typer.echo(f"  {'size':<9} {event['size']} bytes on the bus (headers + body)")
+        typer.echo(f"  {'error':<9} {event['error'] or 'none reported'}")
+
+
+def _relay_report(base: str, timeout: float) -> dict[str, Any]:
+    """The running service's own account of its relay (``/readyz``), or why there is none."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503: the body still says what it knows
+        try:
+            return json.loads(exc.read())
+        except ValueError:
+            return {"unreachable": f"HTTP {exc.code}"}
+    except (OSError, ValueError) as exc:
+        return {"unreachable": str(exc)}
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 - Invalid input → 422 ``application/problem+json`` whose ``errors`` name each field
   (``body.classes.0.level``) and whose ``detail`` names the first one.
 - :class:`~eventkit.store.ConcurrencyError` → 409 with the current version.
+- :class:`~eventkit.store.EventTooLarge` → 413 naming the event's largest field (nothing stored).
 - Domain errors (registered per service) → their status (422 by default) with the rule's name.
 - Every request gets a correlation id (``X-Correlation-Id`` in, or a new one), bound in the logs.
 - Every write answers the same shape (:func:`written`): the resource id, its stream, the stream's
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jumelage_contracts import Envelope, Role
 
 from .logging import bind_contextvars, clear_contextvars
-from .store import ConcurrencyError
+from .store import ConcurrencyError, EventTooLarge
 
 PROBLEM = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -56,6 +57,13 @@ def install_problem_handlers(app: FastAPI, domain_errors: dict[type[Exception], 
     async def _conflict(request: Request, exc: ConcurrencyError) -> JSONResponse:
         return problem(409, "Version conflict", str(exc), stream_id=exc.stream_id,
                        expected_version=exc.expected, current_version=exc.actual)
+
+    @app.exception_handler(EventTooLarge)
+    async def _too_large(request: Request, exc: EventTooLarge) -> JSONResponse:
+        # nothing was stored: the bus could not carry the event, so the command is refused
+        errors = [{"field": exc.field or "", "message": str(exc), "type": "event_too_large"}]
+        return problem(413, "Content too large", str(exc), field=exc.field, event_type=exc.event_type,
+                       size=exc.size, limit=exc.limit, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

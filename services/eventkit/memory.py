@@ -11,7 +11,7 @@ from typing import AsyncIterator, Sequence
 
 from jumelage_contracts import Envelope
 
-from .store import AppendResult, ConcurrencyError
+from .store import DEFAULT_EVENT_MAX_BYTES, AppendResult, ConcurrencyError, check_event_sizes
 
 
 class _MemoryTx:
@@ -32,6 +32,7 @@ class _MemoryTx:
         events = list(events)
         if not events:
             return AppendResult(stream_version=self._version(stream_id))
+        check_event_sizes(stream_id, events, self._store.max_event_bytes)
         known = self._store._by_id.get(events[0].id)
         if known is not None:
             stored = tuple(e for e in self._store._streams[known.stream_id] if e.id in {x.id for x in events})
@@ -109,7 +110,8 @@ class _MemoryTx:
 
 
 class InMemoryEventStore:
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = DEFAULT_EVENT_MAX_BYTES) -> None:
+        self.max_event_bytes = max_event_bytes  # see eventkit.store.check_event_sizes
         self._streams: dict[str, list[Envelope]] = {}
         self._by_id: dict[uuid.UUID, Envelope] = {}
         self._log: list[Envelope] = []

@@ -53,6 +53,10 @@ RELAY_BACKLOG = gauge("jumelage_outbox_backlog",
                       "Events stored but not yet acknowledged by JetStream (last position - checkpoint)", ["source"])
 RELAY_CHECKPOINT = gauge("jumelage_relay_checkpoint", "Last store position acknowledged by JetStream", ["source"])
 RELAY_LEADER = gauge("jumelage_relay_leader", "1 when this process holds the relay lease", ["source"])
+RELAY_STALLED = gauge("jumelage_relay_stalled_seconds",
+                      "How long the relay has been stuck on one event (0 while events flow); "
+                      "/readyz names the event and the error", ["source"])
+NATS_CONNECTED = gauge("jumelage_nats_connected", "1 while the service's NATS connection is up", ["service"])
 
 # -- consumers ----------------------------------------------------------------------------------
 CONSUMER_MESSAGES = counter("jumelage_consumer_messages_total",

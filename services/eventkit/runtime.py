@@ -5,6 +5,11 @@ connection (the service stays up and keeps accepting commands while NATS is down
 grows and drains later), the outbox relay, the durable consumers, and the ops endpoints
 (``/healthz``, ``/readyz``, ``/metrics``).
 
+``/readyz`` answers 200 while the service can take commands, that is while its database answers;
+NATS and the relay are reported beside it (``"nats": "down"``, ``"relay": "degraded"`` with the
+blocking event) but never take the service out of rotation: the outbox exists so that commands
+go on while the bus is away.
+
 Usage in a service's ``bootstrap.py``::
 
     runtime = ServiceRuntime(settings, clock=clock, migrations=[MIGRATIONS_DIR])
@@ -108,6 +113,8 @@ class ServiceRuntime:
             pool = ({"pool_size": self.settings.db_pool_size, "max_overflow": self.settings.db_max_overflow}
                     if self.settings.database_url.startswith("postgresql") else {})
             self.store = await sql.open_store(self.settings.database_url, extra_migrations=list(self.migrations), **pool)
+        if hasattr(self.store, "max_event_bytes"):
+            self.store.max_event_bytes = self.settings.event_max_bytes or None
         self.engine = getattr(self.store, "engine", None)
         self.nats = bus.NatsConnection(self.settings.nats_url, name=self.settings.service)
         await self.nats.start()
@@ -150,15 +157,25 @@ class ServiceRuntime:
     # -- ops endpoints -------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
+        """The database (decides readiness), NATS and the relay (reported); refreshes their gauges."""
+        from . import metrics
+
         checks: dict[str, Any] = {}
         try:
-            await self.store.last_position()  # type: ignore[union-attr]
+            await asyncio.wait_for(self.store.last_position(), 5)  # type: ignore[union-attr]
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"error: {exc}"
-        checks["nats"] = "ok" if self.nats is not None and self.nats.connected else "disconnected"
+            checks["database"] = f"error: {exc!r}"
+        connected = self.nats is not None and self.nats.connected
+        metrics.NATS_CONNECTED.labels(self.settings.service).set(1 if connected else 0)
+        checks["nats"] = "ok" if connected else "down"
         if self._relay is not None:
-            checks["outbox_backlog"] = await self._relay.backlog()
+            checks.update(self._relay.status())
+            if checks["database"] == "ok":
+                try:
+                    checks["outbox_backlog"] = await asyncio.wait_for(self._relay.backlog(), 5)
+                except Exception as exc:  # noqa: BLE001 - reported, not raised
+                    checks["outbox_backlog"] = f"error: {exc!r}"
         return checks
 
     def install(self, app: FastAPI) -> None:
@@ -182,13 +199,14 @@ class ServiceRuntime:
         @app.get("/readyz", tags=["ops"])
         async def readyz() -> JSONResponse:
             checks = await self.readiness()
-            ok = checks.get("database") == "ok" and checks.get("nats") == "ok"
+            ok = checks.get("database") == "ok"  # NATS and the relay are reported, not required
             return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
 
         @app.get("/metrics", tags=["ops"])
         async def metrics() -> Response:
             from .metrics import render
 
+            await self.readiness()  # backlog, stall and connection gauges as they are now
             return Response(render(), media_type="text/plain; version=0.0.4")
 
 

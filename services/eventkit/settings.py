@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from .store import DEFAULT_EVENT_MAX_BYTES
+
 DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
 # PostgreSQL pool of one service process (see ServiceSettings.db_pool_size); eventkit.sql's default.
 DB_POOL_SIZE = 20
@@ -49,6 +51,9 @@ class ServiceSettings(BaseModel):
     oidc_jwks_max_age_seconds: float = 600.0
     oidc_jwks_min_refetch_seconds: float = 10.0
 
+    # The largest event the store accepts, in bytes on the bus (eventkit.store); 0 turns it off.
+    event_max_bytes: int = DEFAULT_EVENT_MAX_BYTES
+
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
         env = dict(os.environ if env is None else env)
@@ -77,6 +82,8 @@ class ServiceSettings(BaseModel):
             "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
             "environment": pick("JUMELAGE_ENV", "production"),
             **{name: value for name, value in _oidc_values(pick).items() if value is not None},
+
+            "event_max_bytes": int(pick("EVENT_MAX_BYTES", str(DEFAULT_EVENT_MAX_BYTES)) or 0),
         }
         values.update(overrides)
         return cls.model_validate(values)

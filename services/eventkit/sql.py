@@ -107,7 +107,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from jumelage_contracts import Envelope
 from jumelage_contracts.envelope import Actor, Role
 
-from .store import AppendResult, ConcurrencyError
+from .store import DEFAULT_EVENT_MAX_BYTES, AppendResult, ConcurrencyError, check_event_sizes
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 # read_all on PostgreSQL, at a gap in positions (module doc): how long it waits for the
@@ -444,6 +444,7 @@ class SqlTransaction:
             tail = await self.append(stream_id, batch[MAX_ROWS_PER_STATEMENT:], head.stream_version)
             return AppendResult(stream_version=tail.stream_version, positions=head.positions + tail.positions,
                                 events=head.events + tail.events)
+        check_event_sizes(stream_id, batch, self.store.max_event_bytes)
         recorded_at = datetime.now(timezone.utc)
         try:
             if self.store.server_side_append:
@@ -492,6 +493,8 @@ class SqlTransaction:
     async def _append_chunk(self, work: list[tuple[str, list[Envelope], int | None]]) -> list[AppendResult]:
         if len(work) == 1:
             return [await self.append(*work[0])]
+        for stream_id, batch, _ in work:
+            check_event_sizes(stream_id, batch, self.store.max_event_bytes)
         recorded_at = datetime.now(timezone.utc)
         await self._take_xid()
         try:
@@ -893,6 +896,9 @@ class SqlEventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Every insert path refuses an event that would not fit on the bus (eventkit.store);
+        # the runtime sets it from EVENT_MAX_BYTES.
+        self.max_event_bytes: int | None = DEFAULT_EVENT_MAX_BYTES
         # Reads need no transaction: one statement, one snapshot, and on PostgreSQL no
         # BEGIN/ROLLBACK round trips; on SQLite no write lock.
         self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -929,6 +935,7 @@ class SqlEventStore:
     ) -> AppendResult:
         if self.server_side_append and 0 < len(batch) <= MAX_ROWS_PER_STATEMENT:
             # The function call is its own transaction: xid, checks, insert and commit in one round trip.
+            check_event_sizes(stream_id, batch, self.max_event_bytes)
             recorded_at = datetime.now(timezone.utc)
             async with self._reader.connect() as conn:
                 try:

@@ -12,14 +12,105 @@ may still fill).
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, AsyncContextManager, Protocol, Sequence
+from datetime import datetime, timezone
+from typing import Any, AsyncContextManager, Mapping, Protocol, Sequence
 
 from jumelage_contracts import Envelope
+from jumelage_contracts.envelope import Actor, Role
 
 ANY_VERSION: int | None = None
 NO_STREAM = 0
+
+# The largest event a store accepts, counted as the relay will put it on the bus: NATS headers
+# plus JSON body (``EVENT_MAX_BYTES`` overrides it). NATS refuses a message whose headers and body
+# together exceed its max_payload (1 MiB by default); a dead letter carries the original's headers
+# and body plus the consumer's own headers (the error among them), and a server may be configured
+# below the default. Half of max_payload keeps every one of those copies publishable, and it is
+# still two orders of magnitude above the largest event the services make (a few KiB).
+DEFAULT_EVENT_MAX_BYTES = 512 * 1024
+
+# What the store fills in after the size check (stream version, recording time, position),
+# counted at its widest so that the check holds for the event as it will be published.
+_WIDEST_STORED = {"stream_version": 2**63 - 1, "position": 2**63 - 1,
+                  "recorded_at": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)}
+_HEADER_LINE = len(b"NATS/1.0\r\n")
+
+
+def nats_message_size(headers: Mapping[str, str], body: bytes) -> int:
+    """Bytes NATS counts against max_payload: the encoded header block and the body (nats-py
+    checks the body alone; the server checks both)."""
+    size = _HEADER_LINE + 2 + len(body)  # status line, blank line ending the headers, body
+    for key, value in headers.items():
+        size += len(key) + len(value.encode("utf-8")) + 4  # "key: value\r\n"
+    return size
+
+
+def event_bus_size(event: Envelope, stream_id: str | None = None) -> int:
+    """The size of ``event`` on the bus once stored in ``stream_id`` (see :func:`nats_message_size`)."""
+    update: dict[str, Any] = {**_WIDEST_STORED, "stream_id": stream_id or event.stream_id}
+    return nats_message_size(*event.model_copy(update=update).to_nats())
+
+
+def _max_length(model: Any, name: str) -> int:
+    return next(m.max_length for m in model.model_fields[name].metadata if hasattr(m, "max_length"))
+
+
+def _widest_header_block() -> int:
+    """The largest header block any envelope can have: every optional header present and every
+    value as long as the envelope's validation allows (4-byte characters where any are allowed)."""
+    wide = "\U0001d11e"  # a 4-byte UTF-8 character that header-safe values accept
+    widest = Envelope(
+        type="T" * _max_length(Envelope, "type"), source="s" * _max_length(Envelope, "source"),
+        stream_id=wide * _max_length(Envelope, "stream_id"), schema_version=2**63 - 1,
+        occurred_at=_WIDEST_STORED["recorded_at"], correlation_id=uuid.uuid4(), causation_id=uuid.uuid4(),
+        academie="a" * _max_length(Envelope, "academie"),
+        actor=Actor(role=max(Role, key=lambda r: len(r.value)), id=wide * _max_length(Actor, "id")),
+    ).model_copy(update=_WIDEST_STORED)
+    return nats_message_size(widest.to_nats()[0], b"")
+
+
+# ~2 KiB: an event whose body leaves this much room under the limit fits whatever its headers,
+# so only events close to the limit pay for the exact count (the check is on the append path).
+HEADER_BOUND = _widest_header_block()
+
+
+class EventTooLarge(Exception):
+    """An event would not fit on the bus (HTTP 413): refused before anything is written.
+
+    ``field`` is the ``data`` field that takes the most room, the one to shorten."""
+
+    def __init__(self, event_type: str, size: int, limit: int, field: str | None) -> None:
+        where = f"; its largest field is {field!r}" if field else ""
+        super().__init__(f"{event_type} would take {size} bytes on the bus, more than the {limit} "
+                         f"allowed (EVENT_MAX_BYTES){where}")
+        self.event_type = event_type
+        self.size = size
+        self.limit = limit
+        self.field = field
+
+
+def largest_field(data: Mapping[str, Any]) -> str | None:
+    """The top-level key of ``data`` whose value serialises longest."""
+    sizes = {key: len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+             for key, value in data.items()}
+    return max(sizes, key=sizes.__getitem__) if sizes else None
+
+
+def check_event_sizes(stream_id: str, events: Sequence[Envelope], limit: int | None) -> None:
+    """Raise :class:`EventTooLarge` for the first of ``events`` that would not fit on the bus.
+    Every store calls it before it writes anything (``limit`` None: no bound)."""
+    if limit is None:
+        return
+    for event in events:
+        body = len(json.dumps(event.data, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+        if body + HEADER_BOUND <= limit:
+            continue
+        size = event_bus_size(event, stream_id)
+        if size > limit:
+            raise EventTooLarge(event.type, size, limit, largest_field(event.data))
 
 
 class ConcurrencyError(Exception):

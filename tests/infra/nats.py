@@ -56,10 +56,11 @@ class NatsServerProcess:
     store directory (so JetStream recovers its streams, as after a crash in production)."""
 
     def __init__(self, port: int | None = None, store_dir: str | Path | None = None,
-                 sync_always: bool = False, config: str = "") -> None:
+                 sync_always: bool = False, max_payload: int | None = None, config: str = "") -> None:
         self.port = port or free_port()
         self.sync_always = sync_always
         self.config = config  # more server configuration (e.g. an authorization block)
+        self.max_payload = max_payload  # bytes (headers + body) a message may take; the server's default is 1 MiB
         self._own_dir = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="jumelage-nats-"))
         self.proc: subprocess.Popen | None = None
@@ -74,13 +75,15 @@ class NatsServerProcess:
             return self
         log = open(self.log_path, "ab")
         argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
-        config = self.config
+        config = [self.config] if self.config else []
         if self.sync_always:
             # fsync every write before the ack, as deploy/nats/nats-server.conf does in production
-            config += "\njetstream { sync_interval: always }\n"
+            config.append("jetstream { sync_interval: always }")
+        if self.max_payload is not None:
+            config.append(f"max_payload: {self.max_payload}")
         if config:
             conf = self.store_dir / "server.conf"
-            conf.write_text(config)
+            conf.write_text("\n".join(config) + "\n")
             argv += ["-c", str(conf)]
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()

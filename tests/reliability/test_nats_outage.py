@@ -186,3 +186,69 @@ async def test_a_service_started_while_nats_is_down_provisions_and_drains_once_n
                 await nats.close()
     finally:
         server.cleanup()
+
+
+# -- readiness while NATS is away -----------------------------------------------------------------
+
+
+def _metric(text: str, line_prefix: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_prefix + " "):
+            return float(line.split(" ")[-1])
+    raise AssertionError(f"{line_prefix!r} not on /metrics")
+
+
+async def test_a_service_stays_ready_and_takes_commands_while_nats_is_down_and_says_nats_is_down(
+        postgres_url, private_nats, subject_root):
+    from tests.integration.candidatures.candidatures_service import ACADEMIE, campaign_body, running_service
+
+    connected = 'jumelage_nats_connected{service="candidatures"}'
+    backlog = 'jumelage_outbox_backlog{source="candidatures"}'
+    async with running_service(postgres_url, private_nats.url, subject_root) as http:
+        assert (await http.get("/readyz")).json()["nats"] == "ok"
+        private_nats.kill()
+
+        async def nats_reported_down() -> bool:
+            return (await http.get("/readyz")).json()["nats"] == "down"
+
+        await eventually(nats_reported_down, timeout=30, what="/readyz to report NATS down")
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, "NATS away must not take the service out of rotation"
+        assert ready.json()["status"] == "ready" and ready.json()["database"] == "ok"
+        assert _metric((await http.get("/metrics")).text, connected) == 0
+
+        created = await http.post("/campaigns", json=campaign_body("culture", "during-outage"), headers=ACADEMIE)
+        assert created.status_code == 201, created.text
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["outbox_backlog"] == 1
+        assert _metric((await http.get("/metrics")).text, backlog) == 1
+
+        private_nats.start()
+
+        async def drained() -> bool:
+            report = (await http.get("/readyz")).json()
+            return report["nats"] == "ok" and report["outbox_backlog"] == 0
+
+        await eventually(drained, timeout=30, what="the outbox to drain once NATS is back")
+        metrics_text = (await http.get("/metrics")).text
+        assert _metric(metrics_text, connected) == 1 and _metric(metrics_text, backlog) == 0
+
+
+async def test_a_service_whose_database_is_gone_is_not_ready(postgres_server_url, private_nats, subject_root):
+    import asyncpg
+
+    from tests.infra.postgres import _asyncpg_dsn, fresh_database
+    from tests.integration.candidatures.candidatures_service import running_service
+
+    async with fresh_database(postgres_server_url) as url:
+        async with running_service(url, private_nats.url, subject_root) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            admin = await asyncpg.connect(_asyncpg_dsn(postgres_server_url, "postgres"))
+            try:
+                await admin.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["database"].startswith("error") and ready.json()["status"] == "not ready"

@@ -37,11 +37,14 @@ COLLEGE = auth("school", "0750100B")
 
 
 @asynccontextmanager
-async def running_service(database_url: str, nats_url: str, subject_root: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Start ``python -m candidatures``, wait for /readyz, yield an HTTP client on it, stop it."""
+async def running_service(database_url: str, nats_url: str, subject_root: str,
+                          **extra_env: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Start ``python -m candidatures`` (``extra_env`` added to its environment), wait for
+    /readyz, yield an HTTP client on it, stop it."""
     port = free_port()
     env = {"CANDIDATURES_DATABASE_URL": database_url, "NATS_URL": nats_url, "NATS_SUBJECT_ROOT": subject_root,
-           "CANDIDATURES_PORT": str(port), "JWT_SECRET": SECRET, "CLOCK": "manual", "LOG_LEVEL": "WARNING"}
+           "CANDIDATURES_PORT": str(port), "JWT_SECRET": SECRET, "CLOCK": "manual", "LOG_LEVEL": "WARNING",
+           **extra_env}
     async with service_process("candidatures", env, port) as client:
         yield client
 

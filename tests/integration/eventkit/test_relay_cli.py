@@ -96,3 +96,43 @@ def test_provision_is_idempotent_and_creates_the_consumers_a_service_declares(cl
 def test_migrate_brings_a_service_database_to_head_twice_without_harm(cli_env):
     assert "reporting: migrated" in invoke(cli_env, "migrate", "--service", "reporting")
     assert "reporting: migrated" in invoke(cli_env, "migrate", "--service", "reporting")
+
+
+async def _set_relay_checkpoint(url: str, position: int) -> None:
+    store = await open_store(url)
+    try:
+        await store.set_checkpoint("relay:candidatures", position)
+    finally:
+        await store.close()
+
+
+def test_outbox_inspect_shows_the_first_event_the_relay_has_not_published(cli_env):
+    import json
+
+    from tests.infra.processes import free_port
+
+    events = asyncio.run(_preload(cli_env["CANDIDATURES_DATABASE_URL"], 5))
+    asyncio.run(_set_relay_checkpoint(cli_env["CANDIDATURES_DATABASE_URL"], events[1].position))
+    nobody = f"http://127.0.0.1:{free_port()}"  # the service is not running: the store still answers
+
+    found = json.loads(invoke(cli_env, "outbox", "inspect", "--service", "candidatures", "--url", nobody,
+                              "--json", "--timeout", "1").strip().splitlines()[-1])
+
+    assert (found["backlog"], found["checkpoint"], found["relay"]) == (3, events[1].position, "unknown")
+    head = events[2]
+    assert found["event"]["id"] == str(head.id) and found["event"]["position"] == head.position
+    assert (found["event"]["type"], found["event"]["stream_id"]) == (head.type, head.stream_id)
+    assert found["event"]["size"] > len(head.to_nats()[1]) and found["event"]["error"] is None
+
+    text = invoke(cli_env, "outbox", "inspect", "--service", "candidatures", "--url", nobody, "--timeout", "1")
+    assert "3 event(s) not yet on the bus" in text and str(head.id) in text
+
+
+def test_outbox_inspect_says_when_everything_is_published(cli_env):
+    events = asyncio.run(_preload(cli_env["CANDIDATURES_DATABASE_URL"], 2))
+    asyncio.run(_set_relay_checkpoint(cli_env["CANDIDATURES_DATABASE_URL"], events[-1].position))
+
+    text = invoke(cli_env, "outbox", "inspect", "--service", "candidatures", "--url", "http://127.0.0.1:9",
+                  "--timeout", "1")
+
+    assert "0 event(s) not yet on the bus" in text and "first waiting event" not in text
