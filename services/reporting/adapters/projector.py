@@ -184,7 +184,8 @@ class Projector:
         event_id = str(held.envelope.id)
         self._held.setdefault(held.waits_on, []).append(held)
         self._held_ids.add(event_id)
-        if held.stored:
+        if held.stored:  # its row stays, waiting on another key
+            batch.released.discard(event_id)
             batch.moved[event_id] = held.waits_on
         else:
             batch.parked[event_id] = held
