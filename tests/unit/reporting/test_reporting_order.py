@@ -1,6 +1,6 @@
 """Order: whatever order the events reach reporting in — the sources interleaved any way, an effect
 before its cause — the read model ends exactly as in order, nothing parked, and the metrics say
-what was held and released (SQLite; PostgreSQL in tests/integration/reporting/test_reporting_order.py)."""
+what was held and released (SQLite; PostgreSQL in tests/integration/reporting/test_reporting_effects_before_causes.py)."""
 
 from __future__ import annotations
 
