@@ -107,6 +107,8 @@ class _Batch:
 
 class Projector:
     def __init__(self, gen: Generation, *, keep_cache: bool = False) -> None:
+        """``keep_cache``: this projector is the only writer of ``gen``, which it found empty (the
+        rebuild): its state and parked events live in memory too, and are never read back."""
         self.gen = gen
         self.keep_cache = keep_cache
         self._state: dict[str, dict[str, Any]] = {}
@@ -230,7 +232,7 @@ class Projector:
                 queue += self._project(batch, env, ev)
 
     async def _held_on(self, conn: AsyncConnection, key: str) -> list[_Held]:
-        if key not in self._held_read:
+        if key not in self._held_read and not self.keep_cache:  # (the rebuild's are all in memory)
             parked = self.gen.parked
             rows = await conn.execute(select(parked.c.event_id, parked.c.envelope).where(parked.c.waits_on == key))
             held = self._held.setdefault(key, [])
@@ -252,6 +254,12 @@ class Projector:
 
     async def _load(self, conn: AsyncConnection, keys: Iterable[str]) -> None:
         missing = [k for k in dict.fromkeys(keys) if k not in self._loaded]
+        if self.keep_cache:
+            # the rebuild's projector fills a generation it created empty, alone: what it has not
+            # written does not exist (asking costs a query per 500 keys on a table without
+            # statistics yet, which PostgreSQL may answer by scanning it)
+            self._loaded.update(missing)
+            return
         state = self.gen.state
         for chunk in _chunks(missing, 500):
             rows = await conn.execute(select(state.c.key, state.c.value).where(state.c.key.in_(chunk)))
