@@ -1,4 +1,5 @@
-"""``python -m reporting`` serves the API; ``python -m reporting rebuild`` rebuilds the read models."""
+"""``python -m reporting`` serves the API; ``python -m reporting rebuild`` rebuilds the read models;
+``python -m reporting parked`` lists the events waiting for their cause."""
 
 from __future__ import annotations
 
@@ -18,13 +19,40 @@ def serve() -> None:
     serve(build_app(settings), settings)
 
 
+async def show_parked(settings: ServiceSettings, limit: int, as_json: bool) -> int:
+    """Print what is parked; exit status 0 when nothing is, 1 otherwise (for a check)."""
+    from eventkit.sql import make_engine
+    from reporting.app.parked import parked_events
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            report = await parked_events(conn, limit)
+    finally:
+        await engine.dispose()
+    if as_json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(f"{report['parked']} event(s) parked in generation {report['generation']}\n")
+        for item in report["items"]:
+            sys.stdout.write(f"{item['parked_at']}  {item['source']} {item['type']} {item['stream_id']} "
+                             f"v{item['stream_version']} ({item['event_id']}) waits for {item['waiting_for']}\n")
+    return 1 if report["parked"] else 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reporting")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the HTTP API and the consumers (default)")
     rebuild = sub.add_parser("rebuild", help="rebuild every read model from the JetStream streams, then swap")
     rebuild.add_argument("--batch-size", type=int, default=2000)
+    parked = sub.add_parser("parked", help="list the events held until their cause is projected")
+    parked.add_argument("--limit", type=int, default=100)
+    parked.add_argument("--json", action="store_true", help="the JSON of GET /parked")
     args = parser.parse_args(argv)
+    if args.command == "parked":
+        sys.exit(asyncio.run(show_parked(ServiceSettings.from_env("reporting"), args.limit, args.json)))
     if args.command == "rebuild":
         from reporting.app.rebuild import rebuild_from_env
 

@@ -49,16 +49,19 @@ class HistoryBuilder:
         self.drafts.append(_Draft(at, self._n, type_, stream_id, academie, {"type": type_, **data}))
 
     def envelopes(self) -> list[Envelope]:
-        """In time order (a valid interleaving of the three sources), positions per source."""
+        """In time order (a valid interleaving of the three sources), positions per source and
+        versions per stream, as the producing stores number them."""
         positions: dict[str, int] = {}
+        versions: dict[tuple[str, str], int] = {}
         out = []
         for d in sorted(self.drafts, key=lambda d: (d.at, d.seq)):
             model = model_for(d.type)
             data = model.model_validate(d.data).model_dump(mode="json") if self.validate else d.data
             positions[model.SOURCE] = positions.get(model.SOURCE, 0) + 1
+            version = versions[(model.SOURCE, d.stream_id)] = versions.get((model.SOURCE, d.stream_id), 0) + 1
             out.append(Envelope.model_construct(
                 id=uuid.UUID(int=self.rng.getrandbits(128), version=4), type=d.type, schema_version=model.VERSION,
-                source=model.SOURCE, stream_id=d.stream_id, stream_version=0, occurred_at=d.at, recorded_at=d.at,
+                source=model.SOURCE, stream_id=d.stream_id, stream_version=version, occurred_at=d.at, recorded_at=d.at,
                 correlation_id=uuid.UUID(int=self.rng.getrandbits(128), version=4), causation_id=None,
                 actor=_SYSTEM, academie=d.academie, data=data, position=positions[model.SOURCE]))
         return out

@@ -3,23 +3,30 @@
 The live consumer calls it with one event, or a fetched batch, inside the kit's transaction (the
 kit's inbox row and these rows commit together); the rebuild calls it with thousands of events per transaction and a
 cache that lives as long as the rebuild (it is then the only writer of its generation).
+
+An event whose cause is not projected yet (``reporting.domain.order``) is parked in the
+generation's ``parked`` table, in the same transaction; the event that projects its cause
+releases it in that event's transaction, and whatever it releases in turn, in stream order.
+Every caller (live one-event path, live batch path, rebuild) goes through the same code.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, delete, func, literal_column, select
+from sqlalchemy import bindparam, case, delete, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jumelage_contracts import Envelope
 from jumelage_contracts.registry import UnknownEventType, UnsupportedSchemaVersion, upcast
 
-from reporting.domain import Dims, Incoming, handles, needs, project
+from reporting.domain import Dims, Incoming, handles, needs, project, waits_for
+from reporting.domain.order import LEGACY, stream_advanced, stream_blocker, stream_key, waiting_key
 
 from .tables import Generation
 
@@ -51,18 +58,39 @@ def incoming(envelope: Envelope) -> Incoming | None:
     )
 
 
+def _keys_of(env: Envelope, ev: Incoming | None) -> list[str]:
+    """What projecting ``env`` reads: its lookups, its stream's last version, and the counts of
+    events parked on any of them (which it may release)."""
+    own = needs(ev) if ev is not None else []
+    if env.stream_version > 0:
+        own = [stream_key(env.source, env.stream_id), *own]
+    return [*own, *(waiting_key(k) for k in own), *([LEGACY] if env.stream_version > 0 else [])]
+
+
 def keys_needed(envelopes: Sequence[Envelope]) -> list[str]:
     """The state keys the projection of ``envelopes`` reads."""
     out: list[str] = []
     for env in envelopes:
-        ev = incoming(env)
-        if ev is not None:
-            out += needs(ev)
+        out += _keys_of(env, incoming(env))
     return list(dict.fromkeys(out))
 
 
 def _insert(dialect: str):
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+@dataclass
+class _Held:
+    """A parked event: what it waits on, and whether its row is in the table yet."""
+
+    envelope: Envelope
+    waits_on: str
+    stored: bool = False
+
+    @property
+    def order(self) -> tuple[Any, ...]:
+        e = self.envelope
+        return (e.source, e.position or 0, e.stream_id, e.stream_version)
 
 
 @dataclass
@@ -72,15 +100,24 @@ class _Batch:
     dims: dict[str, dict[str, Any]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parked: dict[str, _Held] = field(default_factory=dict)  # new rows, by event id
+    moved: dict[str, str] = field(default_factory=dict)  # stored rows now waiting on another key
+    released: set[str] = field(default_factory=set)  # stored rows to delete
 
 
 class Projector:
     def __init__(self, gen: Generation, *, keep_cache: bool = False) -> None:
+        """``keep_cache``: this projector is the only writer of ``gen``, which it found empty (the
+        rebuild): its state and parked events live in memory too, and are never read back."""
         self.gen = gen
         self.keep_cache = keep_cache
         self._state: dict[str, dict[str, Any]] = {}
         self._loaded: set[str] = set()
         self._seen: set[str] = set()  # with keep_cache: every id this projector applied
+        self._held: dict[str, list[_Held]] = {}  # parked events by the key they wait on, as read
+        self._held_read: set[str] = set()  # keys whose parked rows were read from the table
+        self._held_ids: set[str] = set()  # event ids in _held, or released from it
+        self.parked = self.released = 0  # events parked and released by this projector, in total
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
         """Apply ``envelopes`` (in order) within ``conn``'s transaction; returns how many were new.
@@ -113,21 +150,116 @@ class Projector:
         if not self.keep_cache:
             self._state.clear()
             self._loaded.clear()
+            self._held.clear()
+            self._held_read.clear()
+            self._held_ids.clear()
         events = [(env, incoming(env)) for env in fresh]
         if preloaded is not None:
             self._state.update(preloaded)
             self._loaded.update(keys_needed(fresh))
-        await self._load(conn, [k for _, ev in events if ev is not None for k in needs(ev)])
+        await self._load(conn, [k for env, ev in events for k in _keys_of(env, ev)])
         batch = _Batch()
         for env, ev in events:
             self._track_source(batch, env)
-            if ev is not None:
-                self._project(batch, ev)
+            await self._offer(conn, batch, env, ev)
         await self._flush(conn, batch)
         return len(fresh)
 
+    # -- order: park what comes before its cause, release it after -----------------------------
+
+    def _blocker(self, env: Envelope, ev: Incoming | None) -> str | None:
+        waits = stream_blocker(env.source, env.stream_id, env.stream_version, self._state)
+        if waits is None and ev is not None:
+            waits = waits_for(ev, self._state)
+        return waits
+
+    async def _offer(self, conn: AsyncConnection, batch: _Batch, env: Envelope, ev: Incoming | None) -> None:
+        waits = self._blocker(env, ev)
+        if waits is not None:
+            await self._load(conn, [waiting_key(waits)])
+            self._park(batch, _Held(env, waits))
+            self.parked += 1
+            return
+        await self._release(conn, batch, self._project(batch, env, ev))
+
+    def _park(self, batch: _Batch, held: _Held) -> None:
+        event_id = str(held.envelope.id)
+        self._held.setdefault(held.waits_on, []).append(held)
+        self._held_ids.add(event_id)
+        if held.stored:  # its row stays, waiting on another key
+            batch.released.discard(event_id)
+            batch.moved[event_id] = held.waits_on
+        else:
+            batch.parked[event_id] = held
+        self._count_waiting(batch, held.waits_on, +1)
+
+    def _unpark(self, batch: _Batch, held: _Held) -> None:
+        event_id = str(held.envelope.id)
+        self._held[held.waits_on].remove(held)
+        self._count_waiting(batch, held.waits_on, -1)
+        batch.parked.pop(event_id, None)
+        batch.moved.pop(event_id, None)
+        if held.stored:
+            batch.released.add(event_id)
+
+    def _count_waiting(self, batch: _Batch, key: str, delta: int) -> None:
+        marker = waiting_key(key)
+        n = int((self._state.get(marker) or {}).get("n") or 0) + delta
+        self._set(batch, marker, {"n": n} if n > 0 else None)
+
+    async def _release(self, conn: AsyncConnection, batch: _Batch, changed: list[str]) -> None:
+        """Project the events parked on the ``changed`` keys that can now go, in their streams'
+        order, and what those release in turn."""
+        queue = list(changed)
+        while queue:
+            key = queue.pop(0)
+            await self._load(conn, [waiting_key(key)])
+            if not self._state.get(waiting_key(key)):
+                continue
+            for held in sorted(await self._held_on(conn, key), key=lambda h: h.order):
+                env = held.envelope
+                ev = incoming(env)
+                await self._load(conn, _keys_of(env, ev))
+                waits = self._blocker(env, ev)
+                if waits == key:
+                    continue
+                self._unpark(batch, held)
+                if waits is not None:  # its cause came, but now it waits on another one
+                    await self._load(conn, [waiting_key(waits)])
+                    self._park(batch, _Held(env, waits, stored=held.stored))
+                    continue
+                self.released += 1
+                queue += self._project(batch, env, ev)
+
+    async def _held_on(self, conn: AsyncConnection, key: str) -> list[_Held]:
+        if key not in self._held_read and not self.keep_cache:  # (the rebuild's are all in memory)
+            parked = self.gen.parked
+            rows = await conn.execute(select(parked.c.event_id, parked.c.envelope).where(parked.c.waits_on == key))
+            held = self._held.setdefault(key, [])
+            for event_id, envelope in rows:
+                if event_id not in self._held_ids:  # not already moved or released in memory
+                    value = json.loads(envelope) if isinstance(envelope, str) else envelope
+                    held.append(_Held(Envelope.model_validate(value), key, stored=True))
+                    self._held_ids.add(event_id)
+            self._held_read.add(key)
+        return list(self._held.get(key, []))
+
+    def _set(self, batch: _Batch, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self._state.pop(key, None)
+        else:
+            self._state[key] = value
+        self._loaded.add(key)
+        batch.dirty.add(key)
+
     async def _load(self, conn: AsyncConnection, keys: Iterable[str]) -> None:
         missing = [k for k in dict.fromkeys(keys) if k not in self._loaded]
+        if self.keep_cache:
+            # the rebuild's projector fills a generation it created empty, alone: what it has not
+            # written does not exist (asking costs a query per 500 keys on a table without
+            # statistics yet, which PostgreSQL may answer by scanning it)
+            self._loaded.update(missing)
+            return
         state = self.gen.state
         for chunk in _chunks(missing, 500):
             rows = await conn.execute(select(state.c.key, state.c.value).where(state.c.key.in_(chunk)))
@@ -135,15 +267,20 @@ class Projector:
                 self._state[key] = value
         self._loaded.update(missing)
 
-    def _project(self, batch: _Batch, ev: Incoming) -> None:
+    def _project(self, batch: _Batch, env: Envelope, ev: Incoming | None) -> list[str]:
+        """Project one event whose turn has come; returns the state keys it changed (what it may
+        release). An event the projection ignores still takes its place in its stream."""
+        changed: list[str] = []
+        if env.stream_version > 0:
+            key = stream_key(env.source, env.stream_id)
+            self._set(batch, key, stream_advanced(self._state, env.source, env.stream_id, env.stream_version))
+            changed.append(key)
+        if ev is None:
+            return changed
         effects = project(ev, self._state)
         for key, value in effects.state.items():
-            if value is None:
-                self._state.pop(key, None)
-            else:
-                self._state[key] = value
-            self._loaded.add(key)
-            batch.dirty.add(key)
+            self._set(batch, key, value)
+            changed.append(key)
         for f in effects.facts:
             batch.facts.append({
                 "day": f.day or ev.day, "subject": f.subject, "metric": f.metric, "academie": ev.academie,
@@ -160,6 +297,7 @@ class Projector:
                 "position": ev.position, "event_id": ev.event_id, "type": t.type, "summary": t.summary[:2000],
                 "recorded_at": ev.recorded_at,
             })
+        return changed
 
     @staticmethod
     def _merge_dims(batch: _Batch, d: Dims, day: date) -> None:
@@ -183,6 +321,13 @@ class Projector:
         gone = [k for k in batch.dirty if k not in self._state]
         if gone:
             await conn.execute(delete(self.gen.state).where(self.gen.state.c.key.in_(gone)))
+        parked = self.gen.parked
+        if batch.released:
+            await conn.execute(delete(parked).where(parked.c.event_id.in_(sorted(batch.released))))
+        for event_id, waits_on in batch.moved.items():
+            await conn.execute(update(parked).where(parked.c.event_id == event_id).values(waits_on=waits_on))
+        for held in batch.parked.values():
+            held.stored = True  # kept in memory by the rebuild: later batches delete or move the row
         writes = self._writes(conn.dialect.name, batch)
         one_event = sum(s["events_applied"] for s in batch.sources.values()) == 1
         if conn.dialect.name == "postgresql" and not self.keep_cache and len(writes) > 1 and one_event:
@@ -223,6 +368,8 @@ class Projector:
             out.append((stmts["state"], rows))
         if batch.sources:
             out.append((stmts["source"], list(batch.sources.values())))
+        if batch.parked:
+            out.append((stmts["parked"], [_parked_row(h) for h in batch.parked.values()]))
         return out
 
 
@@ -249,6 +396,7 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
         "fact": ins(g.fact),
         "timeline": ins(g.timeline),
         "subject": subject.on_conflict_do_update(index_elements=[g.subject.c.subject], set_=updates),
+        "parked": ins(g.parked),
         "state": state.on_conflict_do_update(index_elements=[g.state.c.key], set_={"value": state.excluded.value}),
         "source": source.on_conflict_do_update(index_elements=[g.source.c.source], set_={
             "last_position": case((g.source.c.last_position >= sx.last_position, g.source.c.last_position),
@@ -280,6 +428,13 @@ def _combined(g: Generation, writes: list[tuple[Any, list[dict[str, Any]]]], dia
     params = {f"w{i}_{r}_{col}": value for i, (_, rows) in enumerate(writes)
               for r, row in enumerate(rows) for col, value in row.items()}
     return sql, tuple(proc(params[name]) if proc else params[name] for name, proc in order)
+
+
+def _parked_row(held: _Held) -> dict[str, Any]:
+    e = held.envelope
+    return {"event_id": str(e.id), "waits_on": held.waits_on, "source": e.source, "stream_id": e.stream_id,
+            "stream_version": e.stream_version, "position": e.position, "type": e.type,
+            "occurred_at": e.occurred_at, "envelope": e.model_dump(mode="json")}
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

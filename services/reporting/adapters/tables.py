@@ -13,7 +13,9 @@ in the migration.
 - ``timeline``: what happened to each subject, dated;
 - ``applied``: ids of the events applied to this generation (a rebuild and the live consumer may
   both offer the same event: the second is skipped);
-- ``source``: per source, the last position applied (the lag endpoint reads it).
+- ``source``: per source, the last position applied (the lag endpoint reads it);
+- ``parked``: events held until their cause is projected (``reporting.domain.order``), whole,
+  with the state key each waits on. Normally empty; ``python -m reporting parked`` lists it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite auto-assigns only INTEGER PRIMARY KEY
@@ -55,6 +58,7 @@ class Generation:
     timeline: Table
     applied: Table
     source: Table
+    parked: Table
 
 
 _cache: dict[int, Generation] = {}
@@ -143,7 +147,21 @@ def generation(number: int) -> Generation:
         Column("last_occurred_at", DateTime(timezone=True)),
         Column("events_applied", BigInteger, nullable=False),
     )
-    gen = Generation(number, md, fact, subject, state, timeline, applied, source)
+    parked = Table(
+        p + "parked", md,
+        Column("event_id", String(36), primary_key=True),  # claimed once per generation: parked once
+        Column("waits_on", String(250), nullable=False),
+        Column("source", String(20), nullable=False),
+        Column("stream_id", String(200), nullable=False),
+        Column("stream_version", Integer, nullable=False),
+        Column("position", BigInteger),
+        Column("type", String(100), nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("parked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("envelope", JSON, nullable=False),
+    )
+    Index(p + "parked_waits_on", parked.c.waits_on)
+    gen = Generation(number, md, fact, subject, state, timeline, applied, source, parked)
     _cache[number] = gen
     return gen
 

@@ -18,7 +18,7 @@ import json
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +33,19 @@ LAST_POSITION = metrics.gauge("jumelage_reporting_last_position",
                               ["source"])
 EVENTS_APPLIED = metrics.counter("jumelage_reporting_events_applied_total",
                                  "Events applied to the read models by the live consumers", ["source"])
+PARKED = metrics.gauge("jumelage_reporting_parked_events",
+                       "Events held in the current generation until their cause is projected (python -m reporting "
+                       "parked lists them)")
+PARKED_MOVES = metrics.counter("jumelage_reporting_parking_total",
+                               "Events the live consumers parked before their cause, and released after it",
+                               ["outcome"])
+
+
+async def count_parked(conn: AsyncConnection, gen: Generation) -> int:
+    """Events parked in ``gen`` now; sets the gauge."""
+    n = int((await conn.execute(select(func.count()).select_from(gen.parked))).scalar_one())
+    PARKED.set(n)
+    return n
 
 
 async def generation_for_write(conn: AsyncConnection) -> Generation:
@@ -70,6 +83,18 @@ class LiveProjection:
 
     def __init__(self) -> None:
         self._generation: Generation | None = None
+        self._gauge_read = False  # the parked gauge is read from the table once per process
+
+    async def _observe(self, conn: AsyncConnection, gen: Generation, projector: Projector) -> None:
+        """Counters of what this call parked and released; the gauge re-read from the table (in
+        this transaction) whenever that changed it — rarely: in order, nothing parks."""
+        if projector.parked:
+            PARKED_MOVES.labels("parked").inc(projector.parked)
+        if projector.released:
+            PARKED_MOVES.labels("released").inc(projector.released)
+        if projector.parked or projector.released or not self._gauge_read:
+            self._gauge_read = True
+            await count_parked(conn, gen)
 
     @contextmanager
     def _forgets_a_dropped_generation(self) -> Iterator[None]:
@@ -99,8 +124,10 @@ class LiveProjection:
             if state is None:
                 return 0
         self._generation = gen
-        applied = await Projector(gen).apply_claimed(conn, [envelope], state if conn.dialect.name == "postgresql"
-                                                     else None)
+        projector = Projector(gen)
+        applied = await projector.apply_claimed(conn, [envelope], state if conn.dialect.name == "postgresql"
+                                                else None)
+        await self._observe(conn, gen, projector)
         _count_applied([envelope])
         return applied
 
@@ -118,6 +145,7 @@ class LiveProjection:
             projector = Projector(gen)
             fresh = await projector.claim(conn, envelopes)
             applied = await projector.apply_claimed(conn, fresh)
+            await self._observe(conn, gen, projector)
         _count_applied(fresh)
         return applied
 

@@ -9,7 +9,10 @@
    every event the live consumers applied to N came from the same log, so N+1 holds all of them.
    After the swap the live consumers write N+1; an event the rebuild already applied is skipped
    (the generation's ``applied`` table).
-4. Drop N after a short grace period, so a query that just read "N" can finish.
+4. Drop N after a short grace period, so a query that just read "N" can finish — all but empty
+   ``applied`` and ``state`` tables: a live consumer whose guess is still N (a single event's
+   claim names them in the statement that checks the guess) is then told "not current" instead
+   of failing on a missing table. Those stubs go three rebuilds later.
 
 The log is JetStream (one stream per producing service, replayed with an ephemeral consumer), or
 anything else that yields the envelopes in order: tests use a list. If the streams no longer hold
@@ -102,23 +105,40 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
     swapped_at = time.perf_counter()
     await asyncio.sleep(grace_seconds)
     async with engine.begin() as conn:
-        # The old `applied` table stays until the next rebuild: a live consumer that still
-        # believes in generation `old` then finds "not current" there instead of a missing table.
-        await conn.run_sync(drop_generation_sync, old, keep=("applied",))
+        await conn.run_sync(_retire, old)
     return {"generation": new, "previous_generation": old, "events": seen, "applied": applied,
             "cursors": cursors, "replay_seconds": round(replayed_at - started, 3),
             "swap_seconds": round(swapped_at - replayed_at, 3),
             "events_per_second": round(seen / max(swapped_at - started, 1e-9), 1)}
 
 
+STUBS = ("applied", "state")  # what a live consumer's claim names: kept empty after the swap
+STUB_GENERATIONS = 3  # how many past generations keep them
+
+
+def _retire(sync_connection, number: int) -> None:
+    """Drop a swapped-out generation but for empty stubs of the tables a live claim names."""
+    drop_generation_sync(sync_connection, number, keep=STUBS)
+    gen = generation(number)
+    for table in (gen.applied, gen.state):
+        if sync_connection.dialect.name == "postgresql":
+            sync_connection.execute(text(f'TRUNCATE "{table.name}"'))
+        else:
+            sync_connection.execute(table.delete())
+
+
 def _drop_leftovers(sync_connection, current: int) -> None:
-    """Every generation table but the current generation's: what a previous rebuild kept or a
-    crashed one left half built."""
-    pattern = re.compile(r"^rpt_g(\d+)_")
+    """Every generation table but the current generation's and the recent stubs: what a crashed
+    rebuild left half built, and older generations' stubs."""
+    pattern = re.compile(r"^rpt_g(\d+)_(\w+)$")
     for name in inspect(sync_connection).get_table_names():
         found = pattern.match(name)
-        if found and int(found.group(1)) != current:
-            sync_connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+        if not found or int(found.group(1)) == current:
+            continue
+        number, kind = int(found.group(1)), found.group(2)
+        if number < current and kind in STUBS and current + 1 - number <= STUB_GENERATIONS:  # + the one retiring
+            continue
+        sync_connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
 
 
 async def rebuild_from_env(settings, *, batch_size: int = 2000) -> dict[str, Any]:

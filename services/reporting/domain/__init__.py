@@ -22,6 +22,15 @@ def needs(ev: Incoming) -> list[str]:
     return _SOURCES[ev.source].needs(ev)
 
 
+def waits_for(ev: Incoming, state: Mapping[str, dict[str, Any]]) -> str | None:
+    """The state key of a cause in another stream ``ev`` must wait for (see ``order``); None when
+    it can be projected now. Causes within its own stream are its stream's order."""
+    if not handles(ev.source, ev.type):
+        return None
+    check = getattr(_SOURCES[ev.source], "waits_for", None)
+    return check(ev, state) if check is not None else None
+
+
 def project(ev: Incoming, state: Mapping[str, dict[str, Any]]) -> Effects:
     """What ``ev`` adds to the read model, given the state named by :func:`needs`.
     An event type the projection does not know adds nothing (a newer producer's event)."""
@@ -30,4 +39,4 @@ def project(ev: Incoming, state: Mapping[str, dict[str, Any]]) -> Effects:
     return _SOURCES[ev.source].HANDLERS[ev.type](ev, state)
 
 
-__all__ = ["METRICS", "Dims", "Effects", "Entry", "Fact", "Incoming", "handles", "needs", "project"]
+__all__ = ["METRICS", "Dims", "Effects", "Entry", "Fact", "Incoming", "handles", "needs", "project", "waits_for"]

@@ -42,6 +42,23 @@ def needs(ev: Incoming) -> list[str]:
     return keys
 
 
+_CONTENT = ("CandidatureSubmitted", "CandidatureAmended", "CandidatureResubmitted")
+
+
+def waits_for(ev: Incoming, st: State) -> str | None:
+    """The state key of a cause in *another* stream this event needs first (see ``order``):
+    the campaign of an offer or a candidature (its school year), the offer a candidature or an
+    attribution names (its EAC domains), the attribution whose places an offer gets back."""
+    d = ev.data
+    if ev.type in ("OfferPublished", "OfferUpdated", *_CONTENT) and campaign_key(d["campaign_id"]) not in st:
+        return campaign_key(d["campaign_id"])
+    if ev.type in (*_CONTENT, "PartnershipAttributed") and d.get("offer_id") and offer_key(d["offer_id"]) not in st:
+        return offer_key(d["offer_id"])
+    if ev.type == "OfferPlacesReleased" and not (st.get(candidature_key(d["candidature_id"])) or {}).get("year1"):
+        return candidature_key(d["candidature_id"])
+    return None
+
+
 def _offer_mask(offer: dict[str, Any] | None) -> int:
     return domain_mask((offer or {}).get("domains"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from eventkit.migrations import run_migrations
 from eventkit.sql import make_engine
@@ -46,9 +46,11 @@ async def test_after_a_swap_live_writes_follow_the_new_generation_and_skip_what_
     assert (report["previous_generation"], report["generation"]) == (1, 2)
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
-    # the old generation is dropped but for its `applied` ids, kept until the next rebuild so a
-    # consumer still writing to it is told "not current" rather than "no such table"
-    assert [t for t in tables if t.startswith("rpt_g1_")] == ["rpt_g1_applied"]
+    # the old generation is dropped but for empty `applied` and `state` tables, so that a consumer
+    # still writing to it is told "not current" rather than "no such table"
+    assert sorted(t for t in tables if t.startswith("rpt_g1_")) == ["rpt_g1_applied", "rpt_g1_state"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM rpt_g1_state"))).scalar_one() == 0
 
     for env in events:  # the live consumer catches up on what the rebuild already holds
         async with engine.begin() as conn:
@@ -61,9 +63,13 @@ async def test_after_a_swap_live_writes_follow_the_new_generation_and_skip_what_
         by_source.setdefault(env.source, []).append(env)
     again = await rebuild(engine, ListLog(by_source), grace_seconds=0)
     assert again["generation"] == 3
+    for _ in range(3):
+        await rebuild(engine, ListLog(by_source), grace_seconds=0)
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
-    assert [t for t in tables if t.startswith("rpt_g1_")] == [], "dropped by the next rebuild"
+    assert sorted(t for t in tables if t.startswith("rpt_g") and not t.startswith("rpt_g6_")) == [
+        "rpt_g3_applied", "rpt_g3_state", "rpt_g4_applied", "rpt_g4_state", "rpt_g5_applied", "rpt_g5_state"
+    ], "the stubs of the last three generations only"
 
     want = recount(events + later, FAR, {})
     want.pop("_by_month")
