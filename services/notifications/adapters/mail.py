@@ -48,6 +48,13 @@ def message_id_for(dedup_key: str, reminder_id: str, domain: str) -> str:
     return f"<{readable}.{reminder_id.removeprefix('rem-')[:16]}@{domain}>"
 
 
+def one_line(value: str) -> str:
+    """A header made from user data on one line: the email library refuses CR/LF in a header (so
+    no header can be injected), but a refused header would fail the reminder forever; a name
+    typed over two lines reads as well with a space."""
+    return " ".join(value.split())
+
+
 @dataclass(frozen=True)
 class OutgoingMail:
     reminder_id: str
@@ -69,7 +76,10 @@ class DeliveryOutcome:
 class Renderer:
     def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
         self.env = Environment(loader=FileSystemLoader(str(templates_dir)), undefined=StrictUndefined,
-                               autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
+                               # ``layout.html.j2`` ends in ``.j2``: match the double extension, or
+                               # the HTML part is rendered unescaped. Plain-text templates stay raw.
+                               autoescape=select_autoescape(["html", "html.j2"], default=False),
+                               trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=True, auto_reload=False)  # shipped with the code
         self.env.filters["date_fr"] = french_date
 
@@ -93,8 +103,8 @@ class SmtpMailer:
     def build(self, mail: OutgoingMail, now: datetime) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = formataddr((self.sender_name, self.sender))
-        msg["To"] = ", ".join(formataddr((r.name, r.email)) for r in mail.recipients)
-        msg["Subject"] = mail.subject
+        msg["To"] = ", ".join(formataddr((one_line(r.name), r.email)) for r in mail.recipients)
+        msg["Subject"] = one_line(mail.subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = mail.message_id
         msg["X-Jumelage-Dedup-Key"] = mail.dedup_key
