@@ -24,7 +24,7 @@ from tests.e2e.harness import free_port
 from tests.infra.browser import browse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "reporting"))
-from reporting_app import story  # noqa: E402
+from reporting_app import hostile_story, story  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +33,12 @@ SECRET = "dashboard-test-secret-of-at-least-32-bytes"
 
 
 @pytest.fixture
-async def served(tmp_path, nats_url, subject_root):
+async def served(request, tmp_path, nats_url, subject_root):
+    """The service over a store holding the contracts' story (or the envelopes given as param)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}"
     await run_migrations(url, [MIGRATIONS])
     engine = make_engine(url)
-    for env in story():
+    for env in getattr(request, "param", None) or story():
         async with engine.begin() as conn:
             await apply_live(conn, env)
     await engine.dispose()
@@ -93,3 +94,17 @@ async def test_the_dashboard_refuses_another_academie_in_the_browser(served, tmp
     token = mint_token(SECRET, "academie", "lille")
     dom = await asyncio.to_thread(browse, f"{served}/dashboard/paris?token={token}", tmp_path / "p", "--dump-dom")
     assert "Forbidden" in dom.stdout and "<svg" not in dom.stdout
+
+
+HOSTILE = hostile_story('<img src=x onerror="document.title=\'pwned\'">',
+                        "<script>document.title='pwned'</script>")
+
+
+@pytest.mark.parametrize("served", [HOSTILE], indirect=True)
+async def test_names_carrying_script_run_nothing_in_the_browser(served, tmp_path) -> None:
+    """The DOM is dumped after the page's scripts ran: an injected handler would have renamed it."""
+    token = mint_token(SECRET, "academie", "paris")
+    dom = await asyncio.to_thread(browse, f"{served}/dashboard/paris?token={token}", tmp_path / "profile", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<title>Tableau de bord Paris — Jumelage</title>" in dom.stdout
+    assert "<img" not in dom.stdout and "<script" not in dom.stdout

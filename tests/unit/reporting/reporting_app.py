@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,18 @@ def example_envelope(event_type: str, occurred_at: datetime, position: int, **ov
 
 
 def story(start: datetime = datetime(2025, 7, 4, 10, tzinfo=timezone.utc)) -> list[Envelope]:
-    from datetime import timedelta
-
     return [example_envelope(t, start + timedelta(days=i), i + 1) for i, t in enumerate(STORY)]
+
+
+def hostile_story(school_name: str, partner_name: str) -> list[Envelope]:
+    """The contracts' story, with these names wherever an event carries the school or the partner."""
+    start, envelopes = datetime(2025, 7, 4, 10, tzinfo=timezone.utc), []
+    for i, event_type in enumerate(STORY):
+        data = json.loads((EXAMPLES / f"{event_type}.v1.json").read_text("utf-8"))
+        named = {key: dict(data[key], name=name) for key, name in (("school", school_name), ("partner", partner_name))
+                 if isinstance(data.get(key), dict) and "name" in data[key]}
+        envelopes.append(example_envelope(event_type, start + timedelta(days=i), i + 1, **named))
+    return envelopes
 
 
 @dataclass

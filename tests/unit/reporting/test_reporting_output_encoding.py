@@ -6,30 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
 from reporting.adapters.csv_export import cell
-from reporting_app import EXAMPLES, STORY, example_envelope, reporting_app
+from reporting_app import STORY, hostile_story, reporting_app
 
 NOW = datetime(2027, 1, 15, 12, tzinfo=timezone.utc)
 FORMULA = '=HYPERLINK("http://x","y")'
 IMG = '<img src=x onerror="document.title=\'pwned\'">'
 PARTNERS = {"+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0", "@SUM(1+1)": "'@SUM(1+1)", "-2+3": "'-2+3",
             "\tTab": "'\tTab", "\rRetour": "'\rRetour"}
-
-
-def hostile_story(school_name: str, partner_name: str) -> list:
-    """The contracts' story, with these names wherever an event carries the school or the partner."""
-    start, envelopes = datetime(2025, 7, 4, 10, tzinfo=timezone.utc), []
-    for i, event_type in enumerate(STORY):
-        data = json.loads((EXAMPLES / f"{event_type}.v1.json").read_text("utf-8"))
-        named = {key: dict(data[key], name=name) for key, name in (("school", school_name), ("partner", partner_name))
-                 if isinstance(data.get(key), dict) and "name" in data[key]}
-        envelopes.append(example_envelope(event_type, start + timedelta(days=i), i + 1, **named))
-    return envelopes
 
 
 @pytest.fixture
