@@ -164,3 +164,19 @@ async def test_ops_lists_the_reminders_due_and_not_yet_sent(harness, api) -> Non
     assert reminder["rule"] == "meeting_j_minus_7" and reminder["status"] == "pending"
     other = (await api.get("/ops/reminders", params={"state": "due"}, headers=auth("academie", "lille"))).json()
     assert other["count"] == 0
+
+
+async def test_a_hostile_title_cannot_add_a_line_or_an_event_to_the_feed(harness, api) -> None:
+    """icalendar escapes ``\\``, ``;``, ``,`` and line breaks (CR alone included) in TEXT values:
+    what a user typed comes back as typed, on its own content line."""
+    hostile = "Visite\r\nEND:VEVENT\r\nBEGIN:VEVENT\rSUMMARY:faux; <b>x</b>, \\ fin"
+    await programme(harness)
+    await harness.play(example("ActionScheduled", action_id="act-hostile", title=hostile, place="Salle 1;2,3\nétage"))
+    url = (await api.get(f"/feeds/partnership/{PID}", headers=auth("school", UAI))).json()["url"]
+    feed = await api.get(url)
+    lines = feed.content.split(b"\r\n")
+    assert lines.count(b"BEGIN:VEVENT") == lines.count(b"END:VEVENT") == len(parse(feed.content))
+    assert not any(line.startswith(b"SUMMARY:faux") for line in lines) and b"\r" not in b"".join(lines)
+    action = parse(feed.content)[f"action-{PID}.act-hostile@jumelage.notifications"]
+    assert str(action["SUMMARY"]) == hostile.replace("\r\n", "\n").replace("\r", "\n")
+    assert str(action["LOCATION"]) == "Salle 1;2,3\nétage"
