@@ -4,6 +4,7 @@ header. Read back from a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from tests.integration.notifications.notif_events import EXAMPLES, example, referents
@@ -16,8 +17,6 @@ PARTNER = '<a href="http://evil.example/">Musée</a> & \'Cie\''
 async def _work_meeting_mail(harness, school_name: str, partner_name: str):
     harness.clock.set(datetime(2025, 7, 4, 10, 0, tzinfo=UTC))
     await harness.play(example("CampaignOpened"))
-    import json
-
     data = json.loads((EXAMPLES / "PartnershipAttributed.v1.json").read_text())
     school, partner = dict(data["school"], name=school_name), dict(data["partner"], name=partner_name)
     await harness.play(example("PartnershipAttributed", school=school, partner=partner))
