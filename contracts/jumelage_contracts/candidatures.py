@@ -107,10 +107,10 @@ class Partner(_Part):
     partner_id: str = Field(min_length=1, max_length=200)
     kind: PartnerKind
     name: str = Field(min_length=1, max_length=300)
-    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$", description="SIRET where the structure has one")
+    siret: str | None = Field(default=None, max_length=14, pattern=r"^[0-9]{14}$", description="SIRET where the structure has one")
     address: str = Field(min_length=1, max_length=500)
     commune: str = Field(min_length=1, max_length=200)
-    postcode: str | None = Field(default=None, pattern=r"^[0-9]{5}$")
+    postcode: str | None = Field(default=None, max_length=5, pattern=r"^[0-9]{5}$")
 
 
 class Resource(_Part):
@@ -132,7 +132,7 @@ class PartnerCompany(_Part):
     """The company (or company site) a JES candidature is twinned with."""
 
     name: str = Field(min_length=1, max_length=300)
-    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$")
+    siret: str | None = Field(default=None, max_length=14, pattern=r"^[0-9]{14}$")
     commune: str | None = Field(default=None, max_length=200)
     partner_id: str | None = Field(default=None, max_length=200)
 

@@ -39,7 +39,7 @@ class Body(BaseModel):
 
 
 class CampaignBody(Body):
-    campaign_id: str | None = Field(default=None, pattern=ID_PATTERN, description="Chosen by the caller, or generated")
+    campaign_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN, description="Chosen by the caller, or generated")
     academie: Academie
     dispositif: Dispositif
     school_year: SchoolYear
@@ -48,7 +48,7 @@ class CampaignBody(Body):
 
 
 class OfferBody(Body):
-    offer_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    offer_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN)
     partner: Partner
     title: b.Title
     resources: list[Resource] = Field(min_length=1, max_length=b.RESOURCES)
@@ -68,7 +68,7 @@ class OfferBody(Body):
 class CandidatureBody(Body):
     """The full content of a candidature (drafts, submissions, amendments, resubmissions)."""
 
-    candidature_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    candidature_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN)
     school: SchoolRef
     classes: list[ClassEntry] = Field(min_length=1, max_length=b.CLASSES)
     school_objective: b.Text
@@ -110,7 +110,7 @@ class AttributeBody(Body):
 
 
 class BatchItem(Body):
-    candidature_id: str = Field(pattern=ID_PATTERN)
+    candidature_id: str = Field(max_length=100, pattern=ID_PATTERN)
     partner: PartnerRef | None = None
     late_reason: str | None = Field(default=None, max_length=2000, description=LATE_REASON)
 
