@@ -8,9 +8,10 @@ PostgreSQL's ``text`` cannot hold it) are refused by a pattern; multi-line texts
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationInfo, WrapValidator
 
 # C0 controls, DEL and C1 controls; multi-line texts allow \t \n \r.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
@@ -18,17 +19,59 @@ MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 JS_SAFE_INT = 2**53  # the largest integer a JSON client (JavaScript) keeps exact; < PostgreSQL bigint
 
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=SINGLE_LINE)]
-Name = Annotated[str, Field(min_length=1, max_length=300, pattern=SINGLE_LINE)]
-Title = Annotated[str, Field(min_length=1, max_length=300, pattern=SINGLE_LINE)]
-Place = Annotated[str, Field(min_length=1, max_length=500, pattern=SINGLE_LINE)]
-Reason = Annotated[str, Field(min_length=1, max_length=4000, pattern=MULTI_LINE)]
-Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=MULTI_LINE)]
-LongText = Annotated[str, Field(min_length=1, max_length=20000, pattern=MULTI_LINE)]
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context of payloads read back from a store or the bus (``parse_payload`` passes
+it): events written before a bound existed must still load, so there the bounds of this module
+are not enforced (a naive timestamp is read as UTC). Commands and new events are validated
+without it: the bounds hold for everything written from now on."""
 
-Count = Annotated[int, Field(ge=0, le=100_000, description="People or things counted (small)")]
-Euros = Annotated[int, Field(ge=0, le=JS_SAFE_INT // 100, description="Whole euros (in cents it stays under 2^53)")]
-Timestamp = AwareDatetime
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
+def _lenient_for_history(loose: Any, fix: Any = None) -> WrapValidator:
+    """Validate with the bounds, or as ``loose`` (the type without them) under :data:`STORED`."""
+    adapter = TypeAdapter(loose)
+
+    def validate(value: Any, bounded: Any, info: ValidationInfo) -> Any:
+        if not _stored(info):
+            return bounded(value)
+        loaded = adapter.validate_python(value, context=info.context)
+        return fix(loaded) if fix else loaded
+
+    return WrapValidator(validate)
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _text(max_length: int, pattern: str, min_length: int = 1) -> Any:
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, pattern=pattern), _lenient_for_history(str)]
+
+
+def _int(ge: int, le: int, description: str) -> Any:
+    return Annotated[int, Field(ge=ge, le=le, description=description), _lenient_for_history(int)]
+
+
+def many(item: Any, max_length: int, min_length: int = 0) -> Any:
+    """A list of at most ``max_length`` items (at least ``min_length``), lenient for history."""
+    return Annotated[list[item], Field(min_length=min_length, max_length=max_length),  # type: ignore[valid-type]
+                     _lenient_for_history(list[item])]  # type: ignore[valid-type]
+
+
+Id = _text(200, SINGLE_LINE)
+Name = _text(300, SINGLE_LINE)
+Title = _text(300, SINGLE_LINE)
+Place = _text(500, SINGLE_LINE)
+Reason = _text(4000, MULTI_LINE)
+Text = _text(4000, MULTI_LINE)
+LongText = _text(20000, MULTI_LINE)
+
+Count = _int(0, 100_000, "People or things counted (small)")
+Euros = _int(0, JS_SAFE_INT // 100, "Whole euros (in cents it stays under 2^53)")
+Timestamp = Annotated[AwareDatetime, _lenient_for_history(datetime, _utc_if_naive)]
 """An instant with its time zone; a naive date-time is refused (422 naming the field)."""
 
 # Sizes of lists, by what the domain holds.

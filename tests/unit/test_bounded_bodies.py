@@ -1,9 +1,6 @@
 """Guard (issue 10): every request body of every service, and every part it nests, bounds each
 string (length), list (items) and number (upper bound). A new unbounded field fails here.
-
-``NOT_YET_BOUNDED`` lists the fields of the shared contract parts still open: they are also
-parts of stored events, and tightening them waits for a lenient read path for history. The list
-may only shrink."""
+``NOT_YET_BOUNDED`` would list a field deliberately left open (none today); it may only shrink."""
 
 from __future__ import annotations
 
@@ -16,10 +13,7 @@ from pydantic import BaseModel
 BODY_MODULES = ("candidatures.api.schemas", "programmes.api.schemas", "notifications.api.routes", "eventkit.http")
 SELF_BOUNDED_FORMATS = {"date", "date-time", "time", "uuid", "duration"}
 
-NOT_YET_BOUNDED = {
-    "BudgetItem.amount_eur", "BudgetLine.amount_eur", "FundingRequest.amount_eur", "FundingRequest.budget_lines",
-    "ResourceLink.resource_index",
-}
+NOT_YET_BOUNDED: set[str] = set()
 
 
 def body_models() -> list[type[BaseModel]]:
