@@ -10,11 +10,12 @@ Dates: deadlines are timezone-aware instants; windows and the attribution day ar
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import bounds as b
 from .reference import (
     UAI,
     Academie,
@@ -64,11 +65,11 @@ class CampaignCalendar(_Part):
     """The calendar of a campaign's school year, copied into attribution and renewal events so
     that downstream services (programmes, notifications) know the dates without asking."""
 
-    submission_deadline: datetime = Field(description="Last instant a candidature may be submitted or amended")
+    submission_deadline: b.Timestamp = Field(description="Last instant a candidature may be submitted or amended")
     attribution_date: date = Field(description="Day the académie attributes the partnerships (July)")
     work_meeting_window: DateWindow = Field(description="Window of the school + partner work meeting (Sept-Oct)")
     bilan_window: DateWindow = Field(description="Window of the bilan meeting (May-June)")
-    renewal_deadline: datetime = Field(description="Last instant a renewal may be requested (June)")
+    renewal_deadline: b.Timestamp = Field(description="Last instant a renewal may be requested (June)")
 
 
 class SchoolRef(_Part):
@@ -107,10 +108,10 @@ class Partner(_Part):
     partner_id: str = Field(min_length=1, max_length=200)
     kind: PartnerKind
     name: str = Field(min_length=1, max_length=300)
-    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$", description="SIRET where the structure has one")
+    siret: str | None = Field(default=None, max_length=14, pattern=r"^[0-9]{14}$", description="SIRET where the structure has one")
     address: str = Field(min_length=1, max_length=500)
     commune: str = Field(min_length=1, max_length=200)
-    postcode: str | None = Field(default=None, pattern=r"^[0-9]{5}$")
+    postcode: str | None = Field(default=None, max_length=5, pattern=r"^[0-9]{5}$")
 
 
 class Resource(_Part):
@@ -132,21 +133,21 @@ class PartnerCompany(_Part):
     """The company (or company site) a JES candidature is twinned with."""
 
     name: str = Field(min_length=1, max_length=300)
-    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$")
+    siret: str | None = Field(default=None, max_length=14, pattern=r"^[0-9]{14}$")
     commune: str | None = Field(default=None, max_length=200)
     partner_id: str | None = Field(default=None, max_length=200)
 
 
 class BudgetLine(_Part):
-    label: str = Field(min_length=1, max_length=300)
-    amount_eur: int = Field(ge=0, description="Whole euros")
+    label: b.Title
+    amount_eur: b.Euros
 
 
 class FundingRequest(_Part):
     """Funding a CNR project asks for (whole euros)."""
 
-    amount_eur: int = Field(ge=0)
-    budget_lines: list[BudgetLine] = Field(default_factory=list)
+    amount_eur: b.Euros
+    budget_lines: b.many(BudgetLine, b.ITEMS) = Field(default_factory=list)
 
 
 class Concertation(_Part):
@@ -202,7 +203,7 @@ class _OfferContent(EventData):
     dispositif: Dispositif
     partner: Partner
     title: str = Field(min_length=1, max_length=300)
-    resources: list[Resource] = Field(min_length=1)
+    resources: b.many(Resource, b.RESOURCES, min_length=1)
     eac_domains: list[EacDomain] = Field(default_factory=list)
     levels: list[Level] = Field(min_length=1)
     audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils])
@@ -232,7 +233,7 @@ class OfferWithdrawn(EventData):
     offer_id: str
     campaign_id: str
     academie: Academie
-    reason: str | None = None
+    reason: b.Reason | None = None
 
 
 @event(SOURCE)
@@ -262,7 +263,7 @@ class OfferPlacesReleased(EventData):
     campaign_id: str
     candidature_id: str
     partnership_id: str
-    class_ids: list[str] = Field(min_length=1, description="The classes whose places come back")
+    class_ids: b.many(b.Id, b.CLASSES, min_length=1) = Field(description="The classes whose places come back")
     classes: int = Field(ge=1, description="How many class places come back (the number of class_ids)")
     remaining_classes: int = Field(ge=0, description="Places left on the offer after the release")
     reason: Literal["partnership_ended", "class_cancelled"]
@@ -318,7 +319,7 @@ class CandidatureWithdrawn(EventData):
     type: Literal["CandidatureWithdrawn"] = "CandidatureWithdrawn"
     candidature_id: str
     campaign_id: str
-    reason: str | None = None
+    reason: b.Reason | None = None
 
 
 @event(SOURCE)

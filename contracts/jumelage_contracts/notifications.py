@@ -13,11 +13,11 @@ the e-mail's ``Message-ID`` so a mail client or gateway can recognise the duplic
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import bounds as b
 from .reference import Academie, Dispositif, SchoolYear
 from .registry import EventData, event
 
@@ -70,12 +70,12 @@ class ReminderScheduled(EventData):
     rule: str = Field(min_length=1, max_length=100, description="Name of the rule, e.g. 'action_j_minus_7'")
     dedup_key: str = Field(min_length=1, max_length=300,
                            description="What makes this reminder unique; carried in the e-mail Message-ID")
-    due_at: datetime = Field(description="When the reminder falls due (timezone-aware)")
+    due_at: b.Timestamp = Field(description="When the reminder falls due (timezone-aware)")
     recipients: list[Recipient] = Field(min_length=1)
     subject: SubjectRef
     channel: Literal["email"] = "email"
     title: str = Field(min_length=1, max_length=300, description="Short French subject line of the message")
-    event_at: datetime | None = Field(default=None, description="The date the reminder is about (action, deadline...)")
+    event_at: b.Timestamp | None = Field(default=None, description="The date the reminder is about (action, deadline...)")
     place: str | None = Field(default=None, max_length=500)
     caused_by: str | None = Field(default=None, description="Id of the event that planned it")
 
@@ -91,7 +91,7 @@ class ReminderSent(EventData):
     rule: str
     dedup_key: str
     message_id: str = Field(description="RFC 5322 Message-ID of the e-mail; contains the dedup key")
-    sent_at: datetime
+    sent_at: b.Timestamp
     recipients: list[Recipient] = Field(min_length=1)
     attempt: int = Field(default=1, ge=1)
 
@@ -109,7 +109,7 @@ class ReminderCancelled(EventData):
         description="Why: 'rescheduled', 'cancelled', 'satisfied' (e.g. the meeting was scheduled), "
                     "'superseded' (dates changed by the académie), 'partnership_ended'",
     )
-    cancelled_at: datetime
+    cancelled_at: b.Timestamp
 
 
 @event(SOURCE)
@@ -123,8 +123,8 @@ class ReminderFailed(EventData):
     dedup_key: str
     error: str = Field(min_length=1, max_length=2000)
     attempt: int = Field(ge=1)
-    failed_at: datetime
-    next_retry_at: datetime | None = None
+    failed_at: b.Timestamp
+    next_retry_at: b.Timestamp | None = None
     final: bool = False
 
 
@@ -139,14 +139,14 @@ class ReminderMissed(EventData):
     reminder_id: str = Field(min_length=1, max_length=60)
     rule: str = Field(min_length=1, max_length=100)
     dedup_key: str = Field(min_length=1, max_length=300)
-    due_at: datetime = Field(description="When the reminder was due")
-    late_until: datetime = Field(description="The end of its grace: the last moment it could still have gone out")
+    due_at: b.Timestamp = Field(description="When the reminder was due")
+    late_until: b.Timestamp = Field(description="The end of its grace: the last moment it could still have gone out")
     reason: str = Field(
         min_length=1, max_length=100,
         description="'arrived_after_its_grace' (the event that plans it reached notifications after "
                     "the grace ended), 'not_sent_before_its_grace' (it was planned, but not sent in time)",
     )
-    missed_at: datetime
+    missed_at: b.Timestamp
     subject: SubjectRef | None = None
     title: str | None = Field(default=None, max_length=300)
     caused_by: str | None = Field(default=None, max_length=100, description="Id of the event that planned it")

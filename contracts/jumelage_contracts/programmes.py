@@ -12,12 +12,13 @@ in: ``planned`` = actions ever scheduled for the class that year, ``cancelled`` 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import bounds as b
 from .candidatures import CampaignCalendar, PartnerRef, SchoolRef
 from .reference import ActionKind, Audience, CultureTier, Dispositif, Level, ResourceKind, SchoolYear, TimeSlot
 from .registry import EventData, event, upcaster
@@ -131,7 +132,7 @@ class ResourceLink(_Part):
 
     offer_id: Id | None = Field(default=None, max_length=200)
     resource_kind: ResourceKind | None = None
-    resource_index: int | None = Field(default=None, ge=0, description="Index in the offer's resources")
+    resource_index: int | None = Field(default=None, ge=0, le=b.RESOURCES, description="Index in the offer's resources")
 
 
 class ClassParticipation(_Part):
@@ -226,9 +227,9 @@ class ClassCancelled(_YearEvent):
     new action may be scheduled for it."""
 
     type: Literal["ClassCancelled"] = "ClassCancelled"
-    class_id: Id
-    reason: str = Field(min_length=1, max_length=4000)
-    cancelled_action_ids: list[Id] = Field(default_factory=list)
+    class_id: b.Id
+    reason: b.Reason
+    cancelled_action_ids: b.many(b.Id, 1000) = Field(default_factory=list)
 
 
 @event(SOURCE)
@@ -237,7 +238,7 @@ class ProgrammeYearClosed(_YearEvent):
 
     type: Literal["ProgrammeYearClosed"] = "ProgrammeYearClosed"
     outcome: Literal["renewed", "not_renewed", "ended"]
-    closed_at: datetime
+    closed_at: b.Timestamp
     bilan_recorded: bool
 
 
@@ -248,7 +249,7 @@ class PartnershipEnded(_YearEvent):
     type: Literal["PartnershipEnded"] = "PartnershipEnded"
     reason: Literal["renewal_declined", "not_renewed", "completed", "withdrawn", "other"]
     detail: str | None = Field(default=None, max_length=4000)
-    ended_at: datetime
+    ended_at: b.Timestamp
     years: int = Field(ge=1, description="How many school years the partnership lasted")
 
 
@@ -279,7 +280,7 @@ class ConventionSigned(_YearEvent):
     kind: ConventionKind
     side: Side
     signed_by: str = Field(min_length=1, max_length=300)
-    signed_at: datetime
+    signed_at: b.Timestamp
     fully_signed: bool
     engagements_accepted: list[CharterEngagement] = Field(
         default_factory=list, description="JES: the charter's articles this signature accepts")
@@ -298,11 +299,11 @@ class MeetingScheduled(_YearEvent):
     meeting_id: Id = Field(min_length=1, max_length=200)
     kind: MeetingKind
     rencontre_number: int | None = Field(default=None, ge=1, le=3, description="centres sociaux: 1st, 2nd or 3rd rencontre")
-    starts_at: datetime
+    starts_at: b.Timestamp
     duration_minutes: int = Field(default=120, ge=5, le=24 * 60)
-    place: str = Field(min_length=1, max_length=500)
-    attendees_planned: list[str] = Field(default_factory=list)
-    title: str | None = Field(default=None, max_length=300)
+    place: b.Place
+    attendees_planned: b.many(b.Name, b.PEOPLE) = Field(default_factory=list)
+    title: b.Title | None = None
     timing: MeetingTiming | None = Field(
         default=None, description="work and bilan meetings: against the calendar's window; none for other kinds")
 
@@ -314,8 +315,8 @@ class MeetingRescheduled(_YearEvent):
     type: Literal["MeetingRescheduled"] = "MeetingRescheduled"
     meeting_id: Id
     kind: MeetingKind
-    starts_at: datetime
-    previous_starts_at: datetime
+    starts_at: b.Timestamp
+    previous_starts_at: b.Timestamp
     place: str = Field(min_length=1, max_length=500)
     reason: str | None = Field(default=None, max_length=4000)
     timing: MeetingTiming | None = Field(
@@ -329,7 +330,7 @@ class MeetingCancelled(_YearEvent):
     type: Literal["MeetingCancelled"] = "MeetingCancelled"
     meeting_id: Id
     kind: MeetingKind
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: b.Reason
 
 
 @event(SOURCE)
@@ -339,10 +340,10 @@ class MeetingHeld(_YearEvent):
     type: Literal["MeetingHeld"] = "MeetingHeld"
     meeting_id: Id
     kind: MeetingKind
-    held_at: datetime
-    attendees: list[str] = Field(default_factory=list)
-    minutes: str = Field(min_length=1, max_length=20000)
-    productions: list[Production] = Field(default_factory=list)
+    held_at: b.Timestamp
+    attendees: b.many(b.Name, b.PEOPLE) = Field(default_factory=list)
+    minutes: b.LongText
+    productions: b.many(Production, b.ITEMS) = Field(default_factory=list)
     timing: MeetingTiming | None = Field(
         default=None, description="work and bilan meetings: against the calendar's window; none for other kinds")
 
@@ -359,15 +360,15 @@ class ActionScheduled(_YearEvent):
     type: Literal["ActionScheduled"] = "ActionScheduled"
     action_id: Id = Field(min_length=1, max_length=200)
     kind: ActionKind
-    title: str = Field(min_length=1, max_length=300)
-    class_ids: list[Id] = Field(min_length=1)
-    starts_at: datetime
+    title: b.Title
+    class_ids: b.many(b.Id, b.CLASSES, min_length=1)
+    starts_at: b.Timestamp
     duration_minutes: int = Field(ge=5, le=7 * 24 * 60, description="An observation internship lasts a week")
     place: str = Field(min_length=1, max_length=500)
     audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils])
     time_slot: TimeSlot = TimeSlot.scolaire
     resource: ResourceLink | None = None
-    description: str | None = Field(default=None, max_length=4000)
+    description: b.Text | None = None
 
 
 @event(SOURCE)
@@ -377,12 +378,12 @@ class ActionRescheduled(_YearEvent):
     type: Literal["ActionRescheduled"] = "ActionRescheduled"
     action_id: Id
     kind: ActionKind
-    class_ids: list[Id] = Field(min_length=1)
-    starts_at: datetime
-    previous_starts_at: datetime
+    class_ids: b.many(b.Id, b.CLASSES, min_length=1)
+    starts_at: b.Timestamp
+    previous_starts_at: b.Timestamp
     duration_minutes: int = Field(ge=5, le=7 * 24 * 60)
-    place: str = Field(min_length=1, max_length=500)
-    reason: str | None = Field(default=None, max_length=4000)
+    place: b.Place
+    reason: b.Reason | None = None
 
 
 @event(SOURCE)
@@ -392,8 +393,8 @@ class ActionCancelled(_YearEvent):
     type: Literal["ActionCancelled"] = "ActionCancelled"
     action_id: Id
     kind: ActionKind
-    class_ids: list[Id] = Field(min_length=1)
-    reason: str = Field(min_length=1, max_length=4000)
+    class_ids: b.many(b.Id, b.CLASSES, min_length=1)
+    reason: b.Reason
 
 
 @event(SOURCE)
@@ -403,12 +404,12 @@ class ActionCompleted(_YearEvent):
     type: Literal["ActionCompleted"] = "ActionCompleted"
     action_id: Id
     kind: ActionKind
-    class_ids: list[Id] = Field(min_length=1)
-    completed_at: datetime
-    participants: list[ClassParticipation] = Field(default_factory=list)
-    staff_present: int = Field(default=0, ge=0)
-    families_present: int = Field(default=0, ge=0)
-    notes: str | None = Field(default=None, max_length=4000)
+    class_ids: b.many(b.Id, b.CLASSES, min_length=1)
+    completed_at: b.Timestamp
+    participants: b.many(ClassParticipation, b.CLASSES) = Field(default_factory=list)
+    staff_present: b.Count = 0
+    families_present: b.Count = 0
+    notes: b.Text | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,7 +424,7 @@ class BilanRecorded(_YearEvent):
 
     type: Literal["BilanRecorded"] = "BilanRecorded"
     bilan_meeting_id: Id
-    recorded_at: datetime
+    recorded_at: b.Timestamp
     per_class: list[ClassBilan]
     per_kind: list[KindBilan] = Field(default_factory=list)
     planned: int = Field(ge=0)
@@ -450,7 +451,7 @@ class StepCompleted(_YearEvent):
     track: StepTrack
     step: str = Field(min_length=1, max_length=50)
     step_number: int = Field(ge=1, le=5)
-    completed_at: datetime
+    completed_at: b.Timestamp
     summary: str = Field(min_length=1, max_length=8000)
     reconduction: bool | None = Field(default=None, description="mercredi bilan step: renew the partnership or not")
 
@@ -465,8 +466,8 @@ class StepCompleted(_YearEvent):
 
 
 class BudgetItem(_Part):
-    label: str = Field(min_length=1, max_length=300)
-    amount_eur: int = Field(ge=0, description="Whole euros")
+    label: b.Title
+    amount_eur: b.Euros
 
 
 @event(SOURCE)
@@ -475,9 +476,9 @@ class FundingRequested(_YearEvent):
 
     type: Literal["FundingRequested"] = "FundingRequested"
     funding_id: Id
-    amount_eur: int = Field(ge=1)
-    budget: list[BudgetItem] = Field(default_factory=list)
-    requested_at: datetime
+    amount_eur: b.Euros = Field(ge=1)
+    budget: b.many(BudgetItem, b.ITEMS) = Field(default_factory=list)
+    requested_at: b.Timestamp
 
 
 @event(SOURCE)
@@ -488,7 +489,7 @@ class FundingGranted(_YearEvent):
     funding_id: Id
     amount_eur: int = Field(ge=0)
     granted_by: str = Field(min_length=1, max_length=300)
-    granted_at: datetime
+    granted_at: b.Timestamp
 
 
 @event(SOURCE, version=2)

@@ -67,7 +67,7 @@ def _normalise_uai(value: object) -> object:
 UAI = Annotated[
     str,
     BeforeValidator(_normalise_uai),
-    Field(pattern=UAI_PATTERN, description="UAI of a school: 7 digits and a check letter"),
+    Field(max_length=8, pattern=UAI_PATTERN, description="UAI of a school: 7 digits and a check letter"),
     AfterValidator(parse_uai),
 ]
 """A school's UAI, usable as a pydantic field type: normalised to upper case, check letter verified."""
@@ -481,7 +481,7 @@ def parse_school_year(value: str) -> str:
 
 SchoolYear = Annotated[
     str,
-    Field(pattern=SCHOOL_YEAR_PATTERN, description="School year, e.g. 2025-2026", examples=["2025-2026"]),
+    Field(max_length=9, pattern=SCHOOL_YEAR_PATTERN, description="School year, e.g. 2025-2026", examples=["2025-2026"]),
     AfterValidator(parse_school_year),
 ]
 """A school year as a pydantic field type: ``"2025-2026"``, years consecutive."""

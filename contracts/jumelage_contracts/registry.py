@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable, ClassVar, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .bounds import STORED
 from .envelope import SYSTEM, Actor, Envelope
 
 Payload = dict[str, Any]
@@ -141,7 +142,9 @@ def parse_payload(event_type: str, schema_version: int, data: Payload) -> EventD
     payload = upcast(event_type, schema_version, data)
     # The payload's own ``type`` (if any) is overridden: the envelope's type is authoritative and
     # an upcaster that renames nothing should not have to rewrite it.
-    return model.model_validate({**payload, "type": event_type})
+    # Stored history is read with the bounds relaxed (bounds.STORED): an event written before a
+    # bound existed still loads; new events are validated with them when they are made.
+    return model.model_validate({**payload, "type": event_type}, context=STORED)
 
 
 # -- the discriminated union of every registered event -----------------------------------------

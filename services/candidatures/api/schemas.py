@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jumelage_contracts import bounds as b
 from jumelage_contracts.candidatures import (
     CampaignCalendar,
     ClassEntry,
@@ -38,23 +39,23 @@ class Body(BaseModel):
 
 
 class CampaignBody(Body):
-    campaign_id: str | None = Field(default=None, pattern=ID_PATTERN, description="Chosen by the caller, or generated")
+    campaign_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN, description="Chosen by the caller, or generated")
     academie: Academie
     dispositif: Dispositif
     school_year: SchoolYear
-    title: str = Field(min_length=1, max_length=300)
+    title: b.Title
     calendar: CampaignCalendar
 
 
 class OfferBody(Body):
-    offer_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    offer_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN)
     partner: Partner
-    title: str = Field(min_length=1, max_length=300)
-    resources: list[Resource] = Field(min_length=1)
-    eac_domains: list[EacDomain] = Field(default_factory=list)
-    levels: list[Level] = Field(min_length=1)
-    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils])
-    time_slots: list[TimeSlot] = Field(default_factory=lambda: [TimeSlot.scolaire])
+    title: b.Title
+    resources: list[Resource] = Field(min_length=1, max_length=b.RESOURCES)
+    eac_domains: list[EacDomain] = Field(default_factory=list, max_length=len(EacDomain))
+    levels: list[Level] = Field(min_length=1, max_length=len(Level))
+    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils], max_length=len(Audience))
+    time_slots: list[TimeSlot] = Field(default_factory=lambda: [TimeSlot.scolaire], max_length=len(TimeSlot))
     capacity_classes: int = Field(ge=1, le=500)
 
     def content(self) -> OfferContent:
@@ -67,11 +68,11 @@ class OfferBody(Body):
 class CandidatureBody(Body):
     """The full content of a candidature (drafts, submissions, amendments, resubmissions)."""
 
-    candidature_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    candidature_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN)
     school: SchoolRef
-    classes: list[ClassEntry] = Field(min_length=1, max_length=30)
-    school_objective: str = Field(min_length=1, max_length=4000)
-    offer_id: str | None = None
+    classes: list[ClassEntry] = Field(min_length=1, max_length=b.CLASSES)
+    school_objective: b.Text
+    offer_id: b.Id | None = None
     partner_wished: PartnerRef | None = None
     wishes: Wishes = Field(default_factory=Wishes)
     tier: CultureTier | None = None
@@ -87,16 +88,16 @@ class CandidatureBody(Body):
 
 
 class ReasonBody(Body):
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: b.Reason
 
 
 class OptionalReasonBody(Body):
-    reason: str | None = Field(default=None, max_length=4000)
+    reason: b.Reason | None = None
 
 
 class ReviewBody(Body):
     avis: Avis
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: b.Text | None = None
 
 
 LATE_REASON = ("Needed after the campaign's attribution date: why the académie attributes late "
@@ -109,7 +110,7 @@ class AttributeBody(Body):
 
 
 class BatchItem(Body):
-    candidature_id: str = Field(pattern=ID_PATTERN)
+    candidature_id: str = Field(max_length=100, pattern=ID_PATTERN)
     partner: PartnerRef | None = None
     late_reason: str | None = Field(default=None, max_length=2000, description=LATE_REASON)
 
@@ -119,8 +120,8 @@ class BatchAttributionBody(Body):
 
 
 class RenewalRequestBody(Body):
-    classes: list[ClassEntry] = Field(min_length=1, max_length=30)
-    motivation: str = Field(min_length=1, max_length=4000)
+    classes: list[ClassEntry] = Field(min_length=1, max_length=b.CLASSES)
+    motivation: b.Text
     tier: CultureTier | None = None
 
 

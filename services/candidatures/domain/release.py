@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from jumelage_contracts.bounds import clip
 from jumelage_contracts.candidatures import OfferPlacesReleased, PartnershipAttributed
 from jumelage_contracts.programmes import ClassCancelled, PartnershipEnded
 
@@ -70,7 +71,7 @@ def places_freed(attributed: PartnershipAttributed, event: PartnershipEnded | Cl
     if isinstance(event, PartnershipEnded):
         if not places_come_back_only_when_the_year_stops_early(event):
             return None
-        detail = (f"{event.reason}: {event.detail}" if event.detail else event.reason)[:4000]
+        detail = clip(f"{event.reason}: {event.detail}" if event.detail else event.reason, 4000)
         return ReleasePlaces(attributed.offer_id, attributed.partnership_id, attributed.candidature_id,
                              tuple(attributed_ids), "partnership_ended", detail, now)
     if event.class_id not in attributed_ids:

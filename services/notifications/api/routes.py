@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from eventkit.auth import Principal, principal_dependency, require_roles
 from jumelage_contracts import Role
@@ -23,8 +23,8 @@ def service(request: Request):
 
 
 class ClockMove(BaseModel):
-    now: datetime | None = Field(default=None, description="Set the clock to this instant (timezone-aware)")
-    advance_seconds: float | None = Field(default=None, ge=0)
+    now: AwareDatetime | None = Field(default=None, description="Set the clock to this instant (timezone-aware)")
+    advance_seconds: float | None = Field(default=None, ge=0, le=400 * 24 * 3600)
 
 
 class OverrideBody(BaseModel):

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from jumelage_contracts import bounds as b
 from jumelage_contracts.programmes import (
     EMAIL_PATTERN,
     BudgetItem,
@@ -45,10 +46,10 @@ class ReferentBody(Body):
     referent_id: str | None = IdField
     side: Side
     role: ReferentRole
-    name: str = Field(min_length=1, max_length=300)
+    name: b.Name
     email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     phone: str | None = Field(default=None, max_length=40)
-    replaces: str | None = None
+    replaces: b.Id | None = None
 
     def command(self, now: datetime) -> c.DesignateReferent:
         return c.DesignateReferent(self.referent_id or new_id("ref"), self.side, self.role, self.name, self.email,
@@ -57,8 +58,8 @@ class ReferentBody(Body):
 
 class SignatureBody(Body):
     side: Side
-    signed_by: str = Field(min_length=1, max_length=300)
-    engagements_accepted: list[CharterEngagement] = Field(default_factory=list)
+    signed_by: b.Name
+    engagements_accepted: list[CharterEngagement] = Field(default_factory=list, max_length=3)
 
     def command(self, now: datetime) -> c.SignConvention:
         return c.SignConvention(self.side, self.signed_by, now, tuple(self.engagements_accepted))
@@ -68,11 +69,11 @@ class MeetingBody(Body):
     meeting_id: str | None = IdField
     kind: MeetingKind
     starts_at: AwareDatetime
-    place: str = Field(min_length=1, max_length=500)
+    place: b.Place
     duration_minutes: int = Field(default=120, ge=5, le=24 * 60)
     rencontre_number: int | None = Field(default=None, ge=1, le=3)
-    attendees_planned: list[str] = Field(default_factory=list)
-    title: str | None = Field(default=None, max_length=300)
+    attendees_planned: list[b.Name] = Field(default_factory=list, max_length=b.PEOPLE)
+    title: b.Title | None = None
 
     def command(self, now: datetime) -> c.ScheduleMeeting:
         return c.ScheduleMeeting(self.meeting_id or new_id("mtg"), self.kind, self.starts_at, self.place, now,
@@ -82,32 +83,32 @@ class MeetingBody(Body):
 
 class MeetingRescheduleBody(Body):
     starts_at: AwareDatetime
-    place: str | None = Field(default=None, min_length=1, max_length=500)
-    reason: str | None = Field(default=None, max_length=4000)
+    place: b.Place | None = None
+    reason: b.Reason | None = None
 
 
 class ReasonBody(Body):
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: b.Reason
 
 
 class MeetingHeldBody(Body):
-    minutes: str = Field(min_length=1, max_length=20000)
-    attendees: list[str] = Field(default_factory=list)
-    productions: list[Production] = Field(default_factory=list)
+    minutes: b.LongText
+    attendees: list[b.Name] = Field(default_factory=list, max_length=b.PEOPLE)
+    productions: list[Production] = Field(default_factory=list, max_length=b.ITEMS)
 
 
 class ActionBody(Body):
     action_id: str | None = IdField
     kind: ActionKind
-    title: str = Field(min_length=1, max_length=300)
-    class_ids: list[str] = Field(min_length=1)
+    title: b.Title
+    class_ids: list[b.Id] = Field(min_length=1, max_length=b.CLASSES)
     starts_at: AwareDatetime
     duration_minutes: int = Field(ge=5, le=7 * 24 * 60)
-    place: str = Field(min_length=1, max_length=500)
-    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils], min_length=1)
+    place: b.Place
+    audiences: list[Audience] = Field(default_factory=lambda: [Audience.pupils], min_length=1, max_length=3)
     time_slot: TimeSlot = TimeSlot.scolaire
     resource: ResourceLink | None = None
-    description: str | None = Field(default=None, max_length=4000)
+    description: b.Text | None = None
 
     def command(self, now: datetime) -> c.ScheduleAction:
         return c.ScheduleAction(
@@ -119,21 +120,21 @@ class ActionBody(Body):
 class ActionRescheduleBody(Body):
     starts_at: AwareDatetime
     duration_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
-    place: str | None = Field(default=None, min_length=1, max_length=500)
-    reason: str | None = Field(default=None, max_length=4000)
+    place: b.Place | None = None
+    reason: b.Reason | None = None
 
 
 class ActionCompleteBody(Body):
-    participants: list[ClassParticipation] = Field(default_factory=list)
-    staff_present: int = Field(default=0, ge=0)
-    families_present: int = Field(default=0, ge=0)
-    notes: str | None = Field(default=None, max_length=4000)
+    participants: list[ClassParticipation] = Field(default_factory=list, max_length=b.CLASSES)
+    staff_present: b.Count = 0
+    families_present: b.Count = 0
+    notes: b.Text | None = None
 
 
 class BilanBody(Body):
     school: SideEvaluation
     partner: SideEvaluation
-    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
+    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list, max_length=b.ITEMS)
 
     def command(self, now: datetime) -> c.RecordBilan:
         return c.RecordBilan(self.school, self.partner, now, tuple(self.questionnaire))
@@ -142,7 +143,7 @@ class BilanBody(Body):
 class StepBody(Body):
     track: StepTrack
     step: str = Field(min_length=1, max_length=50)
-    summary: str = Field(min_length=1, max_length=8000)
+    summary: b.LongText
     reconduction: bool | None = None
 
     def command(self, now: datetime) -> c.CompleteStep:
@@ -151,22 +152,22 @@ class StepBody(Body):
 
 class FundingRequestBody(Body):
     funding_id: str | None = IdField
-    amount_eur: int = Field(ge=1)
-    budget: list[BudgetItem] = Field(default_factory=list)
+    amount_eur: b.Euros = Field(ge=1)
+    budget: list[BudgetItem] = Field(default_factory=list, max_length=b.ITEMS)
 
     def command(self, now: datetime) -> c.RequestFunding:
         return c.RequestFunding(self.funding_id or new_id("fund"), self.amount_eur, now, tuple(self.budget))
 
 
 class FundingGrantBody(Body):
-    amount_eur: int = Field(ge=0)
-    granted_by: str = Field(min_length=1, max_length=300)
+    amount_eur: b.Euros
+    granted_by: b.Name
 
 
 class FundingSpendBody(Body):
     expense_id: str | None = IdField  # the invoice or payment reference: a retried spend counts once
-    amount_eur: int = Field(ge=1)
-    label: str = Field(min_length=1, max_length=300)
+    amount_eur: b.Euros = Field(ge=1)
+    label: b.Title
     spent_on: date
 
     def command(self, funding_id: str, now: datetime) -> c.SpendFunding:
@@ -176,7 +177,7 @@ class FundingSpendBody(Body):
 
 class EndBody(Body):
     reason: Literal["not_renewed", "completed", "withdrawn", "other"]
-    detail: str | None = Field(default=None, max_length=4000)
+    detail: b.Reason | None = None
 
     def command(self, now: datetime) -> c.EndPartnership:
         return c.EndPartnership(self.reason, now, self.detail)

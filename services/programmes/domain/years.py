@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+from jumelage_contracts.bounds import clip
 from jumelage_contracts.programmes import (
     ActionCancelled,
     ClassCancelled,
@@ -13,6 +14,7 @@ from jumelage_contracts.programmes import (
     ProgrammeYearOpened,
 )
 from jumelage_contracts.reference import school_year_end, school_year_start
+
 
 from .commands import CancelClass, DeclineRenewal, EndPartnership, OpenYear
 from .errors import NotFound, RuleViolated
@@ -108,7 +110,7 @@ def cancel_class(cmd: CancelClass, identity: Identity, year: Year) -> list:
         if not others:
             events.append(ActionCancelled(**stamp, action_id=action.action_id, kind=action.kind,
                                           class_ids=list(action.class_ids),
-                                          reason=f"class {info.label} cancelled: {cmd.reason}"))
+                                          reason=clip(f"class {info.label} cancelled: {cmd.reason}", 4000)))
     return events
 
 

@@ -425,3 +425,23 @@ async def test_batch_attribution_reports_unknown_and_out_of_scope_items_without_
     assert done["status"] == 200 and [e["type"] for e in done["events"]] == ["PartnershipAttributed", "OfferCapacityReserved"]
     r = await client.post("/attributions", headers=OTHER_ACADEMIE, json={"items": [{"candidature_id": "cand-1"}]})
     assert r.json()["results"][0]["status"] == 403 and r.json()["attributed"] == 0
+
+
+async def test_an_offer_of_600_resources_of_2000_characters_is_a_422_and_nothing_is_stored(client):
+    assert (await client.post("/campaigns", json=campaign_body(), headers=ACADEMIE)).status_code == 201
+    body = offer_body()
+    body["resources"] = [{"kind": "visit", "description": "x" * 2000}] * 600
+    before = await client.runtime.store.last_position()
+    r = await client.post("/campaigns/camp-1/offers", json=body, headers=PARTNER)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "resources" in r.json()["detail"]
+    assert await client.runtime.store.last_position() == before
+    assert (await client.get("/offers/offer-1", headers=PARTNER)).status_code == 404
+
+
+async def test_a_nul_character_in_a_reason_is_a_422_naming_the_field(client):
+    await open_campaign_with_offer(client)
+    r = await client.post("/offers/offer-1/withdraw", json={"reason": "fin\x00"}, headers=PARTNER)
+    assert r.status_code == 422, r.text
+    assert "reason" in r.json()["detail"]
