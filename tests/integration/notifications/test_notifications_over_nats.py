@@ -18,18 +18,9 @@ from jumelage_contracts.subjects import stream_name
 from notifications.bootstrap import MailSettings, build
 from tests.integration.notifications.notif_events import example
 from tests.integration.notifications.notif_harness import SmtpServer
+from tests.waiting import eventually
 
 UTC = timezone.utc
-
-
-async def wait_for(predicate, timeout: float = 15.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_published(
@@ -56,7 +47,7 @@ async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_pu
                 from notifications.adapters.db import list_timers
                 return await list_timers(conn, status=["pending"])
 
-        assert len(await wait_for(timers)) == 2
+        assert len(await eventually(timers)) == 2
         await relay.republish(0)  # the same event again, from position 0
         await asyncio.sleep(1.0)
         assert len(await timers()) == 2
@@ -69,7 +60,7 @@ async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_pu
         async def published():
             info = await nats.js.stream_info(stream_name("notifications", subject_root))
             return info.state.messages >= 4  # 2 ReminderScheduled + 2 ReminderSent
-        assert await wait_for(published)
+        assert await eventually(published)
     finally:
         await service.stop()
         await nats.close()
