@@ -5,10 +5,10 @@ notifications stream."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timezone
 
+from eventkit import metrics
 from eventkit.bus import NatsConnection, OutboxRelay, provision
 from eventkit.clock import ManualClock
 from eventkit.settings import ServiceSettings
@@ -21,6 +21,12 @@ from tests.integration.notifications.notif_harness import SmtpServer
 from tests.waiting import eventually
 
 UTC = timezone.utc
+
+
+def duplicates_skipped(consumers: list[str]) -> float:
+    return sum(metrics.REGISTRY.get_sample_value("jumelage_consumer_messages_total",
+                                                 {"consumer": name, "outcome": "duplicate"}) or 0
+               for name in consumers)
 
 
 async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_published(
@@ -48,8 +54,26 @@ async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_pu
                 return await list_timers(conn, status=["pending"])
 
         assert len(await eventually(timers)) == 2
-        await relay.republish(0)  # the same event again, from position 0
-        await asyncio.sleep(1.0)
+        # The same event again, republished by the relay after JetStream's duplicate window (made
+        # short here): inside the window the copy is dropped and no consumer ever sees it.
+        source = stream_name("candidatures", subject_root)
+        config = (await nats.js.stream_info(source)).config
+        config.duplicate_window = 0.5
+        await nats.js.update_stream(config)
+        names = [c.name for c in await nats.js.consumers_info(source)]
+        skipped_before = duplicates_skipped(names)
+
+        async def copy_stored() -> bool:
+            await relay.republish(0)
+            return (await nats.js.stream_info(source)).state.last_seq >= 2
+
+        await eventually(copy_stored, interval=0.2, what="a republish beyond the duplicate window to be stored")
+
+        async def copy_consumed() -> bool:
+            return all(c.ack_floor.stream_seq >= 2 for c in await nats.js.consumers_info(source))
+
+        await eventually(copy_consumed, what="every consumer of candidatures to ack the copy")
+        assert duplicates_skipped(names) > skipped_before, "no consumer recognised the copy as a duplicate"
         assert len(await timers()) == 2
 
         clock.set(datetime(2025, 5, 31, tzinfo=UTC))
