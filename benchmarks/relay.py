@@ -26,7 +26,9 @@ into a fresh store (100 per transaction), then:
 * ``raw fetch+ack``: a durable pull consumer on the same stream, ``fetch(500)`` and ``ack`` each.
 
 Ratios ``kit/raw`` are printed, and on the consumer lines ``fs/raw`` and ``kit/fs`` (FastStream's
-events/s against raw, the kit's against FastStream's). With ``--sync-always`` (default on) the
+events/s against raw, the kit's against FastStream's). The three consumers run ``--repeat`` rounds
+(default 3) in a rotating order, each round with fresh durables and sinks; min/median/max are
+printed per consumer and the table holds the medians. With ``--sync-always`` (default on) the
 relay/raw pair runs again against a NATS server with ``jetstream { sync_interval: always }`` (the
 production setting, deploy/nats/nats-server.conf) to show what fsync-before-ack costs.
 
@@ -42,6 +44,7 @@ import asyncio
 import logging
 import os
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -149,11 +152,11 @@ async def time_raw_publish(nats: NatsConnection, root: str, stored: list) -> flo
     return time.perf_counter() - started
 
 
-async def time_consumer(store: Any, nats: NatsConnection, root: str, total: int) -> float:
+async def time_consumer(store: Any, nats: NatsConnection, root: str, total: int, name: str = "bench-kit") -> float:
     async def no_op(tx, envelope, event) -> None:
         return None
 
-    spec = ConsumerSpec(name="bench-kit", source="candidatures", handler=no_op)
+    spec = ConsumerSpec(name=name, source="candidatures", handler=no_op)
     consumer = Consumer(spec, store, nats, subject_root=root, service="bench", batch_size=BATCH)
     started = time.perf_counter()
     task = asyncio.create_task(consumer.run())
@@ -166,10 +169,9 @@ async def time_consumer(store: Any, nats: NatsConnection, root: str, total: int)
     return elapsed
 
 
-async def time_faststream(store: Any, url: str, root: str, total: int) -> float:
+async def time_faststream(store: Any, url: str, root: str, total: int, name: str = "bench-faststream") -> float:
     """FastStream set up for events: durable pull consumer, explicit server acks, the fetched
     batch in one handler call in order, acks left to the handler, service logs at DEBUG."""
-    name = "bench-faststream"
     broker = NatsBroker(url, log_level=logging.DEBUG)
     done = 0
 
@@ -202,12 +204,12 @@ async def time_faststream(store: Any, url: str, root: str, total: int) -> float:
     return elapsed
 
 
-async def time_raw_fetch(nats: NatsConnection, root: str, total: int) -> float:
+async def time_raw_fetch(nats: NatsConnection, root: str, total: int, name: str = "bench-raw") -> float:
     js = nats.js
     stream = stream_name("candidatures", root)
-    await js.add_consumer(stream, ConsumerConfig(durable_name="bench-raw", name="bench-raw",
+    await js.add_consumer(stream, ConsumerConfig(durable_name=name, name=name,
                                                  ack_policy=AckPolicy.EXPLICIT, max_ack_pending=BATCH * 4))
-    sub = await js.pull_subscribe_bind(durable="bench-raw", stream=stream)
+    sub = await js.pull_subscribe_bind(durable=name, stream=stream)
     done = 0
     started = time.perf_counter()
     while done < total:
@@ -228,7 +230,7 @@ def rate(total: int, seconds: float) -> str:
 
 
 async def bench_store(kind: str, total: int, nats: NatsConnection, url: str, workdir: str,
-                      sync_nats: NatsConnection | None, rows: list[Row]) -> None:
+                      sync_nats: NatsConnection | None, rows: list[Row], repeat: int = 3) -> None:
     batches = make_events(total)
     async with scratch_store(kind, workdir, "producer") as store:
         stored = await preload(store, batches)
@@ -237,12 +239,31 @@ async def bench_store(kind: str, total: int, nats: NatsConnection, url: str, wor
         relay_s = await time_relay(store, nats, root, total)
         raw_s = await time_raw_publish(nats, f"r{uuid.uuid4().hex[:8]}", stored)
         rows.append((f"{kind:8} relay store -> JetStream acks", total / relay_s, total / raw_s, None))
-        async with scratch_store(kind, workdir, "consumer") as sink:
-            kit_s = await time_consumer(sink, nats, root, total)
-        async with scratch_store(kind, workdir, "faststream") as sink:
-            faststream_s = await time_faststream(sink, url, root, total)
-        raw_fetch_s = await time_raw_fetch(nats, root, total)
-        rows.append((f"{kind:8} consumer fetch+inbox+ack", total / kit_s, total / raw_fetch_s, total / faststream_s))
+        # The three consumers read the same stream, each with its own durable and a fresh sink,
+        # ``repeat`` rounds in a rotating order so that none always runs first (cold) or last.
+        timings: dict[str, list[float]] = {"kit": [], "faststream": [], "raw": []}
+
+        async def kit(r: int) -> float:
+            async with scratch_store(kind, workdir, f"consumer{r}") as sink:
+                return await time_consumer(sink, nats, root, total, name=f"bench-kit-{r}")
+
+        async def faststream(r: int) -> float:
+            async with scratch_store(kind, workdir, f"faststream{r}") as sink:
+                return await time_faststream(sink, url, root, total, name=f"bench-faststream-{r}")
+
+        async def raw(r: int) -> float:
+            return await time_raw_fetch(nats, root, total, name=f"bench-raw-{r}")
+
+        runners = [("kit", kit), ("faststream", faststream), ("raw", raw)]
+        for r in range(repeat):
+            for label, runner in runners[r % 3:] + runners[:r % 3]:
+                timings[label].append(await runner(r))
+        rates = {label: sorted(total / t for t in times) for label, times in timings.items()}
+        for label, values in rates.items():
+            print(f"{kind:8} consumer {label:10} ev/s over {repeat} interleaved runs: min {values[0]:,.0f} "
+                  f"median {statistics.median(values):,.0f} max {values[-1]:,.0f}")
+        rows.append((f"{kind:8} consumer fetch+inbox+ack", statistics.median(rates["kit"]),
+                     statistics.median(rates["raw"]), statistics.median(rates["faststream"])))
         if sync_nats is not None:
             await store.set_checkpoint("relay:candidatures", 0)
             relay_sync = await time_relay(store, sync_nats, f"s{uuid.uuid4().hex[:8]}", total)
@@ -275,7 +296,7 @@ async def main_async(args: argparse.Namespace) -> None:
     rows: list[Row] = []
     try:
         for kind in args.stores.split(","):
-            await bench_store(kind.strip(), args.events, nats, server.url, workdir, sync_nats, rows)
+            await bench_store(kind.strip(), args.events, nats, server.url, workdir, sync_nats, rows, args.repeat)
     finally:
         await nats.close()
         if sync_nats is not None:
@@ -291,6 +312,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the consumer comparison")
     parser.add_argument("--sync-always", dest="sync_always", action="store_true", default=True)
     parser.add_argument("--no-sync-always", dest="sync_always", action="store_false")
     args = parser.parse_args()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from enum import IntEnum, StrEnum
 from functools import lru_cache
 from importlib import resources
@@ -133,6 +134,16 @@ class Academie(StrEnum):
     def departements(self) -> tuple[str, ...]:
         return _ACADEMIES[self][1]
 
+    @property
+    def time_zone(self) -> str:
+        """The IANA zone in which the académie's calendar days are counted (a rule "on 1 September"
+        means 1 September there, not in UTC)."""
+        return _OVERSEAS_TIME_ZONES.get(self, "Europe/Paris")
+
+    def day_of(self, moment: datetime) -> date:
+        """The calendar day ``moment`` (an aware instant) falls on in the académie."""
+        return moment.astimezone(ZoneInfo(self.time_zone)).date()
+
 
 _ACADEMIES: dict[Academie, tuple[str, tuple[str, ...]]] = {
     Academie.aix_marseille: ("Aix-Marseille", ("04", "05", "13", "84")),
@@ -165,6 +176,14 @@ _ACADEMIES: dict[Academie, tuple[str, tuple[str, ...]]] = {
     Academie.strasbourg: ("Strasbourg", ("67", "68")),
     Academie.toulouse: ("Toulouse", ("09", "12", "31", "32", "46", "65", "81", "82")),
     Academie.versailles: ("Versailles", ("78", "91", "92", "95")),
+}
+
+_OVERSEAS_TIME_ZONES: dict[Academie, str] = {
+    Academie.guadeloupe: "America/Guadeloupe",
+    Academie.guyane: "America/Cayenne",
+    Academie.la_reunion: "Indian/Reunion",
+    Academie.martinique: "America/Martinique",
+    Academie.mayotte: "Indian/Mayotte",
 }
 
 _ACADEMIE_OF_DEPARTEMENT: dict[str, Academie] = {

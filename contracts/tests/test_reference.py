@@ -1,6 +1,7 @@
 """Reference types: UAI check letter, académies, levels, school years, the school fixture."""
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -183,3 +184,25 @@ def test_every_day_of_a_school_year_belongs_to_it_and_the_years_chain(start):
     assert school_year_of(first) == year and school_year_of(last) == year
     assert school_year_of(last + timedelta(days=1)) == next_school_year(year)
     assert previous_school_year(next_school_year(year)) == year
+
+
+@pytest.mark.parametrize("academie, moment, day", [
+    # each side of midnight between 31 August and 1 September in the académie's own zone:
+    # Paris and Corse UTC+2 in summer, La Réunion UTC+4, Mayotte UTC+3, the Antilles UTC-4, Guyane UTC-3
+    ("paris", "2025-08-31T22:30:00+00:00", date(2025, 9, 1)),
+    ("corse", "2025-08-31T21:59:00+00:00", date(2025, 8, 31)),
+    ("la-reunion", "2025-08-31T20:00:00+00:00", date(2025, 9, 1)),
+    ("la-reunion", "2025-08-31T19:59:00+00:00", date(2025, 8, 31)),
+    ("mayotte", "2025-08-31T21:00:00+00:00", date(2025, 9, 1)),
+    ("martinique", "2025-09-01T03:59:00+00:00", date(2025, 8, 31)),
+    ("martinique", "2025-09-01T04:00:00+00:00", date(2025, 9, 1)),
+    ("guadeloupe", "2025-09-01T04:00:00+00:00", date(2025, 9, 1)),
+    ("guyane", "2025-09-01T02:59:00+00:00", date(2025, 8, 31)),
+])
+def test_an_academie_counts_days_in_its_own_time_zone(academie, moment, day):
+    assert Academie(academie).day_of(datetime.fromisoformat(moment)) == day
+
+
+def test_every_academie_has_a_time_zone_the_system_knows():
+    for academie in Academie:
+        assert ZoneInfo(academie.time_zone).key == academie.time_zone

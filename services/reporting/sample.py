@@ -41,8 +41,24 @@ class _Draft:
 class HistoryBuilder:
     rng: random.Random
     validate: bool = True
+    edges: bool = False
     drafts: list[_Draft] = field(default_factory=list)
     _n: int = 0
+    _day_starts: dict[date, int] = field(default_factory=dict)
+
+    def at(self, day: date, hour: int = 10) -> datetime:
+        """The instant of an event of ``day`` at ``hour`` (UTC). With ``edges`` each day's events
+        are moved, in their order, into one random hour of that day, half the time the one
+        around midnight in Paris (22:00 UTC in summer, 23:00 in winter), where the UTC date and
+        the Paris date differ."""
+        if not self.edges:
+            return _at(day, hour)
+        start = self._day_starts.get(day)
+        if start is None:
+            near_midnight = self.rng.random() < 0.5
+            start = self._day_starts[day] = self.rng.randint(21 * 60, 23 * 60 + 10) if near_midnight \
+                else self.rng.randint(0, 23 * 60 + 10)
+        return datetime.combine(day, time(0), tzinfo=timezone.utc) + timedelta(minutes=start + 2 * hour)
 
     def emit(self, at: datetime, type_: str, stream_id: str, academie: str | None, data: dict[str, Any]) -> None:
         self._n += 1
@@ -69,6 +85,18 @@ class HistoryBuilder:
 
 def _at(day: date, hour: int = 10) -> datetime:
     return datetime.combine(day, time(hour, 0), tzinfo=timezone.utc)
+
+
+def _edge_days(year: int) -> list[date]:
+    """Days of a school year where a month, or the UTC offset of Paris, changes overnight."""
+    month_ends = [date(y, m + 1, 1) - timedelta(days=1) for y, m in
+                  [(year, 10), (year, 11), (year + 1, 1), (year + 1, 2), (year + 1, 3), (year + 1, 4)]]
+    changes = [_last_sunday(year, 10), _last_sunday(year + 1, 3)]
+    return month_ends + [date(year, 12, 31)] + changes + [day - timedelta(days=1) for day in changes]
+
+
+def _last_sunday(year: int, month: int) -> date:
+    return max(date(year, month, d) for d in range(25, 32) if date(year, month, d).weekday() == 6)
 
 
 def _calendar(start_year: int) -> dict[str, Any]:
@@ -101,10 +129,11 @@ def _classes(rng: random.Random, prefix: str) -> list[dict[str, Any]]:
 
 
 def history(rng: random.Random, *, campaigns: int = 2, candidatures: int = 6, start_year: int = 2025,
-            validate: bool = True, prefix: str = "") -> list[Envelope]:
+            validate: bool = True, prefix: str = "", edges: bool = False) -> list[Envelope]:
     """A random valid history; roughly 15 events per candidature. ``prefix`` starts every id, so
-    that two histories can share one log."""
-    b = HistoryBuilder(rng, validate)
+    that two histories can share one log. ``edges``: instants all over the day, half of the days
+    around midnight in Paris, and action dates weighted on month ends and daylight-saving changes."""
+    b = HistoryBuilder(rng, validate, edges)
     camps = [_campaign(b, f"{prefix}{i}", start_year) for i in range(campaigns)]
     for i in range(candidatures):
         _candidature(b, f"{prefix}{i}", rng.choice(camps))
@@ -119,7 +148,7 @@ def _campaign(b: HistoryBuilder, i: str, start_year: int) -> dict[str, Any]:
     opened = date(year, 3, 1) + timedelta(days=rng.randint(0, 20))
     camp = {"campaign_id": cid, "academie": academie, "dispositif": dispositif, "school_year": f"{year}-{year + 1}",
             "year": year, "opened": opened, "offers": []}
-    b.emit(_at(opened), "CampaignOpened", f"campaign-{cid}", academie, {
+    b.emit(b.at(opened), "CampaignOpened", f"campaign-{cid}", academie, {
         "campaign_id": cid, "academie": academie, "dispositif": dispositif, "school_year": camp["school_year"],
         "title": f"Appel {dispositif} {academie}", "calendar": _calendar(year), "opened_by": "daac"})
     for k in range(rng.randint(0, 2)):
@@ -132,12 +161,12 @@ def _campaign(b: HistoryBuilder, i: str, start_year: int) -> dict[str, Any]:
             "title": "Visites et ateliers", "resources": [{"kind": "visit", "description": "Visite guidée"}],
             "eac_domains": rng.sample(range(1, 18), rng.randint(0, 3)), "levels": list(LEVELS),
             "capacity_classes": 10}
-        b.emit(_at(opened + timedelta(days=1 + k)), "OfferPublished", f"offer-{oid}", academie, offer)
+        b.emit(b.at(opened + timedelta(days=1 + k)), "OfferPublished", f"offer-{oid}", academie, offer)
         if rng.random() < 0.3:  # the partner changes its domains, maybe after candidatures chose it
-            b.emit(_at(opened + timedelta(days=rng.randint(2, 60)), 14), "OfferUpdated", f"offer-{oid}", academie,
+            b.emit(b.at(opened + timedelta(days=rng.randint(2, 60)), 14), "OfferUpdated", f"offer-{oid}", academie,
                    {**offer, "eac_domains": rng.sample(range(1, 18), rng.randint(0, 3))})
     if rng.random() < 0.5:
-        b.emit(_at(date(year, 6, 1)), "CampaignClosed", f"campaign-{cid}", academie,
+        b.emit(b.at(date(year, 6, 1)), "CampaignClosed", f"campaign-{cid}", academie,
                {"campaign_id": cid, "academie": academie, "reason": "deadline"})
     return camp
 
@@ -152,7 +181,7 @@ def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
                "school_objective": "Ouvrir l'école sur son territoire",
                "offer_id": rng.choice(camp["offers"]) if camp["offers"] and rng.random() < 0.7 else None}
     day = camp["opened"] + timedelta(days=rng.randint(3, 60))
-    b.emit(_at(day), "CandidatureSubmitted", stream, academie, content)
+    b.emit(b.at(day), "CandidatureSubmitted", stream, academie, content)
     if rng.random() < 0.4:
         day += timedelta(days=rng.randint(1, 10))
         content = {**content, "classes": _classes(rng, cand_id)}
@@ -160,20 +189,20 @@ def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
             content["school"] = _reclassified(rng, content["school"])
         if camp["offers"] and rng.random() < 0.5:
             content["offer_id"] = rng.choice(camp["offers"])
-        b.emit(_at(day), "CandidatureAmended", stream, academie, content)
+        b.emit(b.at(day), "CandidatureAmended", stream, academie, content)
     if rng.random() < 0.2:
         day += timedelta(days=rng.randint(1, 10))
-        b.emit(_at(day), "CandidatureReturnedForCorrection", stream, academie,
+        b.emit(b.at(day), "CandidatureReturnedForCorrection", stream, academie,
                {"candidature_id": cand_id, "campaign_id": camp["campaign_id"], "reason": "Pièce manquante"})
         if rng.random() < 0.25:  # never corrected: it stays returned (or the school withdraws it)
             if rng.random() < 0.5:
-                b.emit(_at(day + timedelta(days=rng.randint(1, 30))), "CandidatureWithdrawn", stream, academie,
+                b.emit(b.at(day + timedelta(days=rng.randint(1, 30))), "CandidatureWithdrawn", stream, academie,
                        {"candidature_id": cand_id, "campaign_id": camp["campaign_id"]})
             return
         day += timedelta(days=rng.randint(1, 10))
-        b.emit(_at(day), "CandidatureResubmitted", stream, academie, content)
+        b.emit(b.at(day), "CandidatureResubmitted", stream, academie, content)
     if rng.random() < 0.5:
-        b.emit(_at(day + timedelta(days=2)), "CandidatureReviewed", stream, academie, {
+        b.emit(b.at(day + timedelta(days=2)), "CandidatureReviewed", stream, academie, {
             "candidature_id": cand_id, "campaign_id": camp["campaign_id"], "reviewer": "daac-1",
             "avis": rng.choice(["favourable", "reserve", "defavorable"])})
     outcome = rng.random()
@@ -181,10 +210,10 @@ def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
     if rng.random() < 0.2:  # a place freed up: attributed (or rejected) after the attribution date
         decided = date(year, 7, 4) + timedelta(days=rng.randint(1, 75))
     if outcome < 0.15:
-        b.emit(_at(day + timedelta(days=3)), "CandidatureWithdrawn", stream, academie,
+        b.emit(b.at(day + timedelta(days=3)), "CandidatureWithdrawn", stream, academie,
                {"candidature_id": cand_id, "campaign_id": camp["campaign_id"]})
     elif outcome < 0.35:
-        b.emit(_at(decided), "CandidatureRejected", stream, academie,
+        b.emit(b.at(decided), "CandidatureRejected", stream, academie,
                {"candidature_id": cand_id, "campaign_id": camp["campaign_id"], "reason": "Capacité atteinte"})
     elif outcome < 0.9:
         _partnership(b, cand_id, camp, content, decided)
@@ -197,7 +226,7 @@ def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content:
     school, classes = content["school"], content["classes"]
     sy = camp["school_year"]
     partner = {"partner_id": "partner-x", "kind": "cultural_structure", "name": "Structure partenaire"}
-    b.emit(_at(day), "PartnershipAttributed", f"candidature-{cand_id}", academie, {
+    b.emit(b.at(day), "PartnershipAttributed", f"candidature-{cand_id}", academie, {
         "partnership_id": pid, "candidature_id": cand_id, "campaign_id": camp["campaign_id"],
         "dispositif": camp["dispositif"], "school_year": sy, "year_index": 1, "school": school, "partner": partner,
         "offer_id": content.get("offer_id"), "classes": classes, "calendar": _calendar(year),
@@ -207,29 +236,29 @@ def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content:
         renewal_day = date(year + 1, 6, rng.randint(1, 25))
         nsy = f"{year + 1}-{year + 2}"
         new_classes = _classes(rng, pid + "-y2")
-        b.emit(_at(renewal_day), "RenewalRequested", f"candidature-{cand_id}", academie, {
+        b.emit(b.at(renewal_day), "RenewalRequested", f"candidature-{cand_id}", academie, {
             "partnership_id": pid, "candidature_id": cand_id, "school_year": nsy, "year_index": 2,
             "classes": new_classes, "motivation": "Continuer le travail engagé"})
         decided = date(year + 1, 7, rng.randint(5, 20))
         if rng.random() < 0.4:  # a new carte of éducation prioritaire from the new school year
             school = _reclassified(rng, school)
         if rng.random() < 0.65:
-            b.emit(_at(decided), "RenewalGranted", f"candidature-{cand_id}", academie, {
+            b.emit(b.at(decided), "RenewalGranted", f"candidature-{cand_id}", academie, {
                 "partnership_id": pid, "candidature_id": cand_id, "dispositif": camp["dispositif"],
                 "school_year": nsy, "year_index": 2, "school": school, "partner": partner, "classes": new_classes,
                 "calendar": _calendar(year + 1)})
             # as programmes does: year 1 closes as renewed when year 2 opens (it still counts as
             # active until its school year ends)
-            b.emit(_at(decided, 11), "ProgrammeYearClosed", f"partnership-{pid}", academie, {
+            b.emit(b.at(decided, 11), "ProgrammeYearClosed", f"partnership-{pid}", academie, {
                 "partnership_id": pid, "school_year": sy, "year_index": 1, "outcome": "renewed",
-                "closed_at": _at(decided, 11).isoformat(), "bilan_recorded": False})
+                "closed_at": b.at(decided, 11).isoformat(), "bilan_recorded": False})
             _programme_year(b, pid, cand_id, camp, school, partner, new_classes, nsy, 2, year + 1, decided, None)
         else:
-            b.emit(_at(decided), "RenewalDeclined", f"candidature-{cand_id}", academie, {
+            b.emit(b.at(decided), "RenewalDeclined", f"candidature-{cand_id}", academie, {
                 "partnership_id": pid, "candidature_id": cand_id, "school_year": nsy, "year_index": 2,
                 "reason": "Pas de bilan"})
             if rng.random() < 0.5:  # as programmes does when it is told: year 1 closes, the partnership ends
-                closed = _at(decided, 11)
+                closed = b.at(decided, 11)
                 base = {"partnership_id": pid, "school_year": sy, "year_index": 1}
                 b.emit(closed, "ProgrammeYearClosed", f"partnership-{pid}", academie, {
                     **base, "outcome": "not_renewed", "closed_at": closed.isoformat(), "bilan_recorded": False})
@@ -253,7 +282,7 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
     academie = camp["academie"]
     stream = f"partnership-{pid}"
     base = {"partnership_id": pid, "school_year": sy, "year_index": index}
-    at = _at(opened, 11)
+    at = b.at(opened, 11)
     b.emit(at, "ProgrammeYearOpened", stream, academie, {
         **base, "candidature_id": cand_id, "campaign_id": camp["campaign_id"], "dispositif": camp["dispositif"],
         "school": school, "partner": partner, "offer_id": None,
@@ -263,16 +292,16 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
     if rng.random() < 0.7:
         held = date(year, 9, 20) + timedelta(days=rng.randint(0, 50))  # sometimes after the window
         mid = f"{pid}-{index}-work"
-        b.emit(_at(held - timedelta(days=7)), "MeetingScheduled", stream, academie, {
-            **base, "meeting_id": mid, "kind": "work", "starts_at": _at(held).isoformat(), "place": "École"})
-        b.emit(_at(held, 16), "MeetingHeld", stream, academie, {
-            **base, "meeting_id": mid, "kind": "work", "held_at": _at(held, 15).isoformat(),
+        b.emit(b.at(held - timedelta(days=7)), "MeetingScheduled", stream, academie, {
+            **base, "meeting_id": mid, "kind": "work", "starts_at": b.at(held).isoformat(), "place": "École"})
+        b.emit(b.at(held, 16), "MeetingHeld", stream, academie, {
+            **base, "meeting_id": mid, "kind": "work", "held_at": b.at(held, 15).isoformat(),
             "minutes": "Programme arrêté"})
     class_ids = [c["class_id"] for c in classes]
     if len(class_ids) > 1 and rng.random() < 0.3:  # a class leaves before any action
         gone = rng.choice(class_ids)
         class_ids = [c for c in class_ids if c != gone]
-        gone_at = _at(opened + timedelta(days=rng.randint(1, 60)), 15)
+        gone_at = b.at(opened + timedelta(days=rng.randint(1, 60)), 15)
         b.emit(gone_at, "ClassCancelled", stream, academie, {
             **base, "class_id": gone, "reason": "Changement d'emploi du temps", "cancelled_action_ids": []})
         released(gone_at, [gone], "class_cancelled")
@@ -280,17 +309,19 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
         aid = f"{pid}-{index}-a{a}"
         kind = rng.choice(KINDS)
         when = date(year, 10, 1) + timedelta(days=rng.randint(0, 200))
+        if b.edges and rng.random() < 0.5:
+            when = rng.choice(_edge_days(year))
         scheduled = date(year, 9, 25) + timedelta(days=rng.randint(0, 5))
         chosen = rng.sample(class_ids, rng.randint(1, len(class_ids)))
-        b.emit(_at(scheduled, 12), "ActionScheduled", stream, academie, {
+        b.emit(b.at(scheduled, 12), "ActionScheduled", stream, academie, {
             **base, "action_id": aid, "kind": kind, "title": f"Action {a}", "class_ids": chosen,
-            "starts_at": _at(when, 9).isoformat(), "duration_minutes": 120, "place": "Musée"})
-        step = _at(scheduled, 13) + timedelta(days=rng.randint(1, 20))
+            "starts_at": b.at(when, 9).isoformat(), "duration_minutes": 120, "place": "Musée"})
+        step = b.at(scheduled, 13) + timedelta(days=rng.randint(1, 20))
         if rng.random() < 0.3:
             moved = when + timedelta(days=rng.randint(-20, 45))
             b.emit(step, "ActionRescheduled", stream, academie, {
-                **base, "action_id": aid, "kind": kind, "class_ids": chosen, "starts_at": _at(moved, 9).isoformat(),
-                "previous_starts_at": _at(when, 9).isoformat(), "duration_minutes": 120, "place": "Musée"})
+                **base, "action_id": aid, "kind": kind, "class_ids": chosen, "starts_at": b.at(moved, 9).isoformat(),
+                "previous_starts_at": b.at(when, 9).isoformat(), "duration_minutes": 120, "place": "Musée"})
             when = moved
             step += timedelta(days=1)
         fate = rng.random()
@@ -298,15 +329,15 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
             b.emit(step, "ActionCancelled", stream, academie, {
                 **base, "action_id": aid, "kind": kind, "class_ids": chosen, "reason": "Grève"})
         elif fate < 0.75:
-            done = max(_at(when, 11), step)
+            done = max(b.at(when, 11), step)
             b.emit(done, "ActionCompleted", stream, academie, {
                 **base, "action_id": aid, "kind": kind, "class_ids": chosen, "completed_at": done.isoformat(),
                 "participants": [{"class_id": c, "pupils_present": rng.randint(5, 20)} for c in chosen],
                 "staff_present": rng.randint(0, 3), "families_present": rng.randint(0, 4)})
     if rng.random() < 0.3:
         rid = f"rem-{pid}-{index}"
-        due = _at(date(year, 10, 10), 7)
-        b.emit(_at(opened, 12), "ReminderScheduled", f"reminder-{rid}", academie, {
+        due = b.at(date(year, 10, 10), 7)
+        b.emit(b.at(opened, 12), "ReminderScheduled", f"reminder-{rid}", academie, {
             "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "due_at": due.isoformat(),
             "recipients": [{"role": "school", "name": "École", "email": "ecole@example.fr"}],
             "subject": {"academie": academie, "dispositif": camp["dispositif"], "school_year": sy,
@@ -336,7 +367,7 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
                     "sent_at": sent.isoformat(), "recipients": [{"role": "school", "name": "École",
                                                                  "email": "ecole@example.fr"}]})
     if rng.random() < 0.5:
-        recorded = _at(date(year + 1, 6, 1) + timedelta(days=rng.randint(0, 40)), 17)
+        recorded = b.at(date(year + 1, 6, 1) + timedelta(days=rng.randint(0, 40)), 17)
         wish = rng.random() < 0.7
         b.emit(recorded, "BilanRecorded", stream, academie, {
             **base, "bilan_meeting_id": f"{pid}-{index}-bilan", "recorded_at": recorded.isoformat(), "per_class": [],
@@ -346,7 +377,7 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
     if rng.random() < 0.15:
         # at the end of the school year, or during it (the year stops counting as active then)
         midyear = rng.random() < 0.4
-        ended = _at(opened + timedelta(days=rng.randint(1, 150)) if midyear else date(year + 1, 7, 6), 18)
+        ended = b.at(opened + timedelta(days=rng.randint(1, 150)) if midyear else date(year + 1, 7, 6), 18)
         b.emit(ended, "ProgrammeYearClosed", stream, academie, {
             **base, "outcome": "ended", "closed_at": ended.isoformat(), "bilan_recorded": False})
         b.emit(ended, "PartnershipEnded", stream, academie, {

@@ -1,11 +1,10 @@
 """The reporting figures follow commands live: the four services as real processes (the commands
 docker-compose.yml names) on real NATS and PostgreSQL; commands sent over HTTP to candidatures and
-programmes show in reporting's indicators — and on the académie's dashboard — within a second."""
+programmes show in reporting's indicators — and on the académie's dashboard. How
+long that takes is measured in benchmarks/, not asserted here."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime, timezone
 
 import httpx
@@ -13,10 +12,10 @@ import pytest
 
 from tests.e2e.harness import running_system
 from tests.integration.candidatures import candidatures_service as cand
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 YEAR = cand.YEAR
-WITHIN = 1.0  # seconds, from the command's response to the figure in reporting
 
 
 def at(year: int, month: int, day: int, hour: int = 9) -> str:
@@ -28,7 +27,7 @@ async def ok(response: httpx.Response) -> dict:
     return response.json()
 
 
-async def test_commands_through_candidatures_and_programmes_reach_reporting_within_a_second(
+async def test_commands_through_candidatures_and_programmes_reach_reporting_and_its_dashboard(
         postgres_server_url, nats_url, subject_root, tmp_path) -> None:
     manual = {"CLOCK": "manual"}
     async with running_system(postgres_server_url, nats_url, subject_root, tmp_path,
@@ -45,24 +44,21 @@ async def test_commands_through_candidatures_and_programmes_reach_reporting_with
                                                f"&school_year={YEAR}-{YEAR + 1}", headers=academie))
                 return body["indicators"][name]
 
-            async def seen_within(name: str, value: int) -> float:
-                started = time.monotonic()
-                while time.monotonic() - started < 10:
-                    if await figure(name) == value:
-                        return time.monotonic() - started
-                    await asyncio.sleep(0.02)
-                raise AssertionError(f"reporting never showed {name} = {value}")
+            async def seen(name: str, value: int) -> None:
+                async def shows() -> bool:
+                    return await figure(name) == value
 
-            latencies = {}
+                await eventually(shows, timeout=30, what=f"reporting to show {name} = {value}")
+
             await ok(await http.post(f"{candidatures}/admin/clock", json={"now": at(YEAR, 3, 1)}, headers=admin))
             await ok(await http.post(f"{candidatures}/campaigns", json=cand.campaign_body("culture", "camp"),
                                      headers=academie))
-            latencies["campaign"] = await seen_within("campaigns_opened", 1)
+            await seen("campaigns_opened", 1)
 
             body = cand.candidature_body("culture", "a", None) | {
                 "partner_wished": {"partner_id": "musee", "kind": "cultural_structure", "name": "Musee"}}
             await ok(await http.post(f"{candidatures}/campaigns/camp/candidatures", json=body, headers=school))
-            latencies["candidature"] = await seen_within("candidatures_submitted", 1)
+            await seen("candidatures_submitted", 1)
 
             # attribution comes after the submission deadline and after an avis
             await ok(await http.post(f"{candidatures}/admin/clock", json={"now": at(YEAR, 6, 20)}, headers=admin))
@@ -70,18 +66,18 @@ async def test_commands_through_candidatures_and_programmes_reach_reporting_with
                                      headers=academie))
             pid = (await ok(await http.post(f"{candidatures}/candidatures/a/attribute", json={},
                                             headers=academie)))["partnership_id"]
-            latencies["attribution"] = await seen_within("partnerships_active", 1)
+            await seen("partnerships_active", 1)
             assert await figure("pupils_reached") == sum(c["pupils"] for c in body["classes"])
 
             await ok(await http.post(f"{programmes}/admin/clock", json={"now": at(YEAR, 9, 20)}, headers=admin))
-            for _ in range(100):  # programmes opens the year when it consumes the attribution
-                if (await http.get(f"{programmes}/partnerships/{pid}", headers=school)).status_code == 200:
-                    break
-                await asyncio.sleep(0.1)
+            async def year_opened() -> bool:  # programmes opens the year when it consumes the attribution
+                return (await http.get(f"{programmes}/partnerships/{pid}", headers=school)).status_code == 200
+
+            await eventually(year_opened, timeout=30, what="programmes to open the year")
             await ok(await http.post(f"{programmes}/partnerships/{pid}/actions", headers=school, json={
                 "action_id": "visite-1", "kind": "visit", "title": "Visite du musée", "class_ids": ["a-0"],
                 "starts_at": at(YEAR, 11, 11), "duration_minutes": 120, "place": "Musée"}))
-            latencies["action"] = await seen_within("actions_planned", 1)
+            await seen("actions_planned", 1)
 
             timeline = await ok(await http.get(f"{reporting}/partnerships/{pid}/timeline?as_of={YEAR + 2}-01-01",
                                               headers=academie))
@@ -91,8 +87,3 @@ async def test_commands_through_candidatures_and_programmes_reach_reporting_with
             assert dashboard.status_code == 200 and 'data-indicator="actions_planned"' in dashboard.text
             lag = await ok(await http.get(f"{reporting}/lag"))
             assert {s["source"] for s in lag["sources"]} >= {"candidatures", "programmes"}
-        print("reporting latencies (s):", {k: round(v, 3) for k, v in latencies.items()})
-        # The first event also pays for the consumers' first fetch and cold caches of three
-        # freshly started processes: it gets a looser bound, the following ones the real one.
-        assert latencies["campaign"] < 5 * WITHIN, latencies
-        assert max(v for k, v in latencies.items() if k != "campaign") < WITHIN, latencies

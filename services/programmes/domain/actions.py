@@ -11,7 +11,7 @@ from jumelage_contracts.programmes import (
     ActionScheduled,
     Side,
 )
-from jumelage_contracts.reference import Dispositif
+from jumelage_contracts.reference import Academie, Dispositif
 
 from .commands import CancelAction, CompleteAction, RescheduleAction, ScheduleAction
 from .errors import Conflict, NotFound, RuleViolated
@@ -20,9 +20,14 @@ from .state import Action, CancelledAction, CompletedAction, Identity, PlannedAc
 # -- rules -------------------------------------------------------------------------------------
 
 
-def no_action_outside_the_school_year(year: Year, starts_at: datetime, duration_minutes: int) -> None:
-    ends_at = starts_at + timedelta(minutes=duration_minutes)
-    if starts_at.date() < year.starts_on or ends_at.date() > year.ends_on:
+def no_action_outside_the_school_year(identity: Identity, year: Year, starts_at: datetime,
+                                      duration_minutes: int) -> None:
+    # the school year's first and last days are days of the académie's own calendar: 23:30 UTC on
+    # 31 August is already 1 September in Paris (and still 31 August in Martinique)
+    academie = Academie(identity.academie)
+    first_day = academie.day_of(starts_at)
+    last_day = academie.day_of(starts_at + timedelta(minutes=duration_minutes))
+    if first_day < year.starts_on or last_day > year.ends_on:
         raise RuleViolated(
             f"an action of {year.school_year} must take place between {year.starts_on} and {year.ends_on}",
             rule="no_action_outside_the_school_year", field="starts_at")
@@ -95,7 +100,7 @@ def schedule_action(cmd: ScheduleAction, identity: Identity, year: Year) -> list
             return []
         raise Conflict(f"action {cmd.action_id!r} was scheduled otherwise", rule="an_action_id_names_one_action",
                        field="action_id")
-    no_action_outside_the_school_year(year, cmd.starts_at, cmd.duration_minutes)
+    no_action_outside_the_school_year(identity, year, cmd.starts_at, cmd.duration_minutes)
     no_action_on_a_cancelled_class(year, cmd.class_ids)
     jes_needs_both_referents_and_the_signed_charter(identity, year)
     return [ActionScheduled(
@@ -111,7 +116,7 @@ def reschedule_action(cmd: RescheduleAction, identity: Identity, year: Year) -> 
     place = cmd.place or action.place
     if (cmd.starts_at, duration, place) == (action.starts_at, action.duration_minutes, action.place):
         return []
-    no_action_outside_the_school_year(year, cmd.starts_at, duration)
+    no_action_outside_the_school_year(identity, year, cmd.starts_at, duration)
     return [ActionRescheduled(
         **year.stamp(identity.partnership_id), action_id=action.action_id, kind=action.kind,
         class_ids=list(action.class_ids), starts_at=cmd.starts_at, previous_starts_at=action.starts_at,

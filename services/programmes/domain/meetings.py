@@ -12,7 +12,7 @@ from jumelage_contracts.programmes import (
     MeetingScheduled,
     MeetingTiming,
 )
-from jumelage_contracts.reference import Dispositif
+from jumelage_contracts.reference import Academie, Dispositif
 
 from .commands import CancelMeeting, HoldMeeting, RescheduleMeeting, ScheduleMeeting
 from .errors import Conflict, NotFound, RuleViolated
@@ -21,8 +21,8 @@ from .state import CancelledMeeting, HeldMeeting, Identity, Meeting, PlannedMeet
 # -- rules -------------------------------------------------------------------------------------
 
 
-def meeting_within_the_school_year(year: Year, starts_at: datetime) -> None:
-    if not (year.starts_on <= starts_at.date() <= year.ends_on):
+def meeting_within_the_school_year(identity: Identity, year: Year, starts_at: datetime) -> None:
+    if not (year.starts_on <= Academie(identity.academie).day_of(starts_at) <= year.ends_on):
         raise RuleViolated(f"a meeting of {year.school_year} must fall between {year.starts_on} and {year.ends_on}",
                            rule="meeting_within_the_school_year", field="starts_at")
 
@@ -128,7 +128,7 @@ def schedule_meeting(cmd: ScheduleMeeting, identity: Identity, year: Year, past_
             return []
         raise Conflict(f"meeting {cmd.meeting_id!r} was scheduled otherwise", rule="a_meeting_id_names_one_meeting",
                        field="meeting_id")
-    meeting_within_the_school_year(year, cmd.starts_at)
+    meeting_within_the_school_year(identity, year, cmd.starts_at)
     rencontres_are_for_centres_sociaux(identity, year, cmd)
     if cmd.kind == MeetingKind.rencontre:
         cycle = rencontres_of_the_cycle(year, past_years)
@@ -147,7 +147,7 @@ def reschedule_meeting(cmd: RescheduleMeeting, identity: Identity, year: Year,
     place = cmd.place or meeting.place
     if cmd.starts_at == meeting.starts_at and place == meeting.place:
         return []
-    meeting_within_the_school_year(year, cmd.starts_at)
+    meeting_within_the_school_year(identity, year, cmd.starts_at)
     if meeting.kind == MeetingKind.rencontre and meeting.rencontre_number:
         rencontres_keep_their_order(rencontres_of_the_cycle(year, past_years), meeting.rencontre_number, cmd.starts_at)
     return [MeetingRescheduled(

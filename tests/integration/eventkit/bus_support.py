@@ -8,7 +8,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -18,6 +18,7 @@ from eventkit.memory import InMemoryEventStore
 from jumelage_contracts import Envelope, to_envelope
 from jumelage_contracts.candidatures import CampaignClosed
 from jumelage_contracts.subjects import dead_letter_stream, stream_name
+from tests.waiting import eventually  # noqa: F401 - re-exported for the tests of this folder
 
 STORE_KINDS = ["memory", "sqlite", "postgres"]
 
@@ -115,20 +116,6 @@ async def stream_messages(nats: NatsConnection, stream: str, timeout: float = 2.
     finally:
         await sub.unsubscribe()
     return out
-
-
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 10.0,
-                     interval: float = 0.05, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 @asynccontextmanager

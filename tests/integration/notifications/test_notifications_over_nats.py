@@ -5,10 +5,10 @@ notifications stream."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timezone
 
+from eventkit import metrics
 from eventkit.bus import NatsConnection, OutboxRelay, provision
 from eventkit.clock import ManualClock
 from eventkit.settings import ServiceSettings
@@ -18,18 +18,15 @@ from jumelage_contracts.subjects import stream_name
 from notifications.bootstrap import MailSettings, build
 from tests.integration.notifications.notif_events import example
 from tests.integration.notifications.notif_harness import SmtpServer
+from tests.waiting import eventually
 
 UTC = timezone.utc
 
 
-async def wait_for(predicate, timeout: float = 15.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
+def duplicates_skipped(consumers: list[str]) -> float:
+    return sum(metrics.REGISTRY.get_sample_value("jumelage_consumer_messages_total",
+                                                 {"consumer": name, "outcome": "duplicate"}) or 0
+               for name in consumers)
 
 
 async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_published(
@@ -56,9 +53,27 @@ async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_pu
                 from notifications.adapters.db import list_timers
                 return await list_timers(conn, status=["pending"])
 
-        assert len(await wait_for(timers)) == 2
-        await relay.republish(0)  # the same event again, from position 0
-        await asyncio.sleep(1.0)
+        assert len(await eventually(timers)) == 2
+        # The same event again, republished by the relay after JetStream's duplicate window (made
+        # short here): inside the window the copy is dropped and no consumer ever sees it.
+        source = stream_name("candidatures", subject_root)
+        config = (await nats.js.stream_info(source)).config
+        config.duplicate_window = 0.5
+        await nats.js.update_stream(config)
+        names = [c.name for c in await nats.js.consumers_info(source)]
+        skipped_before = duplicates_skipped(names)
+
+        async def copy_stored() -> bool:
+            await relay.republish(0)
+            return (await nats.js.stream_info(source)).state.last_seq >= 2
+
+        await eventually(copy_stored, interval=0.2, what="a republish beyond the duplicate window to be stored")
+
+        async def copy_consumed() -> bool:
+            return all(c.ack_floor.stream_seq >= 2 for c in await nats.js.consumers_info(source))
+
+        await eventually(copy_consumed, what="every consumer of candidatures to ack the copy")
+        assert duplicates_skipped(names) > skipped_before, "no consumer recognised the copy as a duplicate"
         assert len(await timers()) == 2
 
         clock.set(datetime(2025, 5, 31, tzinfo=UTC))
@@ -69,7 +84,7 @@ async def test_a_campaign_opened_crosses_the_bus_and_its_reminder_is_sent_and_pu
         async def published():
             info = await nats.js.stream_info(stream_name("notifications", subject_root))
             return info.state.messages >= 4  # 2 ReminderScheduled + 2 ReminderSent
-        assert await wait_for(published)
+        assert await eventually(published)
     finally:
         await service.stop()
         await nats.close()

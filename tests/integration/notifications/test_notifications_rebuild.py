@@ -4,7 +4,6 @@ has, never sends again what was sent, and leaves the cancelled action cancelled 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timezone
 
@@ -16,6 +15,7 @@ from notifications.adapters.replay import ListLog
 from notifications.app.rebuild import pending_timers, rebuild, sources_of
 from tests.integration.notifications.notif_events import example, play_attribution
 from tests.integration.notifications.notif_harness import make_harness
+from tests.waiting import eventually
 
 UTC = timezone.utc
 START = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)
@@ -84,16 +84,6 @@ async def test_a_rebuild_after_a_corrupted_state_restores_the_pending_timers_of_
     assert again["reminder_events"] == 0 and await pending(h.store) == expected
 
 
-async def wait_for(predicate, timeout: float = 20.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 async def test_a_rebuild_from_jetstream_beside_the_running_service_repairs_it_and_lets_it_go_on(
         postgres_url, nats_url, subject_root, tmp_path, smtp) -> None:
     """The command's path: the source streams replayed from JetStream while the service's own
@@ -136,7 +126,7 @@ async def test_a_rebuild_from_jetstream_beside_the_running_service_repairs_it_an
         for i in range(3):
             await publish(example("ActionScheduled", action_id=f"act-{i}", title=f"Atelier {i}"), "partnership-1")
         await publish(example("ActionCancelled", action_id="act-2"), "partnership-1")
-        await wait_for(lambda: _has(action_timers, {"act-2:action_j_minus_7": "cancelled", "act-1:action_j_minus_7": "pending"}))
+        await eventually(lambda: _has(action_timers, {"act-2:action_j_minus_7": "cancelled", "act-1:action_j_minus_7": "pending"}))
         async with service.store.engine.connect() as conn:
             before = await pending_timers(conn)
         async with service.store.transaction() as tx:  # the defect
@@ -148,7 +138,7 @@ async def test_a_rebuild_from_jetstream_beside_the_running_service_repairs_it_an
         async with service.store.engine.connect() as conn:
             assert await pending_timers(conn) == before
         await publish(example("ActionScheduled", action_id="act-3", title="Atelier 3"), "partnership-1")
-        await wait_for(lambda: _has(action_timers, {"act-3:action_j_minus_1": "pending"}))  # the service goes on
+        await eventually(lambda: _has(action_timers, {"act-3:action_j_minus_1": "pending"}))  # the service goes on
         assert sum(s == "pending" for s in (await action_timers()).values()) == 6
     finally:
         await service.stop()

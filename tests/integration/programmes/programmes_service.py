@@ -9,7 +9,7 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 import httpx
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -30,6 +30,7 @@ from jumelage_contracts.candidatures import (
 )
 from jumelage_contracts.subjects import SOURCES, dead_letter_stream, event_subject, stream_name
 from tests.infra.processes import free_port, service_process
+from tests.waiting import eventually  # noqa: F401 - re-exported for the tests of this folder
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "programmes-integration-secret-32-bytes-long"
@@ -111,14 +112,6 @@ async def stream_types(nats: NatsConnection, stream: str) -> list[str]:
     finally:
         await sub.unsubscribe()
     return [m.headers.get("Jumelage-Type") for m in out]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 # -- candidatures' events ------------------------------------------------------------------------

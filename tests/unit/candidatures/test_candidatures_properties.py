@@ -5,7 +5,7 @@ leaving (places given back, then attributed again) included."""
 from __future__ import annotations
 
 from candidatures_builders import AFTER_DEADLINE, BEFORE_DEADLINE, cls, culture_content, offer_published, open_campaign
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from jumelage_contracts.candidatures import OfferCapacityReserved, OfferPlacesReleased, PartnershipAttributed
 from jumelage_contracts.programmes import ClassCancelled, PartnershipEnded
@@ -74,10 +74,17 @@ def run(commands, capacity: int):
     return offer_events, streams
 
 
+def released_then_reattributed(offer_events) -> bool:
+    first_release = next((i for i, e in enumerate(offer_events) if isinstance(e, OfferPlacesReleased)), None)
+    return first_release is not None and any(
+        isinstance(e, OfferCapacityReserved) for e in offer_events[first_release + 1:])
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(command, min_size=30, max_size=80), st.integers(min_value=1, max_value=6))
 def test_random_command_sequences_never_exceed_capacity_nor_attribute_a_rejected_candidature(commands, capacity):
     offer_events, streams = run(commands, capacity)
+    event(f"places released, then attributed again: {released_then_reattributed(offer_events)}")
     reserved = sum(e.classes for e in offer_events if isinstance(e, OfferCapacityReserved))
     releases = [e for e in offer_events if isinstance(e, OfferPlacesReleased)]
     released = sum(e.classes for e in releases)

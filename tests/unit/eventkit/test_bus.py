@@ -22,6 +22,7 @@ from eventkit.runtime import ConsumerSpec
 from jumelage_contracts import Header, to_envelope
 from jumelage_contracts.candidatures import CampaignClosed
 from nats.js.api import AckPolicy, DiscardPolicy, StorageType
+from tests.waiting import eventually
 
 
 def closed_event(i: int):
@@ -140,21 +141,28 @@ async def test_the_relay_publishes_in_position_order_with_the_envelope_headers_t
     assert await relay.backlog() == 0
 
 
-async def test_the_relay_does_not_publish_while_nats_is_down() -> None:
+async def test_while_nats_is_down_the_relay_waits_for_it_without_taking_the_lease_or_failing() -> None:
+    """Down is not a failure: the relay waits for the connection (no publish attempt that would
+    count towards a stall and back off) and leaves the lease free for a relay that can reach NATS."""
     store = InMemoryEventStore()
     await store.append("campaign-1", [closed_event(1)])
-    nats = SimpleNamespace(js=None, connected=False)
+    nats = SimpleNamespace(js=None, connected=False, waits=0)
 
     async def wait_connected(timeout=None):
+        nats.waits += 1
         await asyncio.sleep(0.01)
         return False
 
     nats.wait_connected = wait_connected
-    relay = OutboxRelay(store, nats, source="candidatures", poll_interval=0.01)
+    relay = OutboxRelay(store, nats, source="candidatures", poll_interval=0.01, stall_after=1)
     task = asyncio.create_task(relay.run())
-    await asyncio.sleep(0.1)
-    await relay.stop()
-    await asyncio.gather(task, return_exceptions=True)
+    try:
+        await eventually(lambda: nats.waits >= 3, timeout=5, what="the relay to wait for NATS three times")
+        assert relay.stall is None, relay.status()
+        assert await store.acquire_lease("relay:candidatures", "another-relay", 1.0), "the down relay took the lease"
+    finally:
+        await relay.stop()
+        await asyncio.gather(task, return_exceptions=True)
     assert await relay.backlog() == 1 and relay.published == 0
 
 

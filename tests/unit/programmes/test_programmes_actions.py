@@ -109,3 +109,32 @@ def test_cancelling_a_class_cancels_its_own_actions_and_leaves_shared_ones_to_th
     completed = given(history + events).when(c.CompleteAction("shared", at(2025, 11, 19))).then_types(
         "ActionCompleted")
     assert completed[0].class_ids == ["cm1-a"]
+
+
+# The school year's days are Paris days for a Paris school (UTC+2 in summer): each boundary is
+# tested on both sides, at the minute where the UTC date and the Paris date differ.
+
+
+def test_an_action_at_half_past_midnight_on_the_rentree_in_paris_is_in_the_year():
+    given(opened()).when(schedule(starts_at=at(2025, 8, 31, 22, 30), duration=30)).then_types("ActionScheduled")
+
+
+def test_an_action_at_one_minute_to_midnight_on_31_august_in_paris_is_outside_the_year():
+    given(opened()).when(schedule(starts_at=at(2025, 8, 31, 21, 59), duration=1)).raises(
+        "no_action_outside_the_school_year")
+
+
+def test_an_action_ending_at_one_minute_to_midnight_on_the_last_day_in_paris_is_in_the_year():
+    given(opened()).when(schedule(starts_at=at(2026, 7, 7, 21, 0), duration=59)).then_types("ActionScheduled")
+
+
+def test_an_action_at_half_past_midnight_after_the_last_day_in_paris_is_outside_the_year():
+    given(opened()).when(schedule(starts_at=at(2026, 7, 7, 22, 30), duration=30)).raises(
+        "no_action_outside_the_school_year")
+
+
+def test_rescheduling_onto_the_paris_day_before_the_rentree_is_refused():
+    history = given_events_of(open_year(), schedule())
+    move = c.RescheduleAction(action_id="act-1", starts_at=at(2025, 8, 31, 21, 30), reason="avancée",
+                              now=at(2025, 10, 2))
+    given(history).when(move).raises("no_action_outside_the_school_year")

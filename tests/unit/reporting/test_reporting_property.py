@@ -22,7 +22,7 @@ from reporting.app.rebuild import ListLog, rebuild
 from reporting.bootstrap import MIGRATIONS
 from reporting.sample import history
 
-from reporting_recount import by_domain, candidature_statuses, partnerships_as_of, recount, timeline_ids
+from reporting_recount import by_domain, candidature_statuses, paris_day, partnerships_as_of, recount, timeline_ids
 
 FAR_FUTURE = date(2031, 1, 1)
 DOMAIN_METRICS = ("candidatures_submitted", "candidatures_attributed", "partnerships_active", "actions_realised")
@@ -44,7 +44,14 @@ def filter_sets(events, rng: random.Random) -> list[dict]:
 def as_of_dates(events, rng: random.Random) -> list[date]:
     first, last = events[0].occurred_at.date(), events[-1].occurred_at.date()
     span = (last - first).days + 1
-    return [FAR_FUTURE, first - timedelta(days=1)] + [first + timedelta(days=rng.randint(0, span)) for _ in range(3)]
+    # the eve of some events' Paris day: a read model dating events by their UTC day counts those
+    # late in the Paris evening one day early
+    late = [e for e in events if paris_day(e.occurred_at) != e.occurred_at.date()]
+    eves = [paris_day(e.occurred_at) - timedelta(days=1) for e in rng.sample(late, min(2, len(late)))]
+    years = sorted({e.occurred_at.year for e in events})
+    rentrees = [date(rng.choice(years), 8, 31), date(rng.choice(years), 9, 1)]
+    return [FAR_FUTURE, first - timedelta(days=1)] + [first + timedelta(days=rng.randint(0, span)) for _ in range(2)] \
+        + eves + rentrees
 
 
 async def read_model(engine, as_of: date, flt: dict) -> dict:
@@ -114,7 +121,7 @@ async def assert_matches(engine, events, rng: random.Random, stage: str) -> None
 
 async def scenario(seed: int, campaigns: int, candidatures: int) -> None:
     rng = random.Random(seed)
-    events = history(rng, campaigns=campaigns, candidatures=candidatures)
+    events = history(rng, campaigns=campaigns, candidatures=candidatures, edges=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'reporting.db'}"
         await run_migrations(url, [MIGRATIONS])
