@@ -5,6 +5,9 @@
 - :class:`~eventkit.store.ConcurrencyError` → 409 with the current version.
 - :class:`~eventkit.store.EventTooLarge` → 413 naming the event's largest field (nothing stored).
 - Domain errors (registered per service) → their status (422 by default) with the rule's name.
+- A request body over the service's limit → 413 before anything parses it (:class:`BodyLimitMiddleware`).
+- Any other exception → 500 with the correlation id and nothing internal (logged with its traceback);
+  the database or the bus unavailable → 503 with ``Retry-After`` (:class:`ProblemGuardMiddleware`).
 - Every request gets a correlation id (``X-Correlation-Id`` in, or a new one), bound in the logs.
 - Every write answers the same shape (:func:`written`): the resource id, its stream, the stream's
   new version (also as ``ETag``) and the events appended, each with its id, type, stream and
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Callable, Sequence
 
@@ -24,11 +28,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jumelage_contracts import Envelope, Role
 
-from .logging import bind_contextvars, clear_contextvars
+from .settings import DEFAULT_MAX_BODY_BYTES
+from .logging import bind_contextvars, clear_contextvars, get_logger
 from .store import ConcurrencyError, EventTooLarge
 
 PROBLEM = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-Id"
+RETRY_AFTER_SECONDS = 2
+log = get_logger("eventkit.http")
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -90,7 +97,8 @@ def _domain_handler(status: int):
 
 def _title(status: int) -> str:
     return {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-            409: "Conflict", 412: "Precondition failed", 422: "Unprocessable entity"}.get(status, "Error")
+            409: "Conflict", 412: "Precondition failed", 413: "Content too large",
+            422: "Unprocessable entity"}.get(status, "Error")
 
 
 def expected_version(request: Request, body_version: int | None = None) -> int | None:
@@ -155,10 +163,6 @@ class CorrelationMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
-def install_correlation_middleware(app: FastAPI) -> None:
-    app.add_middleware(CorrelationMiddleware)
-
-
 def correlation_id(request: Request) -> uuid.UUID:
     return getattr(request.state, "correlation_id", None) or uuid.uuid4()
 
@@ -184,3 +188,157 @@ def manual_clock_router(caller: Callable[..., Any]) -> APIRouter:
         return {"now": clock.now().isoformat()}
 
     return router
+
+
+async def _send_problem(send, status: int, title: str, detail: str, headers: dict[str, str] | None = None,
+                        **extra: Any) -> None:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    raw = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", PROBLEM.encode()), (b"content-length", str(len(raw)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())]})
+    await send({"type": "http.response.body", "body": raw})
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit; an HTTPException so that
+    FastAPI's body reader lets it through to the 413 handler instead of answering 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``max_body_bytes`` with 413 problem+json before any parsing:
+    on its ``Content-Length`` at once, and by counting as it streams when there is none (chunked)."""
+
+    def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.limit <= 0:
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_problem(send, 400, "Bad request", "Content-Length is not a number")
+                    return
+                if declared > self.limit:
+                    await self._refuse(send)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        await _send_problem(send, 413, "Content too large",
+                            f"the request body is larger than {self.limit} bytes", limit=self.limit)
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """``"database"`` or ``"bus"`` when ``exc`` (or what caused it) says a dependency cannot be
+    reached right now — worth a retry, so 503 — else ``None``."""
+    import sqlalchemy.exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__ or ""
+        if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+            return "database"
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return "database"
+        if module.startswith("asyncpg") and type(current).__name__ in _ASYNCPG_CONNECTION_ERRORS:
+            return "database"
+        if module.startswith("nats"):
+            return "bus"
+        if isinstance(current, (ConnectionError, TimeoutError)) or (
+                isinstance(current, OSError) and not isinstance(current, FileNotFoundError)):
+            return "database"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_ASYNCPG_CONNECTION_ERRORS = {
+    "ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError", "AdminShutdownError",
+    "CrashShutdownError", "TooManyConnectionsError", "InterfaceError", "InternalClientError",
+    "PostgresConnectionError", "ClientCannotConnectError", "ConnectionRejectionError",
+}
+
+
+class ProblemGuardMiddleware:
+    """The one path for an exception no handler mapped, wherever it is raised (route, dependency or
+    middleware): 503 + ``Retry-After`` when the database or the bus is unavailable, else 500; the
+    body carries the correlation id and nothing internal; the traceback goes to the log."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last answer before the server's text/plain
+            correlation = scope.get("state", {}).get("correlation_id") or uuid.uuid4()
+            dependency = unavailable_dependency(exc)
+            log.error("request_failed", path=scope.get("path", ""), unavailable=dependency,
+                      correlation_id=str(correlation), exc_info=exc)
+            if started:
+                raise
+            headers = {CORRELATION_HEADER: str(correlation)}
+            if dependency:
+                headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                await _send_problem(send, 503, "Service unavailable",
+                                    f"the {dependency} is unavailable, retry later", headers,
+                                    correlation_id=str(correlation))
+            else:
+                await _send_problem(send, 500, "Internal server error",
+                                    "the request failed; quote the correlation id to report it", headers,
+                                    correlation_id=str(correlation))
+
+
+def install_http_edges(app: FastAPI, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                       domain_errors: dict[type[Exception], int] | None = None) -> None:
+    """Problem handlers, correlation ids, the body limit and the guard, in the one right order:
+    guard outermost (so an error in any middleware is a problem too), then the correlation id
+    (so the guard and every handler see it), then the body limit. Install after other middleware."""
+    install_problem_handlers(app, domain_errors)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(ProblemGuardMiddleware)
