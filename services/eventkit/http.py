@@ -339,6 +339,86 @@ def install_http_edges(app: FastAPI, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     guard outermost (so an error in any middleware is a problem too), then the correlation id
     (so the guard and every handler see it), then the body limit. Install after other middleware."""
     install_problem_handlers(app, domain_errors)
+    install_openapi_problems(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(ProblemGuardMiddleware)
+
+
+# -- OpenAPI: the problems each route answers --------------------------------------------------
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; ``errors`` names each wrong field (``body.classes.0.level``).",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "field": {"type": ["string", "null"]}, "rule": {"type": "string"},
+        "correlation_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
+    },
+    "required": ["title", "status"],
+    "additionalProperties": True,
+}
+_WHY = {
+    400: "The body or a header (If-Match) cannot be read",
+    401: "No valid bearer token",
+    403: "The token's role or scope may not do this",
+    404: "Not found",
+    409: "Version conflict (If-Match or a concurrent write) or a state that forbids the command",
+    413: "The request body is over the service's limit, or an event would be too large for the bus",
+    422: "Invalid input: `errors` names each field",
+    503: "The database, the bus or the identity provider is unavailable; retry after `Retry-After` seconds",
+}
+_WRITES = {"post", "put", "patch", "delete"}
+
+
+def problem_statuses(method: str, operation: dict[str, Any]) -> set[int]:
+    """What a kit route can answer besides success: 503 anywhere (its database may be down);
+    401/403 where a token is needed; 404 on a path naming a resource and on commands; 400, 409
+    and 422 on commands; 400, 413 and 422 where a body is read; 422 where parameters are."""
+    statuses = {503}
+    parameters = operation.get("parameters", [])
+    if operation.get("security"):
+        statuses |= {401, 403}
+    if method in _WRITES:
+        statuses |= {400, 404, 409, 422}
+    if "requestBody" in operation:
+        statuses |= {400, 413, 422}
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.add(404)
+    if parameters:
+        statuses.add(422)
+    return statuses
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Adds the problem answers of :func:`problem_statuses` to every operation of an OpenAPI
+    document, all pointing at one ``Problem`` schema (FastAPI's 422 ``HTTPValidationError``
+    described JSON we never send)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status in sorted(problem_statuses(method, operation)):
+                answer: dict[str, Any] = {"description": _WHY[status], "content": {PROBLEM: {"schema": ref}}}
+                if status == 503:
+                    answer["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
+                responses[str(status)] = answer
+    return schema
+
+
+def install_openapi_problems(app: FastAPI) -> None:
+    """``app.openapi()`` documents the problems (:func:`document_problems`), once, when first asked."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from jumelage_contracts import Envelope, EventData
 
@@ -202,7 +202,7 @@ class ServiceRuntime:
             ok = checks.get("database") == "ok"  # NATS and the relay are reported, not required
             return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
 
-        @app.get("/metrics", tags=["ops"])
+        @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
         async def metrics() -> Response:
             from .metrics import render
 

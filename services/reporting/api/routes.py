@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
 
-from eventkit.auth import Principal, authenticate, bearer_of
+from eventkit.auth import Principal, authenticate, bearer_of, bearer_scheme
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
@@ -26,7 +26,8 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent
                          autoescape=select_autoescape(["html"]))
 
 
-async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)")) -> Principal:
+async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)"),
+                    _: Any = Security(bearer_scheme)) -> Principal:
     """The caller, from ``Authorization: Bearer``, else ``?token=`` or the cookie (so a browser can
     open the dashboard from a link); checked by the service's one token verifier."""
     raw = bearer_of(request) or token or request.cookies.get(TOKEN_COOKIE)
