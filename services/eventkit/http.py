@@ -20,7 +20,7 @@ import json
 import uuid
 from typing import Any, Callable, Sequence
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
@@ -35,6 +35,8 @@ from .store import ConcurrencyError, EventTooLarge
 PROBLEM = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-Id"
 RETRY_AFTER_SECONDS = 2
+# Pagination: far past any list the services hold, far below what a database integer holds.
+MAX_OFFSET = 1_000_000
 log = get_logger("eventkit.http")
 
 
@@ -99,6 +101,11 @@ def _title(status: int) -> str:
     return {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
             409: "Conflict", 412: "Precondition failed", 413: "Content too large",
             422: "Unprocessable entity"}.get(status, "Error")
+
+
+def offset_query(description: str = "How many items to skip") -> Any:
+    """The one pagination offset: 0..MAX_OFFSET, 422 naming ``query.offset`` outside."""
+    return Query(0, ge=0, le=MAX_OFFSET, description=description)
 
 
 def expected_version(request: Request, body_version: int | None = None) -> int | None:
