@@ -82,6 +82,9 @@ def fuzz_service(service: str, base_url: str, tokens: dict[str, dict[str, str]],
         strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
                              operation.as_strategy(GenerationMode.NEGATIVE))
         for role, headers in tokens.items():
+            if time.monotonic() > deadline:
+                findings.unreached[service] = len(operations) - index
+                return
 
             @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
@@ -93,6 +96,7 @@ def fuzz_service(service: str, base_url: str, tokens: dict[str, dict[str, str]],
             run()
 
 
+@pytest.mark.timeout(BUDGET_S + 180)  # the budget, the four services' start and the last operation
 async def test_every_service_answers_fuzzed_requests_with_documented_problems(
         postgres_server_url, nats_url, subject_root, tmp_path) -> None:
     async with running_system(postgres_server_url, nats_url, subject_root, tmp_path) as system:
