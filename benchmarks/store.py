@@ -189,9 +189,11 @@ async def run(server_url: str, events: int, rounds: int) -> list[Scenario]:
     admin = await asyncpg.connect(urlunsplit(("postgresql", parts.netloc, parts.path or "/postgres", "", "")))
     await admin.execute(f'CREATE DATABASE "{db}"')
     dsn = urlunsplit(("postgresql", parts.netloc, "/" + db, "", ""))
-    store = raw_pool = datastore = None
+    store = unpinged = raw_pool = datastore = None
     try:
         store = await open_store(dsn, pool_size=CONCURRENCY + 2, max_overflow=0)
+        # the same store without the pool's pre-ping (one SELECT 1 per checkout): its price
+        unpinged = await open_store(dsn, pool_size=CONCURRENCY + 2, max_overflow=0, pool_pre_ping=False)
         raw_pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
         datastore = PostgresDatastore(db, parts.hostname or "127.0.0.1", parts.port or 5432,
                                       parts.username or "postgres", parts.password or "",
@@ -211,6 +213,11 @@ async def run(server_url: str, events: int, rounds: int) -> list[Scenario]:
             for _ in range(single.events):
                 sid = f"c-{uuid.uuid4()}"
                 await store.append(sid, [an_envelope(sid)], expected_version=0)
+
+        async def kit_single_no_ping() -> None:
+            for _ in range(single.events):
+                sid = f"n-{uuid.uuid4()}"
+                await unpinged.append(sid, [an_envelope(sid)], expected_version=0)
 
         def raw_single_with(append):
             async def raw_single() -> None:
@@ -307,7 +314,8 @@ async def run(server_url: str, events: int, rounds: int) -> list[Scenario]:
             await loop.run_in_executor(executor, es_read_sync)
 
         plan = [
-            (single, {"kit": kit_single, "raw asyncpg": raw_single_with(raw_call),
+            (single, {"kit": kit_single, "kit no pre-ping": kit_single_no_ping,
+                      "raw asyncpg": raw_single_with(raw_call),
                       "raw txn": raw_single_with(raw_append), "eventsourcing": es_single,
                       "raw no lock": raw_single_with(raw_unordered)}),
             (batched, {"kit": kit_batched, "raw asyncpg": raw_batched_with(raw_call),
@@ -337,6 +345,8 @@ async def run(server_url: str, events: int, rounds: int) -> list[Scenario]:
             await raw_pool.close()
         if store is not None:
             await store.close()
+        if unpinged is not None:
+            await unpinged.close()
         await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         await admin.close()
 
@@ -354,6 +364,11 @@ def report(scenarios: list[Scenario], rounds: int) -> str:
         free_ratio = f"{kit / free:>11.2f}" if free else f"{'-':>11}"
         lines.append(f"{s.name:<22}{kit:>11,.0f}{raw:>11,.0f}{txn_col}{es:>11,.0f}{free_col}"
                      f"{kit / raw:>9.2f}{txn_ratio}{kit / es:>8.2f}{free_ratio}")
+    for s in scenarios:
+        if "kit no pre-ping" in s.results:
+            pinged, bare = s.median("kit"), s.median("kit no pre-ping")
+            lines.append(f"pool pre-ping, {s.name}: {pinged:,.0f} ev/s with, {bare:,.0f} ev/s without "
+                         f"({(bare - pinged) / bare:+.1%} cost)")
     lines.append(f"median of {rounds} rounds. raw = asyncpg sending the kit's PostgreSQL SQL (one call of "
                  "eventkit_append); raw txn = asyncpg BEGIN, advisory lock, INSERT … unnest, COMMIT; "
                  "no lock = the same INSERT in autocommit, neither lock nor xid step; "

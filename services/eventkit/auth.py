@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 import jwt
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPBearer
 
 from jumelage_contracts import Actor, Role
 
@@ -201,6 +202,12 @@ async def authenticate(verifier: TokenVerifier, token: str | None) -> Principal:
                             headers={"Retry-After": "10"}) from exc
 
 
+# Declares the bearer scheme in the OpenAPI and marks every route that depends on it; reading the
+# token stays with bearer_of (auto_error off: the 401 is authenticate's, as problem+json).
+bearer_scheme = HTTPBearer(scheme_name="bearer", auto_error=False,
+                           description="An access token: role and scope (see `jumelage token`)")
+
+
 def bearer_of(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
@@ -211,7 +218,7 @@ def principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = ru
     a valid token without a usable role, 503 when the identity provider's keys cannot be had.
     (Keyword-only: a call left from when it took a secret function fails at import, not per request.)"""
 
-    async def current_principal(request: Request) -> Principal:
+    async def current_principal(request: Request, _: Any = Security(bearer_scheme)) -> Principal:
         return await authenticate(verifier_of(request), bearer_of(request))
 
     return current_principal

@@ -5,6 +5,9 @@
 - :class:`~eventkit.store.ConcurrencyError` → 409 with the current version.
 - :class:`~eventkit.store.EventTooLarge` → 413 naming the event's largest field (nothing stored).
 - Domain errors (registered per service) → their status (422 by default) with the rule's name.
+- A request body over the service's limit → 413 before anything parses it (:class:`BodyLimitMiddleware`).
+- Any other exception → 500 with the correlation id and nothing internal (logged with its traceback);
+  the database or the bus unavailable → 503 with ``Retry-After`` (:class:`ProblemGuardMiddleware`).
 - Every request gets a correlation id (``X-Correlation-Id`` in, or a new one), bound in the logs.
 - Every write answers the same shape (:func:`written`): the resource id, its stream, the stream's
   new version (also as ``ETag``) and the events appended, each with its id, type, stream and
@@ -13,10 +16,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Callable, Sequence
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
@@ -24,11 +28,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jumelage_contracts import Envelope, Role
 
-from .logging import bind_contextvars, clear_contextvars
+from .settings import DEFAULT_MAX_BODY_BYTES
+from .logging import bind_contextvars, clear_contextvars, get_logger
 from .store import ConcurrencyError, EventTooLarge
 
 PROBLEM = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-Id"
+RETRY_AFTER_SECONDS = 2
+# Pagination: far past any list the services hold, far below what a database integer holds.
+MAX_OFFSET = 1_000_000
+log = get_logger("eventkit.http")
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -90,7 +99,13 @@ def _domain_handler(status: int):
 
 def _title(status: int) -> str:
     return {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-            409: "Conflict", 412: "Precondition failed", 422: "Unprocessable entity"}.get(status, "Error")
+            409: "Conflict", 412: "Precondition failed", 413: "Content too large",
+            422: "Unprocessable entity"}.get(status, "Error")
+
+
+def offset_query(description: str = "How many items to skip") -> Any:
+    """The one pagination offset: 0..MAX_OFFSET, 422 naming ``query.offset`` outside."""
+    return Query(0, ge=0, le=MAX_OFFSET, description=description)
 
 
 def expected_version(request: Request, body_version: int | None = None) -> int | None:
@@ -155,10 +170,6 @@ class CorrelationMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
-def install_correlation_middleware(app: FastAPI) -> None:
-    app.add_middleware(CorrelationMiddleware)
-
-
 def correlation_id(request: Request) -> uuid.UUID:
     return getattr(request.state, "correlation_id", None) or uuid.uuid4()
 
@@ -184,3 +195,237 @@ def manual_clock_router(caller: Callable[..., Any]) -> APIRouter:
         return {"now": clock.now().isoformat()}
 
     return router
+
+
+async def _send_problem(send, status: int, title: str, detail: str, headers: dict[str, str] | None = None,
+                        **extra: Any) -> None:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    raw = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", PROBLEM.encode()), (b"content-length", str(len(raw)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())]})
+    await send({"type": "http.response.body", "body": raw})
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit; an HTTPException so that
+    FastAPI's body reader lets it through to the 413 handler instead of answering 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``max_body_bytes`` with 413 problem+json before any parsing:
+    on its ``Content-Length`` at once, and by counting as it streams when there is none (chunked)."""
+
+    def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.limit <= 0:
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_problem(send, 400, "Bad request", "Content-Length is not a number")
+                    return
+                if declared > self.limit:
+                    await self._refuse(send)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        await _send_problem(send, 413, "Content too large",
+                            f"the request body is larger than {self.limit} bytes", limit=self.limit)
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """``"database"`` or ``"bus"`` when ``exc`` (or what caused it) says a dependency cannot be
+    reached right now — worth a retry, so 503 — else ``None``."""
+    import sqlalchemy.exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__ or ""
+        if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+            return "database"
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return "database"
+        if module.startswith("asyncpg") and type(current).__name__ in _ASYNCPG_CONNECTION_ERRORS:
+            return "database"
+        if module.startswith("nats"):
+            return "bus"
+        if isinstance(current, (ConnectionError, TimeoutError)) or (
+                isinstance(current, OSError) and not isinstance(current, FileNotFoundError)):
+            return "database"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_ASYNCPG_CONNECTION_ERRORS = {
+    "ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError", "AdminShutdownError",
+    "CrashShutdownError", "TooManyConnectionsError", "InterfaceError", "InternalClientError",
+    "PostgresConnectionError", "ClientCannotConnectError", "ConnectionRejectionError",
+}
+
+
+class ProblemGuardMiddleware:
+    """The one path for an exception no handler mapped, wherever it is raised (route, dependency or
+    middleware): 503 + ``Retry-After`` when the database or the bus is unavailable, else 500; the
+    body carries the correlation id and nothing internal; the traceback goes to the log."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last answer before the server's text/plain
+            correlation = scope.get("state", {}).get("correlation_id") or uuid.uuid4()
+            dependency = unavailable_dependency(exc)
+            log.error("request_failed", path=scope.get("path", ""), unavailable=dependency,
+                      correlation_id=str(correlation), exc_info=exc)
+            if started:
+                raise
+            headers = {CORRELATION_HEADER: str(correlation)}
+            if dependency:
+                headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                await _send_problem(send, 503, "Service unavailable",
+                                    f"the {dependency} is unavailable, retry later", headers,
+                                    correlation_id=str(correlation))
+            else:
+                await _send_problem(send, 500, "Internal server error",
+                                    "the request failed; quote the correlation id to report it", headers,
+                                    correlation_id=str(correlation))
+
+
+def install_http_edges(app: FastAPI, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                       domain_errors: dict[type[Exception], int] | None = None) -> None:
+    """Problem handlers, correlation ids, the body limit and the guard, in the one right order:
+    guard outermost (so an error in any middleware is a problem too), then the correlation id
+    (so the guard and every handler see it), then the body limit. Install after other middleware."""
+    install_problem_handlers(app, domain_errors)
+    install_openapi_problems(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(ProblemGuardMiddleware)
+
+
+# -- OpenAPI: the problems each route answers --------------------------------------------------
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; ``errors`` names each wrong field (``body.classes.0.level``).",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "field": {"type": ["string", "null"]}, "rule": {"type": "string"},
+        "correlation_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
+    },
+    "required": ["title", "status"],
+    "additionalProperties": True,
+}
+_WHY = {
+    400: "The body or a header (If-Match) cannot be read",
+    401: "No valid bearer token",
+    403: "The token's role or scope may not do this",
+    404: "Not found",
+    409: "Version conflict (If-Match or a concurrent write) or a state that forbids the command",
+    413: "The request body is over the service's limit, or an event would be too large for the bus",
+    422: "Invalid input: `errors` names each field",
+    503: "The database, the bus or the identity provider is unavailable; retry after `Retry-After` seconds",
+}
+_WRITES = {"post", "put", "patch", "delete"}
+
+
+def problem_statuses(method: str, operation: dict[str, Any]) -> set[int]:
+    """What a kit route can answer besides success: 503 anywhere (its database may be down);
+    401/403 where a token is needed; 404 on a path naming a resource and on commands; 400, 409
+    and 422 on commands; 400, 413 and 422 where a body is read; 422 where parameters are."""
+    statuses = {503}
+    parameters = operation.get("parameters", [])
+    if operation.get("security"):
+        statuses |= {401, 403}
+    if method in _WRITES:
+        statuses |= {400, 404, 409, 422}
+    if "requestBody" in operation:
+        statuses |= {400, 413, 422}
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.add(404)
+    if parameters:
+        statuses.add(422)
+    return statuses
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Adds the problem answers of :func:`problem_statuses` to every operation of an OpenAPI
+    document, all pointing at one ``Problem`` schema (FastAPI's 422 ``HTTPValidationError``
+    described JSON we never send)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status in sorted(problem_statuses(method, operation)):
+                answer: dict[str, Any] = {"description": _WHY[status], "content": {PROBLEM: {"schema": ref}}}
+                if status == 503:
+                    answer["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
+                responses[str(status)] = answer
+    return schema
+
+
+def install_openapi_problems(app: FastAPI) -> None:
+    """``app.openapi()`` documents the problems (:func:`document_problems`), once, when first asked."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from jumelage_contracts import Envelope, EventData
 
 from .auth import InsecureSigningSecret, TokenVerifier, check_signing_secret
 from .clock import Clock, ManualClock, SystemClock
-from .http import install_correlation_middleware, install_problem_handlers
+from .http import install_http_edges
 from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
 from .store import AppendResult, EventStore, Transaction
@@ -181,12 +181,12 @@ class ServiceRuntime:
     def install(self, app: FastAPI) -> None:
         from .docs import install_offline_docs
 
-        install_problem_handlers(app, self.domain_errors)
-        install_correlation_middleware(app)
         install_offline_docs(app)
         from .httpmetrics import HttpMetricsMiddleware
 
         app.add_middleware(HttpMetricsMiddleware)
+        # last, so the guard is outermost and catches what any middleware raises
+        install_http_edges(app, self.settings.http_max_body_bytes, self.domain_errors)
         # one naming and one version for the four APIs (generated clients, the docs' titles)
         app.title = f"Jumelage — {self.settings.service}"
         app.version = _project_version()
@@ -202,7 +202,7 @@ class ServiceRuntime:
             ok = checks.get("database") == "ok"  # NATS and the relay are reported, not required
             return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
 
-        @app.get("/metrics", tags=["ops"])
+        @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
         async def metrics() -> Response:
             from .metrics import render
 

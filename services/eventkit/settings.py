@@ -11,6 +11,8 @@ from pydantic import BaseModel
 
 from .store import DEFAULT_EVENT_MAX_BYTES
 
+DEFAULT_MAX_BODY_BYTES = 256 * 1024  # eventkit.http's request body limit
+
 DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
 # PostgreSQL pool of one service process (see ServiceSettings.db_pool_size); eventkit.sql's default.
 DB_POOL_SIZE = 20
@@ -53,6 +55,8 @@ class ServiceSettings(BaseModel):
 
     # The largest event the store accepts, in bytes on the bus (eventkit.store); 0 turns it off.
     event_max_bytes: int = DEFAULT_EVENT_MAX_BYTES
+    # The largest request body, answered 413 before parsing (eventkit.http); 0 turns it off.
+    http_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -84,6 +88,7 @@ class ServiceSettings(BaseModel):
             **{name: value for name, value in _oidc_values(pick).items() if value is not None},
 
             "event_max_bytes": int(pick("EVENT_MAX_BYTES", str(DEFAULT_EVENT_MAX_BYTES)) or 0),
+            "http_max_body_bytes": int(pick("HTTP_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)) or 0),
         }
         values.update(overrides)
         return cls.model_validate(values)

@@ -215,7 +215,8 @@ _EVENT_COLUMNS = tuple(c for c in events.c)
 def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncEngine:
     """An ``AsyncEngine`` configured for the store: SQLite in WAL mode, writers waiting on
     ``busy_timeout`` and starting ``BEGIN IMMEDIATE``; PostgreSQL with a pool sized for the
-    relay, the consumers and the HTTP handlers of one process (20 kept open, 5 more in a burst).
+    relay, the consumers and the HTTP handlers of one process (20 kept open, 5 more in a burst),
+    each pinged when checked out so a connection the server dropped is replaced, not handed out.
 
     ``options`` go to ``create_async_engine`` (e.g. ``pool_size=16``).
     """
@@ -239,6 +240,9 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
     else:
         options.setdefault("pool_size", DB_POOL_SIZE)
         options.setdefault("max_overflow", DB_MAX_OVERFLOW)
+        # a connection the server closed (restart, failover, pg_terminate_backend, idle timeout)
+        # is found on checkout and replaced, instead of failing the request that drew it
+        options.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **options)
     _count_connections(engine)
     return engine

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from eventkit.auth import Principal, principal_dependency
-from eventkit.http import correlation_id, etag, expected_version
+from eventkit.http import correlation_id, etag, expected_version, offset_query
 from eventkit.http import written as kit_written
 from jumelage_contracts.reference import Academie, Dispositif
 
@@ -204,7 +204,7 @@ async def list_candidatures(campaign_id: str, request: Request, principal: Calle
                             status: str | None = None, uai: str | None = None, offer_id: str | None = None,
                             departement: str | None = None, education_prioritaire: str | None = None,
                             tier: str | None = None, avis: str | None = None,
-                            limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+                            limit: int = Query(100, ge=1, le=1000), offset: int = offset_query()):
     return await qry(request).candidatures(principal, campaign_id, limit, offset, status=status, uai=uai,
                                            offer_id=offer_id, departement=departement, tier=tier, avis=avis,
                                            education_prioritaire=education_prioritaire)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from eventkit.auth import Principal, principal_dependency
-from eventkit.http import correlation_id, etag, expected_version, written
+from eventkit.http import correlation_id, etag, expected_version, offset_query, written
 from jumelage_contracts.programmes import partnership_stream
 
 from programmes.adapters.directory import Filters
@@ -46,7 +46,7 @@ def now(request: Request):
 async def list_partnerships(request: Request, who: Principal = Caller, academie: str | None = None,
                             uai: str | None = None, partner_id: str | None = None, school_year: str | None = None,
                             dispositif: str | None = None, status: str | None = Query(default=None, pattern="^(running|ended)$"),
-                            limit: int = Query(default=100, ge=1, le=500), offset: int = Query(default=0, ge=0)):
+                            limit: int = Query(default=100, ge=1, le=500), offset: int = offset_query()):
     filters = Filters(academie, uai, partner_id, school_year, dispositif, status)
     total, items = await service(request).list(who, filters, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items}

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
 
-from eventkit.auth import Principal, authenticate, bearer_of
+from eventkit.auth import Principal, authenticate, bearer_of, bearer_scheme
+from eventkit.http import offset_query
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
@@ -26,7 +27,8 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent
                          autoescape=select_autoescape(["html"]))
 
 
-async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)")) -> Principal:
+async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)"),
+                    _: Any = Security(bearer_scheme)) -> Principal:
     """The caller, from ``Authorization: Bearer``, else ``?token=`` or the cookie (so a browser can
     open the dashboard from a link); checked by the service's one token verifier."""
     raw = bearer_of(request) or token or request.cookies.get(TOKEN_COOKIE)
@@ -67,7 +69,7 @@ async def get_indicators(who: Principal = Depends(principal), flt: Filters = Dep
 @router.get("/indicators/by/{dimension}", tags=["indicators"])
 async def get_breakdown(dimension: Dimension, who: Principal = Depends(principal), flt: Filters = Depends(filters),
                         as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
-                        offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> dict:
+                        offset: int = offset_query(), limit: int = Query(100, ge=1, le=1000)) -> dict:
     """The summable indicators per value of a dimension (paginated)."""
     return await r.breakdown(who, as_of, flt, dimension, offset, limit)
 
@@ -93,7 +95,7 @@ async def get_campaign_count(academie: Academie, who: Principal = Depends(princi
 @router.get("/partnerships", tags=["partnerships"])
 async def get_partnerships(who: Principal = Depends(principal), flt: Filters = Depends(filters),
                            as_of: date = Depends(as_of_date), r: Reader = Depends(reader), uai: str | None = None,
-                           offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict:
+                           offset: int = offset_query(), limit: int = Query(50, ge=1, le=500)) -> dict:
     return await r.partnerships(who, as_of, flt, uai, offset, limit)
 
 
@@ -138,7 +140,7 @@ async def get_dashboard(request: Request, academie: Academie, who: Principal = D
     html = _templates.get_template("dashboard.html").render(
         **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url))
     response = HTMLResponse(html)
-    if token:  # keep the browser signed in for the links of the page
+    if token and bearer_of(request) is None:  # the query token signed the caller in: keep it for the page's links
         response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
     return response
 
