@@ -113,8 +113,7 @@ def build(settings: ServiceSettings | None = None, *, clock: Clock | None = None
                           claim_seconds=mail.claim_seconds, after_commit=runtime.wake_relay, log=log)
     service = NotificationsService(settings=settings, runtime=runtime, scheduler=scheduler, mail=mail,
                                    scheduler_enabled=scheduler_enabled)
-    app = FastAPI(title="Jumelage - notifications", version="1.0",
-                  description="Reminders planned from events, durable timers, e-mail, iCalendar feeds.",
+    app = FastAPI(description="Reminders planned from events, durable timers, e-mail, iCalendar feeds.",
                   lifespan=service.lifespan)
     runtime.install(app)
     app.state.notifications = service

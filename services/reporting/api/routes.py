@@ -17,6 +17,7 @@ from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
 from reporting.app.reader import Reader
+from reporting.domain.indicators import school_year_of
 
 TOKEN_COOKIE = "jumelage_token"
 CSV = "text/csv; charset=utf-8"
@@ -136,7 +137,8 @@ async def get_dashboard(request: Request, academie: Academie, who: Principal = D
     csv_url = f"/indicators.csv?academie={academie.value}&as_of={as_of.isoformat()}" + (
         f"&school_year={school_year}" if school_year else "")
     html = _templates.get_template("dashboard.html").render(
-        **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url))
+        **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url),
+        year_hint=school_year_of(day_of(request.app.state.runtime.clock.now())))
     response = HTMLResponse(html)
     if token:  # keep the browser signed in for the links of the page
         response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
