@@ -12,9 +12,11 @@ from candidatures.bootstrap import SERVICE, build_app
 
 
 def parser() -> argparse.ArgumentParser:
-    top = command_parser("python -m candidatures", "The candidatures service: campaigns, offers, candidatures, attribution and renewal. Settings come from the "
-                         "environment (DATABASE_URL, NATS_URL, PORT, JWT_SECRET…).",
-                         ["python -m candidatures", "DATABASE_URL=postgresql://user@db/candidatures python -m candidatures serve"])
+    top = command_parser("python -m candidatures",
+                         "The candidatures service: campaigns, offers, candidatures, attribution and renewal. "
+                         "Settings come from the environment (DATABASE_URL, NATS_URL, PORT, JWT_SECRET…).",
+                         ["python -m candidatures",
+                          "DATABASE_URL=postgresql://user@db/candidatures python -m candidatures serve"])
     commands = top.add_subparsers(dest="command")
     add_command(commands, "serve", "run the HTTP API, the outbox relay and the consumers (default)",
                 ["PORT=8101 python -m candidatures serve"])

@@ -12,9 +12,11 @@ from programmes.bootstrap import SERVICE, build_app
 
 
 def parser() -> argparse.ArgumentParser:
-    top = command_parser("python -m programmes", "The programmes service: programmes of partnerships: referents, conventions, meetings, actions, bilans. Settings come from the "
-                         "environment (DATABASE_URL, NATS_URL, PORT, JWT_SECRET…).",
-                         ["python -m programmes", "DATABASE_URL=postgresql://user@db/programmes python -m programmes serve"])
+    top = command_parser("python -m programmes",
+                         "The programmes service: referents, conventions, meetings, actions per class, bilans. "
+                         "Settings come from the environment (DATABASE_URL, NATS_URL, PORT, JWT_SECRET…).",
+                         ["python -m programmes",
+                          "DATABASE_URL=postgresql://user@db/programmes python -m programmes serve"])
     commands = top.add_subparsers(dest="command")
     add_command(commands, "serve", "run the HTTP API, the outbox relay and the consumers (default)",
                 ["PORT=8102 python -m programmes serve"])
