@@ -18,6 +18,7 @@ from enum import IntEnum, StrEnum
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -600,3 +601,13 @@ def school(uai: str) -> School:
 def schools_in(academie: Academie | str) -> tuple[School, ...]:
     wanted = Academie(academie)
     return tuple(s for s in schools() if s.academie is wanted)
+
+
+# Calendar dates and times are the académie's local ones (overseas académies live in their own zone).
+_OVERSEAS_TZ = {"guadeloupe": "America/Guadeloupe", "martinique": "America/Martinique", "guyane": "America/Cayenne",
+                "la-reunion": "Indian/Reunion", "mayotte": "Indian/Mayotte"}
+
+
+def timezone_of(academie: str) -> ZoneInfo:
+    """The time zone an académie's dates and times are read in (Europe/Paris but overseas)."""
+    return ZoneInfo(_OVERSEAS_TZ.get(str(getattr(academie, "value", academie)), "Europe/Paris"))

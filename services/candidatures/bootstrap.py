@@ -76,8 +76,6 @@ async def _close_at_deadline(app: CandidaturesApp) -> None:
 def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntime | None = None, **kw: Any) -> FastAPI:
     runtime = runtime or build_runtime(settings, **kw)
     app = FastAPI(
-        title="Jumelage — candidatures",
-        version="1.0.0",
         description="Campaigns, partner offers, candidatures, instruction, attribution and renewal. "
                     "Bearer token (role + scope) on every route; writes return the new stream version "
                     "(body and ETag), If-Match pins it (409 on conflict).",

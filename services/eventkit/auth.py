@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 import jwt
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Query, Request, Response, Security
 from fastapi.security import HTTPBearer
 
 from jumelage_contracts import Actor, Role
@@ -222,6 +222,30 @@ def principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = ru
         return await authenticate(verifier_of(request), bearer_of(request))
 
     return current_principal
+
+
+TOKEN_COOKIE = "jumelage_token"
+
+
+def browser_principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = runtime_verifier):
+    """Like :func:`principal_dependency`, for pages a person opens from a link (dashboard, partnership
+    page): the token from ``Authorization: Bearer``, else ``?token=``, else the cookie that
+    :func:`remember_token` left. Same verifier, same answers (401, 403, 503)."""
+
+    async def current_principal(request: Request,
+                                token: str | None = Query(None, description="Bearer token (browsers)"),
+                                _: Any = Security(bearer_scheme)) -> Principal:
+        raw = bearer_of(request) or token or request.cookies.get(TOKEN_COOKIE)
+        return await authenticate(verifier_of(request), raw)
+
+    return current_principal
+
+
+def remember_token(response: Response, request: Request, token: str | None) -> None:
+    """Keep a ``?token=`` in an HTTP-only cookie, so the page's own links work without it — only when
+    that token is what signed the caller in (a bearer header wins, and its query token is not kept)."""
+    if token and bearer_of(request) is None:
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
 
 
 def require_roles(dep, roles: Iterable[Role]):

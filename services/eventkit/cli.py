@@ -30,16 +30,16 @@ from jumelage_contracts.subjects import SOURCES
 from .settings import ServiceSettings, embedded_nats_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Jumelage operator commands: migrations, NATS provisioning, re-publishing, tokens.")
+                  help="Jumelage operator commands: migrations, NATS provisioning, re-publishing, dead letters, "
+                       "outbox, tokens.",
+                  epilog="Example: jumelage dead-letters list --json   (each command: jumelage <command> --help)")
 
 SERVICES = ("candidatures", "programmes", "notifications", "reporting")
 
 
 @app.callback()
 def _embedded_stack() -> None:
-    """Jumelage operator commands: migrations, NATS provisioning, re-publishing, dead letters, tokens.
-
-    Example: jumelage dead-letters list --json"""
+    """Without NATS_URL, from the project while `python3 dev.py run` goes: the embedded stack's NATS."""
     if not os.environ.get("NATS_URL"):
         found = embedded_nats_url(Path(os.environ.get("JUMELAGE_DATA_DIR", "var")))
         if found:
@@ -76,7 +76,7 @@ async def _connect(settings: ServiceSettings, timeout: float):
     return nats
 
 
-@app.command()
+@app.command(epilog="Example: jumelage migrate --service reporting")
 def migrate(service: str = typer.Option(..., help="candidatures, programmes, notifications or reporting")) -> None:
     """Bring the service's database to the head of the kit's and the service's migrations."""
     from .sql import open_store
@@ -94,7 +94,8 @@ def migrate(service: str = typer.Option(..., help="candidatures, programmes, not
                f"{settings.database_url.split('@')[-1]}")
 
 
-@app.command()
+@app.command(epilog="Example: jumelage provision --streams-only   "
+                     "(NATS_URL=nats://nats:4222 for another server)")
 def provision(
     service: list[str] = typer.Option(list(SERVICES), help="services whose durable consumers to create"),
     streams_only: bool = typer.Option(False, help="create the streams only"),
@@ -128,7 +129,8 @@ def provision(
         typer.echo(f"provisioned {line}")
 
 
-@app.command()
+@app.command(epilog="Example: jumelage republish --service candidatures --from-position 1200 "
+                     "--to-position 1300")
 def republish(
     service: str = typer.Option(..., help="the producing service whose store to read"),
     from_position: int = typer.Option(..., min=0, help="first store position to send again (0 or 1: from the start)"),
@@ -160,7 +162,7 @@ def republish(
     typer.echo(f"republished {sent} event(s) of {service} from position {from_position}{upto}")
 
 
-@app.command()
+@app.command(epilog="Example: jumelage token --role academie --scope paris")
 def token(
     role: Role = typer.Option(..., help="school, partner, academie, national, admin (system is never accepted "
                                         "from a token)"),
@@ -187,11 +189,12 @@ def token(
     typer.echo(mint_token(secret, role, scope, subject=subject, email=email, ttl=timedelta(hours=ttl_hours)))
 
 
-dead_letters = typer.Typer(no_args_is_help=True, help="Inspect and replay the dead-letter stream.")
+dead_letters = typer.Typer(no_args_is_help=True, help="Inspect and replay the dead-letter stream.",
+                           epilog="Example: jumelage dead-letters list")
 app.add_typer(dead_letters, name="dead-letters")
 
 
-@dead_letters.command("list")
+@dead_letters.command("list", epilog="Example: jumelage dead-letters list --consumer reporting-candidatures --json")
 def dead_letters_list(
     consumer: Optional[str] = typer.Option(None, help="only this consumer's (durable name)"),
     from_seq: int = typer.Option(1, min=1, help="first dead-letter sequence"),
@@ -234,7 +237,8 @@ def dead_letters_list(
         typer.echo(f"{len(letters)} dead letter(s)" + (f", {malformed} malformed" if malformed else ""))
 
 
-@dead_letters.command("replay")
+@dead_letters.command("replay", epilog="Example: jumelage dead-letters replay 12 13   "
+                                 "(or: --all --consumer reporting-candidatures)")
 def dead_letters_replay(
     seqs: Optional[list[int]] = typer.Argument(None, help="dead-letter sequences (from `list`)"),
     all_: bool = typer.Option(False, "--all", help="every dead letter (of --consumer, if given)"),
@@ -273,11 +277,12 @@ def dead_letters_replay(
         raise typer.Exit(1)
 
 
-outbox = typer.Typer(no_args_is_help=True, help="Inspect a service's outbox (its events not yet on the bus).")
+outbox = typer.Typer(no_args_is_help=True, help="Inspect a service's outbox (its events not yet on the bus).",
+                     epilog="Example: jumelage outbox inspect --service candidatures")
 app.add_typer(outbox, name="outbox")
 
 
-@outbox.command("inspect")
+@outbox.command("inspect", epilog="Example: jumelage outbox inspect --service candidatures --json")
 def outbox_inspect(
     service: str = typer.Option(..., help="the producing service whose store to read"),
     url: Optional[str] = typer.Option(None, help="the running service, for its relay's report "

@@ -32,6 +32,8 @@ class MailSettings:
     password: str | None = None
     domain: str = "notifications.jumelage.local"
     portal_url: str = "http://127.0.0.1:8101"
+    # the programmes service's public address: e-mails and calendar entries link to its partnership page
+    programmes_url: str = "http://127.0.0.1:8102"
     scheduler_interval_s: float = 1.0
     batch_size: int = 50
     claim_seconds: float = 600.0
@@ -47,6 +49,7 @@ class MailSettings:
                    sender=pick("SMTP_FROM", cls.sender) or cls.sender, username=pick("SMTP_USERNAME", None),
                    password=pick("SMTP_PASSWORD", None), domain=pick("MAIL_DOMAIN", cls.domain) or cls.domain,
                    portal_url=pick("PORTAL_URL", cls.portal_url) or cls.portal_url,
+                   programmes_url=pick("PROGRAMMES_PUBLIC_URL", cls.programmes_url) or cls.programmes_url,
                    scheduler_interval_s=float(pick("SCHEDULER_INTERVAL", "1.0") or 1.0),
                    batch_size=int(pick("SCHEDULER_BATCH", "50") or 50),
                    claim_seconds=float(pick("SCHEDULER_CLAIM_SECONDS", "600") or 600))
@@ -109,12 +112,12 @@ def build(settings: ServiceSettings | None = None, *, clock: Clock | None = None
                          types=PROGRAMMES_TYPES)
     mailer = mailer or SmtpMailer(mail.host, mail.port, mail.sender, username=mail.username, password=mail.password)
     scheduler = Scheduler(store, runtime.clock, mailer, public_url=settings.public_url, portal_url=mail.portal_url,
+                          programmes_url=mail.programmes_url,
                           mail_domain=mail.domain, batch_size=mail.batch_size,
                           claim_seconds=mail.claim_seconds, after_commit=runtime.wake_relay, log=log)
     service = NotificationsService(settings=settings, runtime=runtime, scheduler=scheduler, mail=mail,
                                    scheduler_enabled=scheduler_enabled)
-    app = FastAPI(title="Jumelage - notifications", version="1.0",
-                  description="Reminders planned from events, durable timers, e-mail, iCalendar feeds.",
+    app = FastAPI(description="Reminders planned from events, durable timers, e-mail, iCalendar feeds.",
                   lifespan=service.lifespan)
     runtime.install(app)
     app.state.notifications = service

@@ -8,19 +8,29 @@ import asyncio
 import json
 import sys
 
+from eventkit.commandline import add_command, command_parser
 from eventkit.runtime import serve
 from eventkit.settings import ServiceSettings
 
 from .bootstrap import build
 
 
+def parser() -> argparse.ArgumentParser:
+    top = command_parser("python -m notifications", "The notifications service: reminders planned from events, "
+                         "durable timers, e-mail, iCalendar feeds. Settings come from the environment "
+                         "(DATABASE_URL, NATS_URL, SMTP_HOST, PUBLIC_URL…).",
+                         ["python -m notifications", "python -m notifications rebuild"])
+    sub = top.add_subparsers(dest="command")
+    add_command(sub, "serve", "run the HTTP API, the consumers and the scheduler (default)",
+                ["SMTP_HOST=127.0.0.1 SMTP_PORT=1025 python -m notifications serve"])
+    add_command(sub, "rebuild", "replay candidatures' and programmes' streams from the start and reconcile "
+                                "timers, facts and feeds with them (sent reminders stay sent)",
+                ["NATS_URL=nats://127.0.0.1:4250 python -m notifications rebuild"])
+    return top
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m notifications")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the HTTP API, the consumers and the scheduler (default)")
-    sub.add_parser("rebuild", help="replay candidatures' and programmes' streams from the start and reconcile "
-                                   "timers, facts and feeds with them (sent reminders stay sent)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = ServiceSettings.from_env("notifications")
     if args.command == "rebuild":
         from .app.rebuild import rebuild_from_env

@@ -41,8 +41,6 @@ def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntim
         policies = CandidaturesPolicies(service)
         runtime.add_consumer(CONSUMER, source="candidatures", handler=candidatures_handler(policies), types=TYPES)
     app = FastAPI(
-        title="Jumelage — programmes",
-        version="1.0.0",
         description="One partnership across its school years: referents, convention, meetings, actions per "
                     "class, bilan. Bearer token (role + scope) on every route; writes return the new stream "
                     "version (body and ETag), If-Match pins it (409 on conflict).",

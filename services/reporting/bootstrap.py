@@ -38,8 +38,7 @@ def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntim
               store: EventStore | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ServiceSettings.from_env("reporting")
     runtime = runtime or build_runtime(settings, store=store, clock=clock)
-    app = FastAPI(title="Jumelage — reporting", version="1.0",
-                  description="Indicators per académie, département, dispositif, school year, EAC domain and "
+    app = FastAPI(description="Indicators per académie, département, dispositif, school year, EAC domain and "
                               "éducation prioritaire, as of any date; partnership timelines; CSV; dashboard.",
                   lifespan=runtime.lifespan)
     runtime.install(app)

@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 
+from eventkit.commandline import add_command, command_parser
 from eventkit.settings import ServiceSettings
 
 
@@ -41,16 +42,25 @@ async def show_parked(settings: ServiceSettings, limit: int, as_json: bool) -> i
     return 1 if report["parked"] else 0
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reporting")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the HTTP API and the consumers (default)")
-    rebuild = sub.add_parser("rebuild", help="rebuild every read model from the JetStream streams, then swap")
+def parser() -> argparse.ArgumentParser:
+    top = command_parser("python -m reporting", "The reporting service: read models of every event, indicators, "
+                         "CSV, dashboard. Settings come from the environment (DATABASE_URL, NATS_URL, PORT…).",
+                         ["python -m reporting", "python -m reporting parked --json"])
+    sub = top.add_subparsers(dest="command")
+    add_command(sub, "serve", "run the HTTP API and the consumers (default)", ["PORT=8104 python -m reporting serve"])
+    rebuild = add_command(sub, "rebuild", "rebuild every read model from the JetStream streams, then swap",
+                          ["python -m reporting rebuild --batch-size 5000"])
     rebuild.add_argument("--batch-size", type=int, default=2000)
-    parked = sub.add_parser("parked", help="list the events held until their cause is projected")
+    parked = add_command(sub, "parked", "list the events held until their cause is projected "
+                                        "(exit status 1 while any is)",
+                         ["python -m reporting parked --limit 20"])
     parked.add_argument("--limit", type=int, default=100)
     parked.add_argument("--json", action="store_true", help="the JSON of GET /parked")
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if args.command == "parked":
         sys.exit(asyncio.run(show_parked(ServiceSettings.from_env("reporting"), args.limit, args.json)))
     if args.command == "rebuild":

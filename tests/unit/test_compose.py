@@ -118,6 +118,11 @@ def test_reminders_go_to_the_mail_catcher_and_links_to_the_public_url() -> None:
     for name in APP_SERVICES:
         assert "PUBLIC_URL" in services[name]["environment"], name
     assert settings.public_url == "http://127.0.0.1:8103"
+    # the partnership page the e-mails link to is programmes', at programmes' public address
+    from notifications.bootstrap import MailSettings
+
+    programmes = interpolate(str(services["programmes"]["environment"]["PUBLIC_URL"]), COMPOSE_SECRETS)
+    assert MailSettings.from_env(env).programmes_url == programmes
 
 
 def test_the_monitoring_profile_scrapes_every_service_and_provisions_the_dashboard() -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from jumelage_contracts.candidatures import CampaignCalendar, CampaignClosed, CampaignOpened
-from jumelage_contracts.reference import Academie, Dispositif, school_year_end, school_year_start
+from jumelage_contracts.reference import Academie, Dispositif, school_year_end, school_year_start, timezone_of
 
 from .errors import DomainError, NotFound, StateConflict
 
@@ -118,15 +117,9 @@ def campaign_accepts_submissions(state: CampaignState, now: datetime) -> Open:
     return state
 
 
-# Calendar dates are the académie's local days (overseas académies live in their own time zone).
-_OVERSEAS_TZ = {"guadeloupe": "America/Guadeloupe", "martinique": "America/Martinique", "guyane": "America/Cayenne",
-                "la-reunion": "Indian/Reunion", "mayotte": "Indian/Mayotte"}
-
-
 def end_of_local_day(academie: str, day: date) -> datetime:
     """The first instant after ``day`` ends where the académie is (an exclusive bound)."""
-    zone = ZoneInfo(_OVERSEAS_TZ.get(str(getattr(academie, "value", academie)), "Europe/Paris"))
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone_of(academie))
 
 
 # -- decider --------------------------------------------------------------------------------

@@ -4,14 +4,16 @@ change, cancelled items kept with STATUS:CANCELLED so subscribed calendars remov
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from icalendar import Calendar, Event
 
 PRODID = "-//Jumelage//notifications//FR"
 
 
-def feed(name: str, items: Iterable[Any], now: datetime) -> bytes:
+def feed(name: str, items: Iterable[Any], now: datetime,
+         page_of: Callable[[Any], str | None] = lambda item: None) -> bytes:
+    """``page_of(item)``: the page a person opens for the item (its URL property), if any."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -21,11 +23,11 @@ def feed(name: str, items: Iterable[Any], now: datetime) -> bytes:
     # Calendar apps poll a subscription; ask for a refresh about every hour.
     calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     for item in items:
-        calendar.add_component(_event(item, now))
+        calendar.add_component(_event(item, now, page_of(item)))
     return calendar.to_ical()
 
 
-def _event(item: Any, now: datetime) -> Event:
+def _event(item: Any, now: datetime, url: str | None = None) -> Event:
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", now)
@@ -45,6 +47,8 @@ def _event(item: Any, now: datetime) -> Event:
         event.add("description", item.description)
     event.add("status", "CANCELLED" if item.status == "CANCELLED" else "CONFIRMED")
     event.add("categories", [item.kind])
+    if url:
+        event.add("url", url)
     return event
 
 

@@ -12,6 +12,7 @@ from jumelage_contracts import Role
 
 from ..adapters import db, ical
 from ..domain.rules import RULES_BY_NAME, rules_for
+from .links import partnership_page
 
 
 def reminder_view(row: Any) -> dict[str, Any]:
@@ -107,7 +108,10 @@ async def feed_body(service: Any, token: str) -> bytes:
             raise HTTPException(status_code=404, detail="unknown feed")
         items = await db.items_for_feed(conn, found.kind, found.key)
     names = {"partnership": "Jumelage", "school": "Jumelages de l'école", "referent": "Mes jumelages"}
-    return ical.feed(f"{names.get(found.kind, 'Jumelage')} ({found.key})", items, service.clock.now())
+    def page_of(item: Any) -> str | None:
+        return partnership_page(service.mail.programmes_url, item.partnership_id) if item.partnership_id else None
+
+    return ical.feed(f"{names.get(found.kind, 'Jumelage')} ({found.key})", items, service.clock.now(), page_of)
 
 
 def check_academie(principal: Principal, academie: str) -> None:

@@ -41,6 +41,7 @@ from eventkit.store import ConcurrencyError
 from ..adapters import db
 from ..adapters.mail import DeliveryOutcome, OutgoingMail, Renderer, message_id_for
 from ..domain.planning import recipients_for, timezone_of
+from .links import partnership_page
 from ..domain.referents import referents_carry_over_until_the_side_names_new_ones
 from ..domain.reminder import RecordDelivery, RecordFailure, RecordMissed
 from .facts import calendar_dates, item_uid
@@ -68,11 +69,13 @@ class PastGrace:
 class Scheduler:
     def __init__(self, store: Any, clock: Any, mailer: Any, *, renderer: Renderer | None = None,
                  public_url: str = "http://127.0.0.1:8103", portal_url: str = "http://127.0.0.1:8101",
+                 programmes_url: str = "http://127.0.0.1:8102",
                  mail_domain: str = "notifications.jumelage.local", batch_size: int = 50,
                  claim_seconds: float = 600.0, after_commit: Callable[[], None] | None = None, log: Any = None) -> None:
         self.store, self.clock, self.mailer = store, clock, mailer
         self.renderer = renderer or Renderer()
         self.public_url, self.portal_url, self.mail_domain = public_url.rstrip("/"), portal_url.rstrip("/"), mail_domain
+        self.programmes_url = programmes_url
         self.batch_size = batch_size
         # Longer than the slowest batch can take to send (one SMTP session, ``batch_size``
         # messages): a replica must not take over a batch still on the wire.
@@ -196,14 +199,17 @@ class Scheduler:
         if item is not None:
             label, place = item.summary, item.place or place
         dates = calendar_dates(partnership.calendar, partnership.school_year) if partnership else {}
-        link = None
-        if partnership is not None and facts["tokens"].get(row.partnership_id):
-            link = f"{self.public_url}/ical/{facts['tokens'][row.partnership_id]}.ics"
+        link = link_label = calendar = None
+        if partnership is not None:
+            link, link_label = partnership_page(self.programmes_url, row.partnership_id), "Ouvrir la page du jumelage"
+            if facts["tokens"].get(row.partnership_id):
+                calendar = f"{self.public_url}/ical/{facts['tokens'][row.partnership_id]}.ics"
         elif campaign is not None:
-            link = f"{self.portal_url}/campaigns/{row.campaign_id}"
+            link, link_label = f"{self.portal_url}/campaigns/{row.campaign_id}", "Ouvrir la campagne"
         context = {
             "names": ", ".join(r.name for r in recipients if r.role != "school" and r.role != "academie"),
             "title": row.title, "event_at": row.event_at, "place": place, "label": label, "link": link,
+            "link_label": link_label, "calendar": calendar,
             "tz": str(timezone_of(row.academie)), "uai": row.uai or "",
             "school_name": partnership.school_name if partnership else (campaign.title if campaign else ""),
             "partner_name": (partnership.partner_name or "la structure partenaire") if partnership else "",

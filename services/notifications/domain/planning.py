@@ -12,23 +12,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Mapping
-from zoneinfo import ZoneInfo
 
 from jumelage_contracts.notifications import Recipient
+from jumelage_contracts.reference import timezone_of
 
 from .rules import Rule
 
-# Calendar dates are local dates: a "J-1 at 08:00" reminder means 08:00 where the school is.
-_OVERSEAS_TZ = {
-    "guadeloupe": "America/Guadeloupe", "martinique": "America/Martinique", "guyane": "America/Cayenne",
-    "la-reunion": "Indian/Reunion", "mayotte": "Indian/Mayotte",
-}
-DEFAULT_TZ = "Europe/Paris"
 REMINDER_NAMESPACE = uuid.UUID("6c7b1d0e-3f6a-4c52-9a1e-2b8f4d9e0a17")
-
-
-def timezone_of(academie: str) -> ZoneInfo:
-    return ZoneInfo(_OVERSEAS_TZ.get(academie, DEFAULT_TZ))
 
 
 @dataclass(frozen=True)

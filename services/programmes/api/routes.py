@@ -3,24 +3,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from eventkit.auth import Principal, principal_dependency
+from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token
 from eventkit.http import correlation_id, etag, expected_version, offset_query, written
 from jumelage_contracts.programmes import partnership_stream
 
 from programmes.adapters.directory import Filters
 from programmes.api import schemas as s
 from programmes.app.service import Context, PartnershipService
-from programmes.app.views import partnership_view, programme_view, timeline_view
+from programmes.app.views import page_view, partnership_view, programme_view, timeline_view
 from programmes.domain import commands as c
 
 router = APIRouter(prefix="/partnerships", tags=["partnerships"])
 principal = principal_dependency()
 Caller = Depends(principal)
+_templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
+                         autoescape=select_autoescape(["html"]))
 
 
 def service(request: Request) -> PartnershipService:
@@ -69,6 +73,18 @@ async def get_programme(pid: str, request: Request, year_index: int | None = Que
 async def get_timeline(pid: str, request: Request, who: Principal = Caller) -> dict[str, Any]:
     envelopes = await service(request).timeline(pid, who)
     return timeline_view(pid, envelopes)
+
+
+@router.get("/{pid}/page", response_class=HTMLResponse)
+async def get_page(pid: str, request: Request, who: Principal = Depends(browser_principal_dependency()),
+                   token: str | None = None) -> HTMLResponse:
+    """The partnership's page for a person (the links of e-mails and calendar entries): its current
+    year's programme per class, meetings, referents and state. Token as bearer, ``?token=`` or cookie."""
+    loaded = await service(request).read(pid, who)
+    page = _templates.get_template("partnership.html").render(**page_view(loaded.state, loaded.version))
+    response = HTMLResponse(page)
+    remember_token(response, request, token)
+    return response
 
 
 # -- referents and convention ------------------------------------------------------------------

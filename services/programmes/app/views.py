@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from jumelage_contracts import Envelope
+from jumelage_contracts.reference import timezone_of
 
 from programmes.domain.errors import NotFound
 from programmes.domain.state import (
@@ -122,3 +123,35 @@ def timeline_view(partnership_id: str, envelopes: Iterable[Envelope]) -> dict[st
     years = sorted({(x["year_index"], x["school_year"]) for x in entries if x["year_index"] is not None})
     return {"partnership_id": partnership_id, "version": entries[-1]["version"] if entries else 0,
             "years": [{"year_index": i, "school_year": y} for i, y in years], "events": entries}
+
+
+# -- the page a person opens from an e-mail or a calendar entry --------------------------------
+
+STATUS_FR = {"planned": "prévue", "completed": "réalisée", "cancelled": "annulée", "held": "tenue",
+             "running": "en cours", "ended": "terminé"}
+MEETING_FR = {"work": "Réunion de travail", "follow_up": "Réunion de suivi", "bilan": "Réunion de bilan",
+              "rencontre": "Rencontre"}
+SIDE_FR = {"school": "École / établissement", "partner": "Partenaire"}
+
+
+def page_view(state: Running | Ended, version: int) -> dict[str, Any]:
+    """What the partnership's HTML page shows of its current year, dates in the académie's time zone
+    (the template escapes every value)."""
+    zone = timezone_of(state.identity.academie)
+
+    def local(moment: Any) -> str:
+        return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+    overview, programme = partnership_view(state, version), programme_view(state, version)
+    year = state.year
+    classes = [{**c, "actions": [{**a, "status": STATUS_FR[a["status"]],
+                                  "starts_at": local(year.actions[a["action_id"]].starts_at)} for a in c["actions"]]}
+               for c in programme["classes"]]
+    meetings = [{"kind": MEETING_FR.get(m.kind.value, m.kind.value), "status": STATUS_FR[_status(m)],
+                 "starts_at": local(m.starts_at), "place": getattr(m, "place", "")}
+                for m in sorted(year.meetings.values(), key=lambda m: m.starts_at)]
+    current = overview["current_year"]
+    return {"overview": overview, "year": current, "status": STATUS_FR[overview["status"]], "classes": classes,
+            "meetings": meetings, "starts_on": year.starts_on.strftime("%d/%m/%Y"),
+            "ends_on": year.ends_on.strftime("%d/%m/%Y"),
+            "referents": [{**r, "side": SIDE_FR[r["side"]]} for r in current["referents"]]}

@@ -12,14 +12,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
 
-from eventkit.auth import Principal, authenticate, bearer_of, bearer_scheme
+from eventkit.auth import Principal, browser_principal_dependency, remember_token
 from eventkit.http import offset_query
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
 from reporting.app.reader import Reader
+from reporting.domain.indicators import school_year_of
 
-TOKEN_COOKIE = "jumelage_token"
 CSV = "text/csv; charset=utf-8"
 Dimension = Literal["academie", "departement", "dispositif", "school_year", "domain", "ep", "ruralite", "level",
                     "kind", "month", "year_index"]
@@ -27,12 +27,7 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent
                          autoescape=select_autoescape(["html"]))
 
 
-async def principal(request: Request, token: str | None = Query(None, description="Bearer token (browsers)"),
-                    _: Any = Security(bearer_scheme)) -> Principal:
-    """The caller, from ``Authorization: Bearer``, else ``?token=`` or the cookie (so a browser can
-    open the dashboard from a link); checked by the service's one token verifier."""
-    raw = bearer_of(request) or token or request.cookies.get(TOKEN_COOKIE)
-    return await authenticate(request.app.state.runtime.verifier, raw)
+principal = browser_principal_dependency()
 
 
 def reader(request: Request) -> Reader:
@@ -138,10 +133,10 @@ async def get_dashboard(request: Request, academie: Academie, who: Principal = D
     csv_url = f"/indicators.csv?academie={academie.value}&as_of={as_of.isoformat()}" + (
         f"&school_year={school_year}" if school_year else "")
     html = _templates.get_template("dashboard.html").render(
-        **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url))
+        **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url),
+        year_hint=school_year_of(day_of(request.app.state.runtime.clock.now())))
     response = HTMLResponse(html)
-    if token and bearer_of(request) is None:  # the query token signed the caller in: keep it for the page's links
-        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+    remember_token(response, request, token)  # the query token signed the caller in: keep it for the page's links
     return response
 
 

@@ -446,3 +446,13 @@ async def test_a_year_stops_being_overdue_when_its_school_year_is_over_or_it_was
     assert await overdue("2026-08-31", "&school_year=2025-2026") == (1, 1)
     assert await overdue("2026-09-01") == (0, 0)  # 2025-2026 is over
     assert await overdue("2026-09-01", "&school_year=2025-2026") == (0, 0)
+
+
+async def test_the_dashboard_year_hint_follows_the_service_clock_across_the_first_of_september(api) -> None:
+    admin = api.auth("admin", "*")
+    # 31 August 23:30 in Paris is still 2026-2027's last day; 22:30 UTC is 00:30 on 1 September there
+    for now, hint in (("2027-08-31T21:30:00+00:00", "2026-2027"), ("2027-08-31T22:30:00+00:00", "2027-2028")):
+        assert (await api.client.post("/admin/clock", json={"now": now}, headers=admin)).status_code == 200
+        page = (await api.client.get("/dashboard/paris", headers=api.auth())).text
+        assert f'placeholder="{hint}"' in page
+        assert "2025-2026" not in page

@@ -1,0 +1,10 @@
+"""Where a person is sent from an e-mail or a calendar entry: the partnership's HTML page that the
+programmes service serves (under the same scopes as its API), at its public address."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+
+def partnership_page(programmes_url: str, partnership_id: str) -> str:
+    return f"{programmes_url.rstrip('/')}/partnerships/{quote(partnership_id, safe='')}/page"
