@@ -82,7 +82,13 @@ def record_bilan(cmd: RecordBilan, identity: Identity, year: Year) -> list:
         realised=len(completed), cancelled=sum(isinstance(a, CancelledAction) for a in actions),
         pupils_reached=sum(p.pupils_present for a in completed for p in a.participants),
         school=cmd.school, partner=cmd.partner, questionnaire=list(cmd.questionnaire),
-        wish_to_continue=cmd.school.wish_to_continue and cmd.partner.wish_to_continue)]
+        wish_to_continue=the_wish_to_continue(cmd, year))]
+
+
+def the_wish_to_continue(cmd: RecordBilan, year: Year) -> bool:
+    """Both sides wish to continue, and — plan mercredi — the bilan step did not refuse the
+    reconduction: seed 001 has that step decide « de la reconduction ou non du partenariat »."""
+    return cmd.school.wish_to_continue and cmd.partner.wish_to_continue and year.reconduction is not False
 
 
 def evolve_bilan_recorded(year: Year, event: BilanRecorded) -> Year:

@@ -178,6 +178,8 @@ class Year:
     dropped_by_class: dict[str, tuple[str, ...]] = field(default_factory=dict)
     bilan: BilanRecorded | None = None
     steps_done: tuple[str, ...] = ()
+    # Plan mercredi: what the bilan step decided (« reconduction ou non »); None until it says.
+    reconduction: bool | None = None
     funding: dict[str, Funding] = field(default_factory=dict)
 
     @property
