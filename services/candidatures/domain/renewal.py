@@ -136,6 +136,25 @@ def partnership_within_its_maximum_years(year: Year) -> None:
                           f"a {year.origin.dispositif.value} partnership lasts at most {limit} years", "partnership_id")
 
 
+# Seed 000: the third year of a culture partnership is the jumelage itself (« en candidatant au
+# jumelage pour l'année 3 »).
+JUMELAGE_FROM_YEAR = 3
+
+
+def culture_renewal_tier(year: Year, asked: CultureTier | None) -> CultureTier | None:
+    """The tier of the year a culture renewal opens: the one asked (or kept), except that year 3
+    is a jumelage, so asking for another tier then is refused."""
+    if year.origin.dispositif is not Dispositif.culture:
+        return None
+    if year.year_index + 1 < JUMELAGE_FROM_YEAR:
+        return asked or year.tier
+    if asked not in (None, CultureTier.jumelage):
+        raise DomainError("culture_year_three_is_a_jumelage",
+                          f"year {year.year_index + 1} of a culture partnership is a jumelage, not {asked.value}",
+                          "tier")
+    return CultureTier.jumelage
+
+
 def _shift(day: date) -> date:
     try:
         return day.replace(year=day.year + 1)
@@ -198,11 +217,11 @@ def _request(cmd: RequestRenewal, state) -> list:
     partnership_within_its_maximum_years(year)
     class_ids_must_be_unique(cmd.classes)
     jes_only_from_5e_to_bts(year.origin.dispositif, cmd.classes)
-    tier = cmd.tier if year.origin.dispositif is Dispositif.culture else None
+    tier = culture_renewal_tier(year, cmd.tier)
     return [RenewalRequested(
         partnership_id=year.origin.partnership_id, candidature_id=year.origin.candidature_id,
         school_year=next_school_year(year.school_year), year_index=year.year_index + 1,
-        classes=list(cmd.classes), motivation=cmd.motivation, tier=tier or year.tier,
+        classes=list(cmd.classes), motivation=cmd.motivation, tier=tier,
     )]
 
 
