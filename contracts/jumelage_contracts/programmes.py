@@ -432,9 +432,22 @@ class BilanRecorded(_YearEvent):
     cancelled: int = Field(ge=0)
     pupils_reached: int = Field(ge=0)
     school: SideEvaluation
-    partner: SideEvaluation
+    partner: SideEvaluation | None = Field(
+        default=None, description="None: no partner side (a CNR project) or the académie closed the bilan without it")
     questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
-    wish_to_continue: bool = Field(description="Both sides wish to continue")
+    wish_to_continue: bool = Field(description="Both sides (the sides present) wish to continue")
+
+
+@event(SOURCE)
+class BilanSideRecorded(_YearEvent):
+    """One side's own part of the bilan: its evaluation and its answers to the end-of-year
+    questionnaire, recorded by that side. ``BilanRecorded`` follows once the bilan is complete."""
+
+    type: Literal["BilanSideRecorded"] = "BilanSideRecorded"
+    side: Side
+    recorded_at: datetime
+    evaluation: SideEvaluation
+    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------

@@ -410,6 +410,17 @@ class Dispositif(StrEnum):
     concertation = "concertation"
 
 
+# How many school years a partnership may run, per dispositif (absent: no limit). Seed 000: a
+# culture partnership runs three years, the third being the jumelage itself.
+MAX_PARTNERSHIP_YEARS: dict[Dispositif, int] = {Dispositif.culture: 3}
+
+
+def is_last_allowed_year(dispositif: Dispositif | str, year_index: int) -> bool:
+    """True when year ``year_index`` of a partnership of ``dispositif`` cannot be renewed."""
+    limit = MAX_PARTNERSHIP_YEARS.get(Dispositif(dispositif))
+    return limit is not None and year_index >= limit
+
+
 class CultureTier(StrEnum):
     """The two levels of the culture dispositif: a first year to deepen, then the jumelage."""
 

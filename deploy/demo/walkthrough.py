@@ -333,10 +333,13 @@ def main() -> int:
     api.post("programmes", f"{P}/meetings/reunion-bilan/held", "school", {"minutes": "Bilan de l'année"})
     api.clock(at(YEAR + 1, 5, 20, 17, 30))
     base = figures(api)
-    bilan = api.post("programmes", f"{P}/bilan", "school", {
-        "school": {"satisfaction": 5, "wish_to_continue": True, "comments": "Les élèves ont adoré"},
-        "partner": {"satisfaction": 4, "wish_to_continue": True}})
-    check([e["type"] for e in bilan["events"]] == ["BilanRecorded"], "BilanRecorded", bilan)
+    # Each side records its own part with its own token; the second part completes the bilan.
+    part = api.post("programmes", f"{P}/bilan/school", "school",
+                    {"satisfaction": 5, "wish_to_continue": True, "comments": "Les élèves ont adoré"})
+    check([e["type"] for e in part["events"]] == ["BilanSideRecorded"], "the school records its part", part)
+    bilan = api.post("programmes", f"{P}/bilan/partner", "partner", {"satisfaction": 4, "wish_to_continue": True})
+    check([e["type"] for e in bilan["events"]] == ["BilanSideRecorded", "BilanRecorded"],
+          "the partner's part completes the bilan: BilanRecorded", bilan)
     recorded = api.get("programmes", P, "academie")["current_year"]["bilan"]
     recorded = recorded or {}
     check((recorded.get("planned"), recorded.get("realised"), recorded.get("cancelled"), recorded.get("pupils_reached"))

@@ -369,11 +369,19 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
     if rng.random() < 0.5:
         recorded = b.at(date(year + 1, 6, 1) + timedelta(days=rng.randint(0, 40)), 17)
         wish = rng.random() < 0.7
+        school_part = {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish}
+        partner_part = {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish}
+        # Both shapes of the bilan: the joint one of old (both parts typed at once) and, one year in
+        # three, the school's own part first, then the bilan closed without a partner part (a CNR
+        # project, or the académie closing it).
+        per_side = (index + len(pid)) % 3 == 0
+        if per_side:
+            b.emit(recorded - timedelta(hours=1), "BilanSideRecorded", stream, academie, {
+                **base, "side": "school", "recorded_at": recorded.isoformat(), "evaluation": school_part})
         b.emit(recorded, "BilanRecorded", stream, academie, {
             **base, "bilan_meeting_id": f"{pid}-{index}-bilan", "recorded_at": recorded.isoformat(), "per_class": [],
             "planned": 0, "realised": 0, "cancelled": 0, "pupils_reached": 0,
-            "school": {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish},
-            "partner": {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish}, "wish_to_continue": wish})
+            "school": school_part, "partner": None if per_side else partner_part, "wish_to_continue": wish})
     if rng.random() < 0.15:
         # at the end of the school year, or during it (the year stops counting as active then)
         midyear = rng.random() < 0.4

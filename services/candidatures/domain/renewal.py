@@ -21,14 +21,17 @@ from jumelage_contracts.candidatures import (
     RenewalGranted,
     RenewalRequested,
 )
-from jumelage_contracts.reference import CultureTier, Dispositif, next_school_year
+from jumelage_contracts.reference import (
+    MAX_PARTNERSHIP_YEARS,
+    CultureTier,
+    Dispositif,
+    is_last_allowed_year,
+    next_school_year,
+)
 
 from .campaign import calendar_must_be_coherent, end_of_local_day
 from .errors import DomainError, NotFound, StateConflict
 from .rules import class_ids_must_be_unique, jes_only_from_5e_to_bts
-
-# How many school years a partnership may run, per dispositif (absent: no limit).
-MAX_YEARS: dict[Dispositif, int] = {Dispositif.culture: 3}
 
 # -- state ----------------------------------------------------------------------------------
 
@@ -130,10 +133,29 @@ def renewal_inside_the_renewal_window(year: Year, now: datetime) -> None:
 
 def partnership_within_its_maximum_years(year: Year) -> None:
     """Culture partnerships last at most three school years."""
-    limit = MAX_YEARS.get(year.origin.dispositif)
-    if limit is not None and year.year_index + 1 > limit:
+    if is_last_allowed_year(year.origin.dispositif, year.year_index):
         raise DomainError("culture_partnership_lasts_at_most_three_years",
-                          f"a {year.origin.dispositif.value} partnership lasts at most {limit} years", "partnership_id")
+                          f"a {year.origin.dispositif.value} partnership lasts at most "
+                          f"{MAX_PARTNERSHIP_YEARS[year.origin.dispositif]} years", "partnership_id")
+
+
+# Seed 000: the third year of a culture partnership is the jumelage itself (« en candidatant au
+# jumelage pour l'année 3 »).
+JUMELAGE_FROM_YEAR = 3
+
+
+def culture_renewal_tier(year: Year, asked: CultureTier | None) -> CultureTier | None:
+    """The tier of the year a culture renewal opens: the one asked (or kept), except that year 3
+    is a jumelage, so asking for another tier then is refused."""
+    if year.origin.dispositif is not Dispositif.culture:
+        return None
+    if year.year_index + 1 < JUMELAGE_FROM_YEAR:
+        return asked or year.tier
+    if asked not in (None, CultureTier.jumelage):
+        raise DomainError("culture_year_three_is_a_jumelage",
+                          f"year {year.year_index + 1} of a culture partnership is a jumelage, not {asked.value}",
+                          "tier")
+    return CultureTier.jumelage
 
 
 def _shift(day: date) -> date:
@@ -198,11 +220,11 @@ def _request(cmd: RequestRenewal, state) -> list:
     partnership_within_its_maximum_years(year)
     class_ids_must_be_unique(cmd.classes)
     jes_only_from_5e_to_bts(year.origin.dispositif, cmd.classes)
-    tier = cmd.tier if year.origin.dispositif is Dispositif.culture else None
+    tier = culture_renewal_tier(year, cmd.tier)
     return [RenewalRequested(
         partnership_id=year.origin.partnership_id, candidature_id=year.origin.candidature_id,
         school_year=next_school_year(year.school_year), year_index=year.year_index + 1,
-        classes=list(cmd.classes), motivation=cmd.motivation, tier=tier or year.tier,
+        classes=list(cmd.classes), motivation=cmd.motivation, tier=tier,
     )]
 
 

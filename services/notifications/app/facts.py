@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from jumelage_contracts import Envelope, EventData
 from jumelage_contracts import candidatures as c
 from jumelage_contracts import programmes as p
-from jumelage_contracts.reference import school_year_end
+from jumelage_contracts.reference import is_last_allowed_year, school_year_end
 
 from ..adapters import db
 from ..domain.planning import Trigger, timezone_of
@@ -291,7 +291,10 @@ async def _t_class_cancelled(conn, envelope, e: p.ClassCancelled) -> list[Trigge
 
 async def _t_bilan(conn, envelope, e: p.BilanRecorded) -> list[Trigger]:
     triggers = await _partnership_trigger(conn, envelope, e, _kinds("bilan_recorded"))
-    return [Trigger(**{**t.__dict__, "flags": {"wishes_to_continue": e.wish_to_continue}}) for t in triggers]
+    return [Trigger(**{**t.__dict__, "flags": {
+        "wishes_to_continue": e.wish_to_continue,
+        "last_allowed_year": t.dispositif is not None and is_last_allowed_year(t.dispositif, e.year_index)}})
+        for t in triggers]
 
 
 async def _t_renewal_requested(conn, envelope, e: c.RenewalRequested) -> list[Trigger]:

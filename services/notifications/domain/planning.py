@@ -90,7 +90,9 @@ class Plan:
 # -- named rules ---------------------------------------------------------------------------------
 
 CONDITIONS: dict[str, Callable[[Trigger], bool]] = {
-    "wishes_to_continue": lambda t: bool(t.flags.get("wishes_to_continue")),
+    # The school wishes to continue and the partnership may run another year (a renewal asked
+    # for in its last allowed year would be refused: no reminder invites it).
+    "may_ask_for_renewal": lambda t: bool(t.flags.get("wishes_to_continue")) and not t.flags.get("last_allowed_year"),
 }
 
 

@@ -108,7 +108,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("renewal_window", "bilan_recorded", "renewal_deadline", -14, ("school_referent", "school"),
           "partnership", {"renewal_requested"} | _ENDED, "renewal_window",
           "Poursuivre le jumelage avec {partner_name} : demandez le renouvellement",
-          condition="wishes_to_continue", late_until="renewal_deadline"),
+          condition="may_ask_for_renewal", late_until="renewal_deadline"),
     _rule("jes_questionnaire", _ATTRIBUTED, "school_year_end", -21, REFERENTS,
           "partnership", _ENDED, "jes_questionnaire",
           "Jumelage d'échanges solidaires : questionnaire de fin d'année",

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token
 from eventkit.http import correlation_id, etag, expected_version, offset_query, written
-from jumelage_contracts.programmes import partnership_stream
+from jumelage_contracts.programmes import Side, partnership_stream
 
 from programmes.adapters.directory import Filters
 from programmes.api import schemas as s
@@ -170,6 +170,17 @@ async def complete_action(pid: str, action_id: str, request: Request, body: s.Ac
 @router.post("/{pid}/bilan")
 async def record_bilan(pid: str, body: s.BilanBody, request: Request, who: Principal = Caller):
     return await write(request, pid, body.command(now(request)), who, created=True)
+
+
+@router.post("/{pid}/bilan/close")
+async def close_bilan(pid: str, request: Request, who: Principal = Caller):
+    return await write(request, pid, c.CloseBilan(now(request)), who, created=True)
+
+
+@router.post("/{pid}/bilan/{side}")
+async def record_bilan_side(pid: str, side: Side, body: s.BilanSideBody, request: Request,
+                            who: Principal = Caller):
+    return await write(request, pid, body.command(side, now(request)), who, created=True)
 
 
 @router.post("/{pid}/steps")

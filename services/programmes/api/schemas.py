@@ -140,6 +140,18 @@ class BilanBody(Body):
         return c.RecordBilan(self.school, self.partner, now, tuple(self.questionnaire))
 
 
+class BilanSideBody(Body):
+    satisfaction: int = Field(ge=1, le=5)
+    comments: str | None = Field(default=None, max_length=8000)
+    wish_to_continue: bool
+    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
+
+    def command(self, side: Side, now: datetime) -> c.RecordBilanSide:
+        evaluation = SideEvaluation(satisfaction=self.satisfaction, comments=self.comments,
+                                    wish_to_continue=self.wish_to_continue)
+        return c.RecordBilanSide(side, evaluation, now, tuple(self.questionnaire))
+
+
 class StepBody(Body):
     track: StepTrack
     step: str = Field(min_length=1, max_length=50)

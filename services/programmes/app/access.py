@@ -15,7 +15,8 @@ from jumelage_contracts.programmes import Side
 from programmes.domain import commands as c
 from programmes.domain.state import State, Unopened
 
-ACADEMIE_ONLY = (c.GrantFunding, c.EndPartnership, c.DeclineRenewal, c.OpenYear)
+# The joint bilan (both parts at once) and closing it belong to the académie: each side records its own part.
+ACADEMIE_ONLY = (c.GrantFunding, c.EndPartnership, c.DeclineRenewal, c.OpenYear, c.RecordBilan, c.CloseBilan)
 SIDE_OF_ROLE = {Role.school: Side.school, Role.partner: Side.partner}
 
 
@@ -59,3 +60,12 @@ def may_run(principal: Principal, state: State, command: c.Command) -> None:
             raise AccessDenied("the convention is signed by the school and the partner")
         if principal.role in SIDE_OF_ROLE and SIDE_OF_ROLE[principal.role] != side:
             raise AccessDenied(f"a {principal.role.value} acts for its own side only")
+    if isinstance(command, c.RecordBilanSide):
+        a_side_records_its_own_part(principal, side)
+
+
+def a_side_records_its_own_part(principal: Principal, side: Side) -> None:
+    """The school's part by the school (or its académie, for it); the partner's by the partner."""
+    allowed = SIDE_OF_ROLE.get(principal.role, Side.school if principal.role is Role.academie else None)
+    if allowed != side:
+        raise AccessDenied(f"a {principal.role.value} records its own part of the bilan only")

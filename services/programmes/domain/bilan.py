@@ -8,10 +8,19 @@ dropped from when it was cancelled (the action may have gone on for other classe
 from __future__ import annotations
 
 
-from jumelage_contracts.programmes import BilanRecorded, ClassBilan, KindBilan, MeetingKind
-from jumelage_contracts.reference import ActionKind
+from jumelage_contracts.programmes import (
+    BilanRecorded,
+    BilanSideRecorded,
+    ClassBilan,
+    KindBilan,
+    MeetingKind,
+    QuestionnaireAnswer,
+    Side,
+    SideEvaluation,
+)
+from jumelage_contracts.reference import ActionKind, Dispositif
 
-from .commands import RecordBilan
+from .commands import CloseBilan, RecordBilan, RecordBilanSide
 from .errors import RuleViolated
 from .state import CancelledAction, CompletedAction, HeldMeeting, Identity, with_, Year
 
@@ -67,23 +76,111 @@ def no_bilan_twice_for_a_year(year: Year, cmd: RecordBilan) -> bool:
                        field="bilan")
 
 
+def each_side_records_its_part_once(year: Year, cmd: RecordBilanSide) -> bool:
+    """True when this very part is already recorded (nothing to do); another one is refused."""
+    known = year.bilan_parts.get(cmd.side)
+    if known is None:
+        return False
+    if (known.evaluation, tuple(known.questionnaire)) == (cmd.evaluation, cmd.questionnaire):
+        return True
+    raise RuleViolated(f"the {cmd.side.value} part of the bilan is already recorded",
+                       rule="each_side_records_its_part_once", field="side")
+
+
+def the_bilan_is_not_complete_yet(year: Year) -> None:
+    if year.bilan is not None:
+        raise RuleViolated(f"the bilan of {year.school_year} is complete", rule="the_bilan_is_complete", field="side")
+
+
+def a_side_answers_its_own_questionnaire(cmd: RecordBilanSide) -> None:
+    """Seed 004: each referent answers the end-of-year questionnaire on its own."""
+    for i, answer in enumerate(cmd.questionnaire):
+        if answer.side != cmd.side:
+            raise RuleViolated(f"the {cmd.side.value} side answers its own questions",
+                               rule="a_side_answers_its_own_questionnaire", field=f"questionnaire[{i}].side")
+
+
+def has_a_partner_side(identity: Identity) -> bool:
+    """Seed 003: a CNR project (« concertation ») has no partner structure to evaluate it."""
+    return identity.dispositif is not Dispositif.concertation
+
+
+def a_cnr_project_has_no_partner_side(identity: Identity, cmd: RecordBilanSide) -> None:
+    if cmd.side is Side.partner and not has_a_partner_side(identity):
+        raise RuleViolated("a CNR project has no partner structure", rule="a_cnr_project_has_no_partner_side",
+                           field="side")
+
+
+def closing_the_bilan_needs_the_school_part(year: Year) -> None:
+    if Side.school not in year.bilan_parts:
+        raise RuleViolated("the school has not recorded its part of the bilan",
+                           rule="closing_the_bilan_needs_the_school_part", field="bilan")
+
+
 # -- decision ----------------------------------------------------------------------------------
 
 
 def record_bilan(cmd: RecordBilan, identity: Identity, year: Year) -> list:
+    """Both parts at once (the académie, from the bilan meeting's minutes)."""
     if no_bilan_twice_for_a_year(year, cmd):
         return []
     meeting = bilan_requires_the_bilan_meeting_held(year)
+    return [joint_bilan(identity, year, meeting, cmd.school, cmd.partner, cmd.questionnaire, cmd.now)]
+
+
+def record_bilan_side(cmd: RecordBilanSide, identity: Identity, year: Year) -> list:
+    if each_side_records_its_part_once(year, cmd):
+        return []
+    the_bilan_is_not_complete_yet(year)
+    a_cnr_project_has_no_partner_side(identity, cmd)
+    a_side_answers_its_own_questionnaire(cmd)
+    meeting = bilan_requires_the_bilan_meeting_held(year)
+    recorded = BilanSideRecorded(**year.stamp(identity.partnership_id), side=cmd.side, recorded_at=cmd.now,
+                                 evaluation=cmd.evaluation, questionnaire=list(cmd.questionnaire))
+    parts = {**year.bilan_parts, cmd.side: recorded}
+    if Side.school not in parts or (has_a_partner_side(identity) and Side.partner not in parts):
+        return [recorded]
+    return [recorded, joint_bilan_of_parts(identity, year, meeting, parts, cmd.now)]
+
+
+def close_bilan(cmd: CloseBilan, identity: Identity, year: Year) -> list:
+    if year.bilan is not None:
+        return []
+    closing_the_bilan_needs_the_school_part(year)
+    meeting = bilan_requires_the_bilan_meeting_held(year)
+    return [joint_bilan_of_parts(identity, year, meeting, year.bilan_parts, cmd.now)]
+
+
+def joint_bilan_of_parts(identity: Identity, year: Year, meeting: HeldMeeting, parts: dict, now) -> BilanRecorded:
+    school, partner = parts[Side.school], parts.get(Side.partner)
+    answers = [*school.questionnaire, *(partner.questionnaire if partner else [])]
+    return joint_bilan(identity, year, meeting, school.evaluation, partner.evaluation if partner else None,
+                       tuple(answers), now)
+
+
+def joint_bilan(identity: Identity, year: Year, meeting: HeldMeeting, school: SideEvaluation,
+                partner: SideEvaluation | None, questionnaire: tuple[QuestionnaireAnswer, ...], now) -> BilanRecorded:
     actions = year.actions.values()
     completed = [a for a in actions if isinstance(a, CompletedAction)]
-    return [BilanRecorded(
-        **year.stamp(identity.partnership_id), bilan_meeting_id=meeting.meeting_id, recorded_at=cmd.now,
+    return BilanRecorded(
+        **year.stamp(identity.partnership_id), bilan_meeting_id=meeting.meeting_id, recorded_at=now,
         per_class=class_counts(year), per_kind=kind_counts(year), planned=len(year.actions),
         realised=len(completed), cancelled=sum(isinstance(a, CancelledAction) for a in actions),
         pupils_reached=sum(p.pupils_present for a in completed for p in a.participants),
-        school=cmd.school, partner=cmd.partner, questionnaire=list(cmd.questionnaire),
-        wish_to_continue=cmd.school.wish_to_continue and cmd.partner.wish_to_continue)]
+        school=school, partner=partner, questionnaire=list(questionnaire),
+        wish_to_continue=the_wish_to_continue(school, partner, year))
+
+
+def the_wish_to_continue(school: SideEvaluation, partner: SideEvaluation | None, year: Year) -> bool:
+    """The sides present wish to continue, and — plan mercredi — the bilan step did not refuse the
+    reconduction: seed 001 has that step decide « de la reconduction ou non du partenariat »."""
+    return (school.wish_to_continue and (partner is None or partner.wish_to_continue)
+            and year.reconduction is not False)
 
 
 def evolve_bilan_recorded(year: Year, event: BilanRecorded) -> Year:
     return with_(year, bilan=event)
+
+
+def evolve_bilan_side_recorded(year: Year, event: BilanSideRecorded) -> Year:
+    return with_(year, bilan_parts={**year.bilan_parts, event.side: event})

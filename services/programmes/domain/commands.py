@@ -193,6 +193,23 @@ class RecordBilan:
 
 
 @dataclass(frozen=True)
+class RecordBilanSide:
+    """One side records its own part of the bilan (evaluation and questionnaire answers)."""
+
+    side: Side
+    evaluation: SideEvaluation
+    now: datetime
+    questionnaire: tuple[QuestionnaireAnswer, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloseBilan:
+    """The académie completes the bilan with the parts recorded so far."""
+
+    now: datetime
+
+
+@dataclass(frozen=True)
 class CompleteStep:
     track: StepTrack
     step: str
@@ -230,5 +247,5 @@ class SpendFunding:
 Command = Union[
     OpenYear, DeclineRenewal, EndPartnership, CancelClass, DesignateReferent, SignConvention,
     ScheduleMeeting, RescheduleMeeting, CancelMeeting, HoldMeeting, ScheduleAction, RescheduleAction,
-    CancelAction, CompleteAction, RecordBilan, CompleteStep, RequestFunding, GrantFunding, SpendFunding,
+    CancelAction, CompleteAction, RecordBilan, RecordBilanSide, CloseBilan, CompleteStep, RequestFunding, GrantFunding, SpendFunding,
 ]

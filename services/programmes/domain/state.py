@@ -14,6 +14,7 @@ from typing import Union
 
 from jumelage_contracts.programmes import (
     BilanRecorded,
+    BilanSideRecorded,
     ClassParticipation,
     MeetingKind,
     MeetingTiming,
@@ -177,7 +178,10 @@ class Year:
     # Per class: actions dropped for that class by its cancellation (the action may go on for others).
     dropped_by_class: dict[str, tuple[str, ...]] = field(default_factory=dict)
     bilan: BilanRecorded | None = None
+    bilan_parts: dict[Side, BilanSideRecorded] = field(default_factory=dict)
     steps_done: tuple[str, ...] = ()
+    # Plan mercredi: what the bilan step decided (« reconduction ou non »); None until it says.
+    reconduction: bool | None = None
     funding: dict[str, Funding] = field(default_factory=dict)
 
     @property

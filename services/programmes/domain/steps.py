@@ -62,6 +62,15 @@ def the_mercredi_bilan_decides_reconduction(cmd: CompleteStep) -> None:
                            rule="the_mercredi_bilan_decides_reconduction", field="reconduction")
 
 
+def the_mercredi_bilan_step_agrees_with_the_recorded_bilan(year: Year, cmd: CompleteStep) -> None:
+    """The step decides the reconduction, but a bilan already recorded with the wish to continue
+    may have been acted on (candidatures noted it; a renewal may be under way): refusing the
+    reconduction afterwards is refused, the step has to come before such a bilan."""
+    if cmd.reconduction is False and year.bilan is not None and year.bilan.wish_to_continue:
+        raise RuleViolated("the bilan already recorded wishes to continue; the bilan step decides before it",
+                           rule="the_mercredi_bilan_step_agrees_with_the_recorded_bilan", field="reconduction")
+
+
 def the_financement_step_needs_a_funding_request(year: Year, cmd: CompleteStep) -> None:
     if cmd.step == "financement" and not year.funding:
         raise RuleViolated("the financement step follows a funding request",
@@ -120,6 +129,7 @@ def complete_step(cmd: CompleteStep, identity: Identity, year: Year) -> list:
         return []
     steps_follow_their_order(year, cmd)
     the_mercredi_bilan_decides_reconduction(cmd)
+    the_mercredi_bilan_step_agrees_with_the_recorded_bilan(year, cmd)
     the_financement_step_needs_a_funding_request(year, cmd)
     return [StepCompleted(
         **year.stamp(identity.partnership_id), track=cmd.track, step=cmd.step,
@@ -165,7 +175,8 @@ def spend_funding(cmd: SpendFunding, identity: Identity, year: Year) -> list:
 
 
 def evolve_step(year: Year, event: StepCompleted) -> Year:
-    return with_(year, steps_done=year.steps_done + (event.step,))
+    reconduction = event.reconduction if event.reconduction is not None else year.reconduction
+    return with_(year, steps_done=year.steps_done + (event.step,), reconduction=reconduction)
 
 
 def evolve_funding(year: Year, event) -> Year:

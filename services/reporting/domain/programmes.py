@@ -303,6 +303,7 @@ HANDLERS: dict[str, Callable[[Incoming, State], Effects]] = {
     "ClassCancelled": class_cancelled,
     "ActionCompleted": action_completed,
     "BilanRecorded": bilan_recorded,
+    "BilanSideRecorded": _timeline_only("Bilan : part {side} enregistrée"),
     "StepCompleted": _timeline_only("Étape {step} terminée"),
     "FundingRequested": _timeline_only("Financement demandé : {amount_eur} €"),
     "FundingGranted": _timeline_only("Financement accordé : {amount_eur} €"),

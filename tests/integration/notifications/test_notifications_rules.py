@@ -112,6 +112,16 @@ async def test_a_recorded_bilan_wishing_to_continue_cancels_the_escalation_and_r
     assert CLAIRE in harness.mailbox.envelopes[harness.mailbox.messages.index(renewal)][1]
 
 
+async def test_a_culture_partnership_in_its_third_year_is_not_asked_to_renew(harness) -> None:
+    # Seed 000: three years at most; a fourth would be refused, so no reminder invites it.
+    await attributed(harness)
+    harness.clock.set(datetime(2026, 6, 5, 17, 0, tzinfo=UTC))
+    await harness.play(example("BilanRecorded", year_index=3))  # wish_to_continue true in the example
+    await harness.move_to(datetime(2026, 6, 30, tzinfo=UTC))
+    assert not [m for m in harness.mailbox.messages if "renouvellement" in harness.mailbox.subject(m)]
+    assert not [m for m in harness.mailbox.messages if "Bilan non enregistré" in harness.mailbox.subject(m)]
+
+
 async def test_a_renewal_requested_in_time_is_not_reminded(harness) -> None:
     await attributed(harness)
     harness.clock.set(datetime(2026, 6, 5, 17, 0, tzinfo=UTC))

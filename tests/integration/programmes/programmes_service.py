@@ -136,12 +136,14 @@ def candidatures_envelope(event, pid: str) -> Envelope:
                        correlation_id=uuid.uuid4(), academie="paris")
 
 
-def attribution(pid: str, start: int = 2025) -> Envelope:
+def attribution(pid: str, start: int = 2025, dispositif: str = "culture") -> Envelope:
+    """A culture jumelage with the Musee Carnavalet; a CNR project (``concertation``) has no partner."""
+    culture = dispositif == "culture"
     return candidatures_envelope(PartnershipAttributed(
-        partnership_id=pid, candidature_id=f"cand-{pid}", campaign_id=f"camp-paris-culture-{start}",
-        dispositif="culture", tier="approfondir", school_year=f"{start}-{start + 1}", year_index=1,
-        school=SCHOOL_REF, partner=PARTNER_REF, offer_id="offer-carnavalet", classes=CLASSES,
-        calendar=calendar(start)), pid)
+        partnership_id=pid, candidature_id=f"cand-{pid}", campaign_id=f"camp-paris-{dispositif}-{start}",
+        dispositif=dispositif, tier="approfondir" if culture else None, school_year=f"{start}-{start + 1}",
+        year_index=1, school=SCHOOL_REF, partner=PARTNER_REF if dispositif != "concertation" else None,
+        offer_id="offer-carnavalet" if culture else None, classes=CLASSES, calendar=calendar(start)), pid)
 
 
 def renewal_granted(pid: str, year_index: int, first: int = 2025) -> Envelope:

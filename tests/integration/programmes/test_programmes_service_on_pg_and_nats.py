@@ -100,9 +100,10 @@ async def play_year(api: httpx.AsyncClient, pid: str, start: int, work_meeting_l
     await set_clock(api, at(start + 1, 6, 3))
     await ok(f"/meetings/bilan-{start}/held", {"minutes": "Bilan positif"}, SCHOOL)
     evaluation = {"satisfaction": 5, "comments": "Tres bien", "wish_to_continue": True}
-    await ok("/bilan", {"school": evaluation, "partner": evaluation,
-                        "questionnaire": [{"side": "school", "question": "Objectifs atteints ?", "answer": "Oui"}]},
-             SCHOOL)
+    await ok("/bilan/school", {**evaluation,
+                               "questionnaire": [{"side": "school", "question": "Objectifs atteints ?",
+                                                  "answer": "Oui"}]}, SCHOOL)
+    await ok("/bilan/partner", evaluation, PARTNER)
 
 
 async def test_one_partnership_over_three_years_through_the_api(postgres_url, nats_url, subject_root):
@@ -174,3 +175,43 @@ async def test_one_partnership_over_three_years_through_the_api(postgres_url, na
             return await stream_types(nats, stream_name("programmes", subject_root)) == types
 
         await eventually(all_published, what="every programmes event on JetStream, in order")
+
+
+async def held_bilan_meeting(api: httpx.AsyncClient, pid: str) -> None:
+    await set_clock(api, at(2026, 5, 20))
+    r = await api.post(f"/partnerships/{pid}/meetings", headers=SCHOOL, json={
+        "meeting_id": "bilan", "kind": "bilan", "starts_at": at(2026, 6, 2, 17).isoformat(), "place": "Ecole"})
+    assert r.status_code == 201, r.text
+    await set_clock(api, at(2026, 6, 3))
+    r = await api.post(f"/partnerships/{pid}/meetings/bilan/held", json={"minutes": "Bilan"}, headers=SCHOOL)
+    assert r.status_code in (200, 201), r.text
+
+
+async def test_each_side_records_its_own_part_of_the_bilan_over_http(postgres_url, nats_url, subject_root):
+    async with nats_for(nats_url, subject_root) as nats, running_service(postgres_url, nats_url, subject_root) as api:
+        await publish(nats, subject_root, attribution("p-sides"))
+        await eventually(lambda: exists(api, "p-sides"), what="the partnership opened")
+        await held_bilan_meeting(api, "p-sides")
+        part = {"satisfaction": 4, "wish_to_continue": True}
+        denied = await api.post("/partnerships/p-sides/bilan/school", json=part, headers=PARTNER)
+        assert denied.status_code == 403 and denied.headers["content-type"].startswith("application/problem+json")
+        joint = await api.post("/partnerships/p-sides/bilan", json={"school": part, "partner": part}, headers=SCHOOL)
+        assert joint.status_code == 403, joint.text
+        school = await api.post("/partnerships/p-sides/bilan/school", headers=SCHOOL, json={
+            **part, "questionnaire": [{"side": "school", "question": "Objectifs ?", "answer": "Oui"}]})
+        assert [e["type"] for e in school.json()["events"]] == ["BilanSideRecorded"], school.text
+        partner = await api.post("/partnerships/p-sides/bilan/partner", headers=PARTNER, json={
+            **part, "questionnaire": [{"side": "partner", "question": "Accueil ?", "answer": "Bon"}]})
+        assert [e["type"] for e in partner.json()["events"]] == ["BilanSideRecorded", "BilanRecorded"], partner.text
+        wrong = await api.post("/partnerships/p-sides/bilan/partner", headers=PARTNER, json={"satisfaction": 9})
+        assert wrong.status_code == 422 and "satisfaction" in wrong.text
+
+
+async def test_a_cnr_bilan_is_complete_with_the_school_part_alone_over_http(postgres_url, nats_url, subject_root):
+    async with nats_for(nats_url, subject_root) as nats, running_service(postgres_url, nats_url, subject_root) as api:
+        await publish(nats, subject_root, attribution("p-cnr", dispositif="concertation"))
+        await eventually(lambda: exists(api, "p-cnr"), what="the CNR project opened")
+        await held_bilan_meeting(api, "p-cnr")
+        school = await api.post("/partnerships/p-cnr/bilan/school", headers=SCHOOL,
+                                json={"satisfaction": 5, "wish_to_continue": True})
+        assert [e["type"] for e in school.json()["events"]] == ["BilanSideRecorded", "BilanRecorded"], school.text

@@ -21,22 +21,49 @@ async def ok(response, status=(200, 201)) -> dict:
     return response.json()
 
 
+async def attributed(candidatures, dispositif: str, extra: dict) -> tuple[dict, str]:
+    """A candidature submitted, reviewed and attributed in candidatures: its body and partnership id."""
+    await cand.set_clock(candidatures, cand.BEFORE_DEADLINE)
+    await ok(await candidatures.post("/campaigns", json=cand.campaign_body(dispositif, "camp"),
+                                     headers=cand.ACADEMIE))
+    body = cand.candidature_body(dispositif, "a", None) | extra
+    await ok(await candidatures.post("/campaigns/camp/candidatures", json=body, headers=cand.SCHOOL))
+    await cand.set_clock(candidatures, cand.AFTER_DEADLINE)  # attribution: after the deadline, after an avis
+    await ok(await candidatures.post("/candidatures/a/reviews", json={"avis": "favourable"}, headers=cand.ACADEMIE))
+    pid = (await ok(await candidatures.post("/candidatures/a/attribute", json={},
+                                            headers=cand.ACADEMIE)))["partnership_id"]
+    return body, pid
+
+
+async def held_bilan_meeting(programmes, pid: str) -> None:
+    await set_clock(programmes, at(YEAR + 1, 5, 20))
+    await ok(await programmes.post(f"/partnerships/{pid}/meetings", headers=SCHOOL, json={
+        "meeting_id": "bilan-1", "kind": "bilan", "starts_at": at(YEAR + 1, 6, 2, 17).isoformat(),
+        "place": "Ecole"}))
+    await set_clock(programmes, at(YEAR + 1, 6, 3))
+    await ok(await programmes.post(f"/partnerships/{pid}/meetings/bilan-1/held", json={"minutes": "Bilan"},
+                                   headers=SCHOOL))
+
+
+async def renewal_answer(candidatures, pid: str, request: dict):
+    """The answer to a renewal request once candidatures has noted programmes' BilanRecorded
+    (it does so asynchronously: until then the request is refused for want of a bilan)."""
+    await cand.set_clock(candidatures, cand.IN_RENEWAL_WINDOW)
+    for _ in range(150):
+        r = await candidatures.post(f"/partnerships/{pid}/renewal", json=request, headers=cand.SCHOOL)
+        if r.status_code == 200 or r.json().get("rule") != "renewal_requires_a_recorded_bilan":
+            return r
+        await asyncio.sleep(0.1)
+    return r
+
+
 async def test_an_attribution_in_candidatures_opens_the_partnership_and_a_granted_renewal_its_year_two(
         postgres_url, postgres_server_url, nats_url, subject_root):
     async with fresh_database(postgres_server_url) as candidatures_db, nats_for(nats_url, subject_root), \
             cand.running_service(candidatures_db, nats_url, subject_root) as candidatures, \
             running_service(postgres_url, nats_url, subject_root) as programmes:
-        await cand.set_clock(candidatures, cand.BEFORE_DEADLINE)
-        await ok(await candidatures.post("/campaigns", json=cand.campaign_body("culture", "camp"),
-                                         headers=cand.ACADEMIE))
-        body = cand.candidature_body("culture", "a", None) | {
-            "partner_wished": {"partner_id": "musee", "kind": "cultural_structure", "name": "Musee"}}
-        await ok(await candidatures.post("/campaigns/camp/candidatures", json=body, headers=cand.SCHOOL))
-        await cand.set_clock(candidatures, cand.AFTER_DEADLINE)  # attribution: after the deadline, after an avis
-        await ok(await candidatures.post("/candidatures/a/reviews", json={"avis": "favourable"},
-                                         headers=cand.ACADEMIE))
-        pid = (await ok(await candidatures.post("/candidatures/a/attribute", json={},
-                                                headers=cand.ACADEMIE)))["partnership_id"]
+        body, pid = await attributed(candidatures, "culture", {
+            "partner_wished": {"partner_id": "musee", "kind": "cultural_structure", "name": "Musee"}})
 
         async def opened(year_index: int) -> bool:
             r = await programmes.get(f"/partnerships/{pid}", headers=SCHOOL)
@@ -47,25 +74,12 @@ async def test_an_attribution_in_candidatures_opens_the_partnership_and_a_grante
         assert year["school_year"] == f"{YEAR}-{YEAR + 1}"
         assert [c["class_id"] for c in year["classes"]] == [c["class_id"] for c in body["classes"]]
 
-        await set_clock(programmes, at(YEAR + 1, 5, 20))
-        await ok(await programmes.post(f"/partnerships/{pid}/meetings", headers=SCHOOL, json={
-            "meeting_id": "bilan-1", "kind": "bilan", "starts_at": at(YEAR + 1, 6, 2, 17).isoformat(),
-            "place": "Ecole"}))
-        await set_clock(programmes, at(YEAR + 1, 6, 3))
-        await ok(await programmes.post(f"/partnerships/{pid}/meetings/bilan-1/held", json={"minutes": "Bilan"},
-                                       headers=SCHOOL))
+        await held_bilan_meeting(programmes, pid)
         evaluation = {"satisfaction": 5, "wish_to_continue": True}
         await ok(await programmes.post(f"/partnerships/{pid}/bilan", json={"school": evaluation, "partner": evaluation},
                                        headers=ACADEMIE))
 
-        await cand.set_clock(candidatures, cand.IN_RENEWAL_WINDOW)
-        request = {"classes": body["classes"], "motivation": "Continuer le jumelage"}
-        for _ in range(150):  # candidatures notes programmes' BilanRecorded asynchronously
-            r = await candidatures.post(f"/partnerships/{pid}/renewal", json=request, headers=cand.SCHOOL)
-            if r.status_code == 200:
-                break
-            assert r.json()["rule"] == "renewal_requires_a_recorded_bilan", r.text
-            await asyncio.sleep(0.1)
+        r = await renewal_answer(candidatures, pid, {"classes": body["classes"], "motivation": "Continuer"})
         assert r.status_code == 200, r.text
         await ok(await candidatures.post(f"/partnerships/{pid}/renewal/grant", json={}, headers=cand.ACADEMIE))
 
@@ -75,3 +89,33 @@ async def test_an_attribution_in_candidatures_opens_the_partnership_and_a_grante
             "ProgrammeYearOpened", "MeetingScheduled", "MeetingHeld", "BilanRecorded", "ProgrammeYearClosed",
             "ProgrammeYearOpened"]
         assert [y["school_year"] for y in timeline["years"]] == [f"{YEAR}-{YEAR + 1}", f"{YEAR + 1}-{YEAR + 2}"]
+
+
+async def test_a_plan_mercredi_bilan_step_refusing_reconduction_refuses_the_renewal(
+        postgres_url, postgres_server_url, nats_url, subject_root):
+    """Seed 001: the bilan step decides « de la reconduction ou non du partenariat »."""
+    async with fresh_database(postgres_server_url) as candidatures_db, nats_for(nats_url, subject_root), \
+            cand.running_service(candidatures_db, nats_url, subject_root) as candidatures, \
+            running_service(postgres_url, nats_url, subject_root) as programmes:
+        body, pid = await attributed(candidatures, "mercredi", {
+            "partner_wished": {"partner_id": "mediatheque", "kind": "cultural_structure", "name": "Mediatheque"}})
+
+        async def opened() -> bool:
+            return (await programmes.get(f"/partnerships/{pid}", headers=SCHOOL)).status_code == 200
+
+        await eventually(opened, what="programmes opened the attributed plan mercredi partnership")
+        await set_clock(programmes, at(YEAR, 9, 20))
+        for step in ("objectifs", "recherche_partenaires", "formalisation", "animation"):
+            await ok(await programmes.post(f"/partnerships/{pid}/steps", headers=SCHOOL, json={
+                "track": "mercredi", "step": step, "summary": f"Etape {step}"}))
+        await held_bilan_meeting(programmes, pid)
+        await ok(await programmes.post(f"/partnerships/{pid}/steps", headers=SCHOOL, json={
+            "track": "mercredi", "step": "bilan", "summary": "Objectifs atteints, on s'arrete", "reconduction": False}))
+        evaluation = {"satisfaction": 4, "wish_to_continue": True}
+        recorded = await ok(await programmes.post(f"/partnerships/{pid}/bilan", headers=ACADEMIE,
+                                                  json={"school": evaluation, "partner": evaluation}))
+
+        r = await renewal_answer(candidatures, pid, {"classes": body["classes"], "motivation": "Continuer"})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["rule"] == "renewal_requires_the_wish_to_continue", (recorded, r.text)

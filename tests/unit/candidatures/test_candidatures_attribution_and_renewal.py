@@ -34,7 +34,7 @@ from jumelage_contracts.candidatures import (
     RenewalGranted,
     RenewalRequested,
 )
-from jumelage_contracts.reference import Dispositif
+from jumelage_contracts.reference import CultureTier, Dispositif
 
 from candidatures.domain import attribution as A
 from candidatures.domain import campaign as C
@@ -325,3 +325,22 @@ def test_a_grant_needs_a_pending_request():
 
 def test_renewal_of_a_candidature_never_attributed_is_not_found():
     assert rule_of(lambda: R.decide(request(), R.fold([submitted()]))) == "partnership_must_exist"
+
+
+def year_two_with_its_bilan():
+    history = [*partnership_events(), bilan()]
+    history.append(R.decide(request(), R.fold(history))[0])
+    history.append(granted(history)[0])
+    history.append(bilan(year_index=2, school_year="2026-2027"))
+    return history
+
+
+def test_a_culture_renewal_into_year_three_takes_the_jumelage_tier():
+    # Seed 000: schools confirm « en candidatant au jumelage pour l'année 3 ».
+    history = year_two_with_its_bilan()
+    assert R.fold(history).year.tier == "approfondir"
+    [event] = R.decide(R.RequestRenewal(NEXT_CLASSES, "encore", None, IN_RENEWAL_WINDOW + timedelta(days=365)),
+                       R.fold(history))
+    assert (event.year_index, event.tier) == (3, "jumelage")
+    asked = R.RequestRenewal(NEXT_CLASSES, "encore", CultureTier.approfondir, IN_RENEWAL_WINDOW + timedelta(days=365))
+    assert rule_of(lambda: R.decide(asked, R.fold(history))) == "culture_year_three_is_a_jumelage"

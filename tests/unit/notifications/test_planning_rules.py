@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timezone
 from hypothesis import given, strategies as st
 
 from jumelage_contracts.notifications import Recipient
+from jumelage_contracts.reference import Dispositif, is_last_allowed_year
 from notifications.domain.planning import Trigger, due_at, plan
 from notifications.domain.rules import DEFAULT_RULES, RULES_BY_NAME, RuleOverride, rules_for
 
@@ -140,6 +141,21 @@ def test_the_renewal_reminder_is_planned_only_when_the_school_wishes_to_continue
     now = datetime(2026, 5, 20, tzinfo=UTC)
     assert [p.rule for p in plan(bilan(True), DEFAULT_RULES, now, DIRECTORY).schedule] == ["renewal_window"]
     assert plan(bilan(False), DEFAULT_RULES, now, DIRECTORY).schedule == ()
+
+
+def test_no_renewal_reminder_for_a_partnership_in_its_last_allowed_year() -> None:
+    # Seed 000: a culture partnership runs three years; asking for a fourth would be refused.
+    last = Trigger(kinds=frozenset({"bilan_recorded"}), academie="paris", dispositif="culture",
+                   school_year="2027-2028", partnership_id="p-1",
+                   dates={"renewal_deadline": datetime(2028, 6, 26, 21, 59, tzinfo=UTC)},
+                   flags={"wishes_to_continue": True, "last_allowed_year": True})
+    result = plan(last, DEFAULT_RULES, datetime(2028, 5, 20, tzinfo=UTC), DIRECTORY)
+    assert [p.rule for p in result.schedule] == []
+
+
+def test_the_last_allowed_year_of_a_partnership_is_named_by_its_dispositif() -> None:
+    assert [is_last_allowed_year(Dispositif.culture, i) for i in (1, 2, 3)] == [False, False, True]
+    assert is_last_allowed_year(Dispositif.entreprise, 7) is False
 
 
 def test_an_academie_override_moves_a_date_for_its_own_dispositif_only() -> None:

@@ -320,3 +320,37 @@ def test_a_spend_stored_before_expense_ids_still_counts_once_towards_the_grant()
     assert old_spend.expense_id == "f1-total-3000"
     given(granted, [old_spend]).when(c.SpendFunding("f1", 1001, "materiel", date(2026, 3, 1), at(2026, 3, 1), "e2")
                                      ).raises("spending_stays_within_the_grant")
+
+
+MERCREDI_STEPS_BEFORE_BILAN = ["objectifs", "recherche_partenaires", "formalisation", "animation"]
+
+
+def mercredi_history(*then):
+    steps = [c.CompleteStep(StepTrack.mercredi, s, f"etape {s}", at(2025, 9, 10 + i))
+             for i, s in enumerate(MERCREDI_STEPS_BEFORE_BILAN)]
+    return given_events_of(open_year("mercredi"), *steps, *then)
+
+
+def test_a_mercredi_bilan_step_refusing_reconduction_makes_the_bilan_end_the_partnership():
+    # Seed 001: the bilan step decides « de la reconduction ou non du partenariat »; both sides
+    # wishing to continue do not override it, so the school's renewal request is then refused
+    # (candidatures: renewal_requires_the_wish_to_continue).
+    no = c.CompleteStep(StepTrack.mercredi, "bilan", "on arrete", at(2026, 6, 1), reconduction=False)
+    history = mercredi_history(no, bilan_meeting(), held())
+    events = given(history).when(c.RecordBilan(GOOD, GOOD, at(2026, 6, 3))).then_types("BilanRecorded")
+    assert events[0].wish_to_continue is False
+
+
+def test_a_mercredi_bilan_step_allowing_reconduction_leaves_the_sides_wish():
+    yes = c.CompleteStep(StepTrack.mercredi, "bilan", "on continue", at(2026, 6, 1), reconduction=True)
+    history = mercredi_history(yes, bilan_meeting(), held())
+    events = given(history).when(c.RecordBilan(GOOD, GOOD, at(2026, 6, 3))).then_types("BilanRecorded")
+    assert events[0].wish_to_continue is True
+
+
+def test_a_mercredi_bilan_step_cannot_refuse_reconduction_after_a_bilan_that_continues():
+    history = mercredi_history(bilan_meeting(), held(), c.RecordBilan(GOOD, GOOD, at(2026, 6, 3)))
+    no = c.CompleteStep(StepTrack.mercredi, "bilan", "on arrete", at(2026, 6, 4), reconduction=False)
+    given(history).when(no).raises("the_mercredi_bilan_step_agrees_with_the_recorded_bilan")
+    yes = c.CompleteStep(StepTrack.mercredi, "bilan", "on continue", at(2026, 6, 4), reconduction=True)
+    given(history).when(yes).then_types("StepCompleted")

@@ -30,6 +30,7 @@ CAUSES: dict[str, tuple[str, Same]] = {
     "ActionRescheduled": ("ActionScheduled", _same("action_id")),
     "MeetingHeld": ("MeetingScheduled", _same("meeting_id")),
     "BilanRecorded": ("ProgrammeYearOpened", _same("school_year")),
+    "BilanSideRecorded": ("ProgrammeYearOpened", _same("school_year")),
     "ClassCancelled": ("ProgrammeYearOpened", _same("school_year")),
     "ProgrammeYearClosed": ("ProgrammeYearOpened", _same("school_year")),
     "RenewalRequested": ("PartnershipAttributed", _same_stream),

@@ -192,7 +192,8 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
                 dims = this_year(d)
                 add("bilans_recorded", dims, d["school_year"])
                 for side in ("school", "partner"):
-                    add("satisfaction", dims, d["school_year"], 1, d[side]["satisfaction"])
+                    if d.get(side):  # no partner part: a CNR project, or a bilan closed without it
+                        add("satisfaction", dims, d["school_year"], 1, d[side]["satisfaction"])
                 if d["wish_to_continue"]:
                     add("wish_to_continue", dims, d["school_year"])
         elif t == "PartnershipEnded":
