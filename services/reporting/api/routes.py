@@ -12,7 +12,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
 
-from eventkit.auth import Principal, authenticate, bearer_of
+from eventkit.auth import Principal, authenticate, bearer_of, require_roles
+from jumelage_contracts import Role
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
@@ -119,8 +120,9 @@ async def get_school(uai: str, who: Principal = Depends(principal), as_of: date 
 
 
 @router.get("/lag", tags=["ops"])
-async def get_lag(request: Request, r: Reader = Depends(reader)) -> dict:
-    """Last position applied per source and each consumer's lag (messages not yet delivered)."""
+async def get_lag(request: Request, r: Reader = Depends(reader),
+                  who: Principal = Depends(require_roles(principal, [Role.admin]))) -> dict:
+    """Last position applied per source and each consumer's lag (messages not yet delivered). Operators (admin) only."""
     return {**await r.lag(), "consumers": await _consumer_lag(request)}
 
 
