@@ -3,6 +3,8 @@ CREATE DATABASE candidatures;
 CREATE DATABASE programmes;
 CREATE DATABASE notifications;
 CREATE DATABASE reporting;
+-- not a service's: Keycloak's own (the identity provider, docker-compose.yml)
+CREATE DATABASE keycloak;
 
 -- The event stores' readers wait at a gap in positions until every transaction older than the
 -- gap has ended (services/eventkit/sql.py): a session forgotten "idle in transaction" anywhere on

@@ -66,7 +66,8 @@ def interpolate(value: str, env: dict[str, str]) -> str:
 
 
 # what an operator puts in compose's .env; the test then overrides the URLs and the secret
-COMPOSE_SECRETS = {"JWT_SECRET": SECRET, "POSTGRES_PASSWORD": "set-by-the-operator",
+COMPOSE_SECRETS = {"POSTGRES_PASSWORD": "set-by-the-operator", "KEYCLOAK_ADMIN": "keycloak-admin",
+                   "KEYCLOAK_ADMIN_PASSWORD": "set-by-the-operator-too",
                    **{f"{name}_NATS_PASSWORD": f"{name.lower()}-nats-password"
                       for name in ("OPS", "CANDIDATURES", "PROGRAMMES", "NOTIFICATIONS", "REPORTING")}}
 
@@ -115,6 +116,8 @@ async def running_system(postgres_server_url: str, nats_url: str, subject_root: 
             env.update(
                 DATABASE_URL=database_url, NATS_URL=nats_url, HOST="127.0.0.1", PORT=str(port),
                 NATS_SUBJECT_ROOT=subject_root, JWT_SECRET=SECRET, LOG_JSON="1",
+                # no Keycloak here: development tokens instead of compose's identity provider
+                OIDC_ISSUER="", OIDC_AUDIENCE="", OIDC_DISCOVERY_URL="",
                 JUMELAGE_DATA_DIR=str(tmp_path / "data"), SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()),
             )
             env.update((extra_env or {}).get(name, {}))

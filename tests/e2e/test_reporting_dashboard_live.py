@@ -85,5 +85,5 @@ async def test_commands_through_candidatures_and_programmes_reach_reporting_and_
                 e["type"] for e in timeline["timeline"]}
             dashboard = await http.get(f"{reporting}/dashboard/paris?as_of={YEAR + 2}-01-01", headers=academie)
             assert dashboard.status_code == 200 and 'data-indicator="actions_planned"' in dashboard.text
-            lag = await ok(await http.get(f"{reporting}/lag"))
+            lag = await ok(await http.get(f"{reporting}/lag", headers=admin))
             assert {s["source"] for s in lag["sources"]} >= {"candidatures", "programmes"}

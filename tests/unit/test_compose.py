@@ -25,7 +25,8 @@ def compose() -> dict:
 
 
 def test_compose_declares_nats_postgres_mail_monitoring_and_the_four_services() -> None:
-    assert set(compose()["services"]) == {"nats", "postgres", "mail", "prometheus", "grafana", *APP_SERVICES}
+    assert set(compose()["services"]) == {"nats", "postgres", "keycloak", "mail", "prometheus", "grafana",
+                                          *APP_SERVICES}
 
 
 def test_every_service_image_builds_from_a_context_that_exists() -> None:
@@ -96,15 +97,57 @@ def test_only_http_ports_are_published_and_on_loopback_unless_told() -> None:
 
 def test_every_secret_is_required_with_no_fallback_value() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    secrets = ("JWT_SECRET", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+    secrets = ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "KEYCLOAK_ADMIN", "KEYCLOAK_ADMIN_PASSWORD",
                *(f"{name.upper()}_NATS_PASSWORD" for name in ("ops", *APP_SERVICES)))
     for secret in secrets:
-        uses = re.findall(r"\$\{" + secret + r"(:?[-?]?)", text)
+        uses = re.findall(r"\$\{" + secret + r"(?![A-Za-z0-9_])(:?[-?]?)", text)
         assert uses and all(use in (":?",) for use in uses), (secret, uses)
     for name in APP_SERVICES:
         environment = compose()["services"][name]["environment"]
         with pytest.raises(MissingVariable):
             {k: interpolate(str(v), {}) for k, v in environment.items()}
+    # and each secret alone: leaving out any one of them stops the whole deployment
+    everything = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in environment.items()}
+    assert everything
+    for secret in secrets:
+        if secret == "GRAFANA_ADMIN_PASSWORD":
+            continue  # the monitoring profile's own
+        missing = {k: v for k, v in COMPOSE_SECRETS.items() if k != secret}
+        with pytest.raises(MissingVariable):
+            for service in compose()["services"].values():
+                {k: interpolate(str(v), missing) for k, v in (service.get("environment") or {}).items()}
+
+
+def test_the_identity_provider_imports_the_realm_keeps_its_database_on_postgres_and_needs_its_admin_secret() -> None:
+    services = compose()["services"]
+    keycloak = services["keycloak"]
+    assert keycloak["image"].startswith("quay.io/keycloak/keycloak:")
+    assert "--import-realm" in keycloak["command"]
+    assert "./deploy/keycloak/jumelage-realm.json:/opt/keycloak/data/import/jumelage-realm.json:ro" in keycloak["volumes"]
+    env = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in keycloak["environment"].items()}
+    assert env["KC_DB"] == "postgres" and env["KC_DB_URL"] == "jdbc:postgresql://postgres:5432/keycloak"
+    assert env["KC_DB_PASSWORD"] == COMPOSE_SECRETS["POSTGRES_PASSWORD"]
+    assert env["KC_BOOTSTRAP_ADMIN_PASSWORD"] == COMPOSE_SECRETS["KEYCLOAK_ADMIN_PASSWORD"]
+    assert "CREATE DATABASE keycloak;" in (ROOT / "deploy/postgres/init.sql").read_text()
+    assert keycloak["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert keycloak["healthcheck"]["test"]
+    assert interpolate(keycloak["ports"][0], {}).startswith("127.0.0.1:8080:")
+    assert env["KC_HOSTNAME"] == "http://127.0.0.1:8080"
+
+
+def test_every_service_trusts_the_identity_provider_and_speaks_on_the_bus_as_itself() -> None:
+    realm = json.loads((ROOT / "deploy/keycloak/jumelage-realm.json").read_text())["realm"]
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        env = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in services[name]["environment"].items()}
+        settings = ServiceSettings.from_env(name, env=env)
+        assert settings.oidc_issuer == f"http://127.0.0.1:8080/realms/{realm}", name  # what Keycloak writes in iss
+        assert settings.oidc_audience == "jumelage-api", name
+        assert settings.oidc_discovery_url == f"http://keycloak:8080/realms/{realm}/.well-known/openid-configuration"
+        assert "JWT_SECRET" not in env, name  # development tokens are refused once an issuer is set
+        user, password = settings.nats_url.removeprefix("nats://").split("@")[0].split(":")
+        assert (user, password) == (name, COMPOSE_SECRETS[f"{name.upper()}_NATS_PASSWORD"]), name
+        assert services[name]["depends_on"]["keycloak"]["condition"] == "service_started", name
 
 
 def test_reminders_go_to_the_mail_catcher_and_links_to_the_public_url() -> None:

@@ -28,8 +28,9 @@ lost) and log every message. Here every choice is explicit:
   decides when to give up, so the server never drops a message silently), ``ack_wait`` 30 s;
 - a fetched batch is handled strictly in order, one message at a time; a redelivered message at
   or below the position is acked unread;
-- each message: decode (``Envelope.from_nats`` + ``parse_event``; malformed, unknown type or
-  invalid payload → dead-letter at once, no retries), then a store transaction holding the
+- each message: decode (``Envelope.from_nats`` + ``parse_event``; malformed, unknown type,
+  invalid payload, or a ``source`` that is not the subject's service → dead-letter at once, no
+  retries), then a store transaction holding the
   inbox row (``mark_processed``; already there → duplicate, skip), the handler's writes and the
   position; commit, then ack. A crash between commit and ack: the position says it is done;
 - fast path: a fetched batch is first tried as ONE transaction (every message's inbox row and
@@ -126,6 +127,24 @@ def encoded_headers_size(headers: dict[str, str]) -> int:
 
 class Undecodable(ValueError):
     """The message is not a valid event of a known type: it cannot succeed on retry."""
+
+
+class SourceMismatch(Undecodable):
+    """The subject names one service and the envelope's ``source`` another. The bus lets a
+    service publish only under its own ``<root>.<service>.>``, so the subject is what vouches
+    for the sender; an envelope claiming otherwise is forged or broken: never applied."""
+
+
+def subject_service(subject: str) -> str:
+    """The service token of ``<root>.<service>.<academie>.<EventType>`` (the root may hold dots)."""
+    tokens = subject.split(".")
+    return tokens[-3] if len(tokens) >= 4 else ""
+
+
+def source_must_match_subject(subject: str, envelope: Envelope) -> None:
+    service = subject_service(subject)
+    if service != envelope.source:
+        raise SourceMismatch(f"subject {subject} is {service!r}'s but the envelope's source is {envelope.source!r}")
 
 
 def _infrastructure_errors() -> tuple[type[BaseException], ...]:
@@ -518,6 +537,10 @@ class Consumer:
     def _decode(self, msg: Any) -> tuple[Envelope, Any]:
         try:
             envelope = Envelope.from_nats(msg.headers, msg.data)
+        except Exception as exc:  # noqa: BLE001 - every decoding failure is permanent
+            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+        source_must_match_subject(msg.subject, envelope)
+        try:
             return envelope, parse_event(envelope)
         except Exception as exc:  # noqa: BLE001 - every decoding failure is permanent
             raise Undecodable(f"{type(exc).__name__}: {exc}") from exc

@@ -3,7 +3,8 @@
 Scopes: a school acts for its UAI, a partner for its partner id, an académie for its académie;
 national and admin are global. Beyond scope, a few commands belong to one side: each side
 designates its own referents and signs for itself; the académie grants funding and ends a
-partnership; the académie-level roles never sign a convention.
+partnership; no one but the side itself signs its part of a convention (national and admin
+included).
 """
 
 from __future__ import annotations
@@ -45,19 +46,26 @@ def may_read(principal: Principal, state: State) -> None:
         raise AccessDenied("this partnership is outside your scope")
 
 
+def a_side_signs_for_itself_only(principal: Principal, command: c.SignConvention) -> None:
+    """The school signs for the school, the partner for the partner; no one else signs, not even
+    national or admin (a signature is the side's own commitment)."""
+    if SIDE_OF_ROLE.get(principal.role) != command.side:
+        raise AccessDenied("the convention is signed by the school and the partner, each for its own side")
+
+
 def may_run(principal: Principal, state: State, command: c.Command) -> None:
     if isinstance(state, Unopened) and not principal.is_global():
         # Do not reveal whether a partnership exists to someone who could not see it.
         raise AccessDenied("this partnership is outside your scope")
     may_read(principal, state)
+    if isinstance(command, c.SignConvention):
+        a_side_signs_for_itself_only(principal, command)
     if principal.is_global():
         return
     if isinstance(command, ACADEMIE_ONLY) and principal.role is not Role.academie:
         raise AccessDenied(f"only the academie may {type(command).__name__}")
     side = getattr(command, "side", None)
     if isinstance(command, (c.DesignateReferent, c.SignConvention)):
-        if principal.role is Role.academie and isinstance(command, c.SignConvention):
-            raise AccessDenied("the convention is signed by the school and the partner")
         if principal.role in SIDE_OF_ROLE and SIDE_OF_ROLE[principal.role] != side:
             raise AccessDenied(f"a {principal.role.value} acts for its own side only")
     if isinstance(command, c.RecordBilanSide):

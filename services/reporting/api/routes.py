@@ -12,8 +12,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jumelage_contracts.reference import Academie, Dispositif, EducationPrioritaire
 
-from eventkit.auth import Principal, browser_principal_dependency, remember_token
+from eventkit.auth import Principal, browser_principal_dependency, remember_token, require_roles
 from eventkit.http import offset_query
+from jumelage_contracts import Role
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
@@ -116,8 +117,9 @@ async def get_school(uai: str, who: Principal = Depends(principal), as_of: date 
 
 
 @router.get("/lag", tags=["ops"])
-async def get_lag(request: Request, r: Reader = Depends(reader)) -> dict:
-    """Last position applied per source and each consumer's lag (messages not yet delivered)."""
+async def get_lag(request: Request, r: Reader = Depends(reader),
+                  who: Principal = Depends(require_roles(principal, [Role.admin]))) -> dict:
+    """Last position applied per source and each consumer's lag (messages not yet delivered). Operators (admin) only."""
     return {**await r.lag(), "consumers": await _consumer_lag(request)}
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jumelage_contracts import Role
+from jumelage_contracts.reference import academie_of_uai
 
 from eventkit.auth import Principal
 from reporting.adapters import queries
@@ -37,6 +38,15 @@ def check_row_scope(principal: Principal, academie: str | None, uai: str | None 
     if principal.role == Role.school and uai is not None and uai == principal.scope:
         return
     raise HTTPException(status_code=403, detail="outside your scope")
+
+
+def academie_of_uai_or_none(uai: str) -> str | None:
+    """The académie a UAI's département belongs to (None for a UAI that is not one: then only
+    national, admin or that very school may ask)."""
+    try:
+        return academie_of_uai(uai).value
+    except ValueError:
+        return None
 
 
 class Reader:
@@ -107,10 +117,7 @@ class Reader:
             _, items = await queries.partnerships(conn, gen, as_of, Filters(), uai, 0, 10_000)
             return items, await queries.candidatures(conn, gen, as_of, uai)
 
-        if principal.role == Role.school:
-            check_row_scope(principal, None, uai)
-        elif principal.role != Role.academie and not principal.is_global():
-            raise HTTPException(status_code=403, detail="outside your scope")
+        check_row_scope(principal, academie_of_uai_or_none(uai), uai)
         items, candidatures = await self.run(fetch)
         if principal.role == Role.academie:
             items = [i for i in items if i["academie"] == principal.scope]

@@ -108,6 +108,18 @@ async def test_a_partner_signs_for_its_own_side_only(h):
     assert ok.status_code == 201
 
 
+@pytest.mark.parametrize("role", ["national", "admin", "academie"])
+@pytest.mark.parametrize("side", ["school", "partner"])
+async def test_nobody_above_the_two_sides_signs_the_convention_for_either_of_them(h, role, side):
+    scope = "paris" if role == "academie" else "*"
+    r = await h.client.post(f"/partnerships/{PID}/convention/signatures",
+                            json={"side": side, "signed_by": "Quelqu'un"}, headers=h.token(role, scope))
+    assert r.status_code == 403
+    assert r.headers["content-type"].startswith("application/problem+json")
+    timeline = await h.client.get(f"/partnerships/{PID}/timeline", headers=h.academie)
+    assert timeline.status_code == 200 and "ConventionSigned" not in timeline.text
+
+
 async def test_an_unknown_partnership_is_404(h):
     r = await h.client.get("/partnerships/nope", headers=h.token("admin", "*"))
     assert r.status_code == 404

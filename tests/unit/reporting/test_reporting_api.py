@@ -182,10 +182,26 @@ async def test_the_school_view_lists_every_partnership_of_a_uai_across_dispositi
 
 
 async def test_the_lag_endpoint_gives_the_last_position_applied_per_source(api) -> None:
-    body = (await api.client.get("/lag")).json()
+    body = (await api.client.get("/lag", headers=api.auth("admin", "*"))).json()
     positions = {s["source"]: s["last_position"] for s in body["sources"]}
     assert positions["notifications"] == len(story()) and set(positions) == {"candidatures", "programmes", "notifications"}
     assert body["generation"] == 1
+
+
+async def test_the_lag_endpoint_is_for_operators_only(api) -> None:
+    assert (await api.client.get("/lag")).status_code == 401
+    for role, scope in (("academie", "paris"), ("national", "*"), ("school", "0750655E"), ("partner", "p-1")):
+        refused = await api.client.get("/lag", headers=api.auth(role, scope))
+        assert refused.status_code == 403, role
+        assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_academie_asking_for_a_school_of_another_academie_is_refused(api) -> None:
+    other = await api.client.get("/schools/0130001F", headers=api.auth("academie", "paris"))  # aix-marseille
+    assert other.status_code == 403
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert (await api.client.get("/schools/0130001F", headers=api.auth("academie", "aix-marseille"))).status_code == 200
+    assert (await api.client.get("/schools/0750655E", headers=api.auth("academie", "paris"))).status_code == 200
 
 
 async def test_the_dashboard_accepts_the_token_in_the_query_and_keeps_it_in_a_cookie(api) -> None:
