@@ -445,9 +445,9 @@ class BilanSideRecorded(_YearEvent):
 
     type: Literal["BilanSideRecorded"] = "BilanSideRecorded"
     side: Side
-    recorded_at: datetime
+    recorded_at: b.Timestamp
     evaluation: SideEvaluation
-    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
+    questionnaire: b.many(QuestionnaireAnswer, b.ITEMS) = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ class BilanSideBody(Body):
     satisfaction: int = Field(ge=1, le=5)
     comments: str | None = Field(default=None, max_length=8000)
     wish_to_continue: bool
-    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list)
+    questionnaire: list[QuestionnaireAnswer] = Field(default_factory=list, max_length=b.ITEMS)
 
     def command(self, side: Side, now: datetime) -> c.RecordBilanSide:
         evaluation = SideEvaluation(satisfaction=self.satisfaction, comments=self.comments,
