@@ -81,7 +81,8 @@ async def test_a_write_whose_event_is_over_event_max_bytes_is_refused_413_naming
 
 async def test_an_offer_over_the_default_limit_is_refused_as_problem_json_and_stores_nothing(
         postgres_url, nats_url, subject_root):
-    async with running_service(postgres_url, nats_url, subject_root) as http:
+    # the HTTP body limit (256 KiB by default) would refuse this body before the store sees it
+    async with running_service(postgres_url, nats_url, subject_root, HTTP_MAX_BODY_BYTES=str(2 * 1024 * 1024)) as http:
         await open_campaign(http)
 
         # 300 resources of about 1900 characters: about 580 KB, over the default 512 KiB

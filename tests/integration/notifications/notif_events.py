@@ -6,15 +6,18 @@ import json
 from pathlib import Path
 
 from jumelage_contracts import model_for
+from jumelage_contracts.bounds import STORED
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "contracts" / "jumelage_contracts" / "examples"
 PID = "p-c0f5c2a2-6f1e-4c8e-9d55-1f2e3a4b5c6d"
 
 
-def example(event_type: str, **changes):
+def example(event_type: str, *, stored: bool = False, **changes):
+    """The committed example with ``changes``; ``stored=True`` reads it as history is read (the
+    bounds relaxed), for an event written before a bound existed."""
     data = json.loads((EXAMPLES / f"{event_type}.v1.json").read_text())
     data.update(changes)
-    return model_for(event_type).model_validate(data)
+    return model_for(event_type).model_validate(data, context=STORED if stored else None)
 
 
 def referents():

@@ -168,10 +168,11 @@ async def test_ops_lists_the_reminders_due_and_not_yet_sent(harness, api) -> Non
 
 async def test_a_hostile_title_cannot_add_a_line_or_an_event_to_the_feed(harness, api) -> None:
     """icalendar escapes ``\\``, ``;``, ``,`` and line breaks (CR alone included) in TEXT values:
-    what a user typed comes back as typed, on its own content line."""
+    what a user typed comes back as typed, on its own content line. New events cannot carry a
+    line break in a title any more (the contract's bounds); one stored before that still can."""
     hostile = "Visite\r\nEND:VEVENT\r\nBEGIN:VEVENT\rSUMMARY:faux; <b>x</b>, \\ fin"
     await programme(harness)
-    await harness.play(example("ActionScheduled", action_id="act-hostile", title=hostile, place="Salle 1;2,3\nétage"))
+    await harness.play(example("ActionScheduled", stored=True, action_id="act-hostile", title=hostile, place="Salle 1;2,3\nétage"))
     url = (await api.get(f"/feeds/partnership/{PID}", headers=auth("school", UAI))).json()["url"]
     feed = await api.get(url)
     lines = feed.content.split(b"\r\n")

@@ -427,17 +427,31 @@ async def test_batch_attribution_reports_unknown_and_out_of_scope_items_without_
     assert r.json()["results"][0]["status"] == 403 and r.json()["attributed"] == 0
 
 
-async def test_an_offer_of_600_resources_of_2000_characters_is_a_422_and_nothing_is_stored(client):
+async def test_an_offer_of_600_resources_of_2000_characters_is_refused_before_parsing_and_nothing_is_stored(client):
+    """1.2 MB of body: the HTTP edge refuses it (413) before any parsing."""
     assert (await client.post("/campaigns", json=campaign_body(), headers=ACADEMIE)).status_code == 201
     body = offer_body()
     body["resources"] = [{"kind": "visit", "description": "x" * 2000}] * 600
     before = await client.runtime.store.last_position()
     r = await client.post("/campaigns/camp-1/offers", json=body, headers=PARTNER)
-    assert r.status_code == 422, r.text
+    assert r.status_code == 413, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert "resources" in r.json()["detail"]
     assert await client.runtime.store.last_position() == before
     assert (await client.get("/offers/offer-1", headers=PARTNER)).status_code == 404
+
+
+@pytest.mark.parametrize("resources, length, field", [(60, 100, "resources"), (3, 2001, "description")])
+async def test_an_offer_over_the_contract_bounds_but_under_the_body_limit_is_a_422_naming_the_field(
+        client, resources, length, field):
+    assert (await client.post("/campaigns", json=campaign_body(), headers=ACADEMIE)).status_code == 201
+    body = offer_body()
+    body["resources"] = [{"kind": "visit", "description": "x" * length}] * resources
+    before = await client.runtime.store.last_position()
+    r = await client.post("/campaigns/camp-1/offers", json=body, headers=PARTNER)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert field in r.text
+    assert await client.runtime.store.last_position() == before
 
 
 async def test_a_nul_character_in_a_reason_is_a_422_naming_the_field(client):
