@@ -93,6 +93,9 @@ def ensure_browser() -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"], ["help"]):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
         return 2
@@ -112,7 +115,8 @@ def main(argv: list[str]) -> int:
                 return process.wait()
             except KeyboardInterrupt:  # the runner got it too and stops everything in order
                 continue
-    ensure_browser()
+    if not {"-h", "--help", "--version", "--collect-only", "--co"} & set(rest):
+        ensure_browser()  # asking pytest for its help or for the list of tests needs no browser
     return subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
 
 
