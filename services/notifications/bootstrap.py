@@ -48,7 +48,7 @@ class MailSettings:
         return cls(host=pick("SMTP_HOST", "127.0.0.1") or "127.0.0.1", port=int(pick("SMTP_PORT", "1025") or 1025),
                    sender=pick("SMTP_FROM", cls.sender) or cls.sender, username=pick("SMTP_USERNAME", None),
                    password=pick("SMTP_PASSWORD", None), domain=pick("MAIL_DOMAIN", cls.domain) or cls.domain,
-                   portal_url=pick("PORTAL_URL", cls.portal_url) or cls.portal_url,
+                   portal_url=pick("CANDIDATURES_PUBLIC_URL", None) or pick("PORTAL_URL", cls.portal_url) or cls.portal_url,
                    programmes_url=pick("PROGRAMMES_PUBLIC_URL", cls.programmes_url) or cls.programmes_url,
                    scheduler_interval_s=float(pick("SCHEDULER_INTERVAL", "1.0") or 1.0),
                    batch_size=int(pick("SCHEDULER_BATCH", "50") or 50),

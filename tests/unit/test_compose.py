@@ -166,6 +166,9 @@ def test_reminders_go_to_the_mail_catcher_and_links_to_the_public_url() -> None:
 
     programmes = interpolate(str(services["programmes"]["environment"]["PUBLIC_URL"]), COMPOSE_SECRETS)
     assert MailSettings.from_env(env).programmes_url == programmes
+    # and the campaign page the campaign reminders link to is candidatures', at its public address
+    candidatures = interpolate(str(services["candidatures"]["environment"]["PUBLIC_URL"]), COMPOSE_SECRETS)
+    assert MailSettings.from_env(env).portal_url == candidatures
 
 
 def test_the_monitoring_profile_scrapes_every_service_and_provisions_the_dashboard() -> None:

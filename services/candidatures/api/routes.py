@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from pathlib import Path
 
-from eventkit.auth import Principal, principal_dependency
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token
 from eventkit.http import correlation_id, etag, expected_version, offset_query
 from eventkit.http import written as kit_written
 from jumelage_contracts.reference import Academie, Dispositif
 
 from candidatures.app.commands import CampaignInput, CandidaturesApp
 from candidatures.app.executor import Context, Result
-from candidatures.app.queries import CandidaturesQueries
+from candidatures.app.queries import CandidaturesQueries, campaign_page
 from candidatures.domain import candidature as K
 
 from .schemas import (
@@ -35,6 +38,8 @@ current_principal = principal_dependency()
 Caller = Annotated[Principal, Depends(current_principal)]
 
 router = APIRouter()
+_templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
+                         autoescape=select_autoescape(["html"]))
 
 
 def cmd(request: Request) -> CandidaturesApp:
@@ -99,6 +104,19 @@ async def update_offer(offer_id: str, body: OfferBody, request: Request, princip
 async def withdraw_offer(offer_id: str, request: Request, principal: Caller, body: OptionalReasonBody | None = None):
     body = body or OptionalReasonBody()
     return written(await cmd(request).withdraw_offer(ctx(request, principal), offer_id, body.reason))
+
+
+@router.get("/campaigns/{campaign_id}/page", tags=["campaigns"], response_class=HTMLResponse,
+            summary="The campaign's page for a person (the links of campaign reminders)")
+async def get_campaign_page(campaign_id: str, request: Request,
+                            principal: Principal = Depends(browser_principal_dependency()),
+                            token: str | None = None) -> HTMLResponse:
+    """Its calendar in the académie's time, its published offers and the candidatures the caller
+    may see. Token as bearer, ``?token=`` or the cookie a first ``?token=`` left."""
+    view = await campaign_page(qry(request), principal, campaign_id)
+    response = HTMLResponse(_templates.get_template("campaign.html").render(**view))
+    remember_token(response, request, token)
+    return response
 
 
 @router.get("/campaigns/{campaign_id}/offers", tags=["offers"])

@@ -41,7 +41,7 @@ from eventkit.store import ConcurrencyError
 from ..adapters import db
 from ..adapters.mail import DeliveryOutcome, OutgoingMail, Renderer, message_id_for
 from ..domain.planning import recipients_for, timezone_of
-from .links import partnership_page
+from .links import campaign_page_url, partnership_page
 from ..domain.referents import referents_carry_over_until_the_side_names_new_ones
 from ..domain.reminder import RecordDelivery, RecordFailure, RecordMissed
 from .facts import calendar_dates, item_uid
@@ -205,7 +205,7 @@ class Scheduler:
             if facts["tokens"].get(row.partnership_id):
                 calendar = f"{self.public_url}/ical/{facts['tokens'][row.partnership_id]}.ics"
         elif campaign is not None:
-            link, link_label = f"{self.portal_url}/campaigns/{row.campaign_id}", "Ouvrir la campagne"
+            link, link_label = campaign_page_url(self.portal_url, row.campaign_id), "Ouvrir la campagne"
         context = {
             "names": ", ".join(r.name for r in recipients if r.role != "school" and r.role != "academie"),
             "title": row.title, "event_at": row.event_at, "place": place, "label": label, "link": link,

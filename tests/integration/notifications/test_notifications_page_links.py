@@ -21,9 +21,13 @@ PROGRAMMES = "https://jumelage.example.fr/programmes"
 PAGE = f"{PROGRAMMES}/partnerships/{PID}/page"
 
 
+CANDIDATURES = "https://jumelage.example.fr/candidatures"
+
+
 @pytest.fixture
 async def linked(sqlite_url, smtp):
-    h = await make_harness(sqlite_url, smtp, datetime(2025, 4, 1, 8, 0, tzinfo=UTC), programmes_url=PROGRAMMES + "/")
+    h = await make_harness(sqlite_url, smtp, datetime(2025, 4, 1, 8, 0, tzinfo=UTC), programmes_url=PROGRAMMES + "/",
+                           portal_url=CANDIDATURES)
     yield h
     await h.store.close()
 
@@ -42,6 +46,17 @@ async def test_a_reminder_sent_over_smtp_links_to_the_partnership_page(linked) -
     html = message.get_body(preferencelist=("html",)).get_content()
     assert f"Lien : {PAGE}" in text and f'href="{PAGE}"' in html
     assert "http://notif.test/ical/" in text  # the calendar feed stays offered beside it
+
+
+async def test_a_campaign_reminder_links_to_the_campaign_page(linked) -> None:
+    await linked.play(example("CampaignOpened"))
+    await linked.move_to(datetime(2025, 5, 24, 6, 0, tzinfo=UTC))
+
+    (raw,) = linked.mailbox.raw
+    message = message_from_bytes(raw, policy=policy.default)
+    page = f"{CANDIDATURES}/campaigns/camp-paris-culture-2025-2026/page"
+    assert f"Lien : {page}" in message.get_body(preferencelist=("plain",)).get_content()
+    assert f'href="{page}"' in message.get_body(preferencelist=("html",)).get_content()
 
 
 async def test_each_calendar_entry_of_a_partnership_carries_the_page_url(linked, smtp) -> None:
