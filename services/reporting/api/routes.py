@@ -15,6 +15,7 @@ from jumelage_contracts.reference import Academie, Dispositif, EducationPriorita
 from eventkit.auth import Principal, browser_principal_dependency, remember_token, require_roles
 from eventkit.http import offset_query
 from jumelage_contracts import Role
+from reporting.adapters import csv_export, xlsx_export
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
 from reporting.app import views
@@ -74,9 +75,23 @@ async def get_breakdown(dimension: Dimension, who: Principal = Depends(principal
 async def get_indicators_csv(who: Principal = Depends(principal), flt: Filters = Depends(filters),
                              as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
                              by: Dimension | None = None) -> Response:
+    """The indicators (or their breakdown ``by`` a dimension) as CSV for a spreadsheet."""
+    return _export("csv", *await _indicators_table(r, who, as_of, flt, by))
+
+
+@router.get("/indicators.xlsx", tags=["exports"], response_class=Response)
+async def get_indicators_xlsx(who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                              as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                              by: Dimension | None = None) -> Response:
+    """The same table as ``/indicators.csv``, as an XLSX workbook."""
+    return _export("xlsx", *await _indicators_table(r, who, as_of, flt, by))
+
+
+async def _indicators_table(r: Reader, who: Principal, as_of: date, flt: Filters,
+                            by: Dimension | None) -> tuple[views.Table, str]:
     if by:
-        return _csv(views.breakdown_csv(await r.breakdown(who, as_of, flt, by, 0, 100_000)), f"indicateurs-{by}")
-    return _csv(views.indicators_csv(await r.indicators(who, as_of, flt)), "indicateurs")
+        return views.breakdown_table(await r.breakdown(who, as_of, flt, by, 0, 100_000)), f"indicateurs-{by}"
+    return views.indicators_table(await r.indicators(who, as_of, flt)), "indicateurs"
 
 
 @router.get("/academies/{academie}/campaigns", tags=["indicators"])
@@ -99,7 +114,16 @@ async def get_partnerships(who: Principal = Depends(principal), flt: Filters = D
 async def get_partnerships_csv(who: Principal = Depends(principal), flt: Filters = Depends(filters),
                                as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
                                uai: str | None = None) -> Response:
-    return _csv(views.partnerships_csv(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
+    """Every partnership in the caller's scope as CSV for a spreadsheet."""
+    return _export("csv", views.partnerships_table(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
+
+
+@router.get("/partnerships.xlsx", tags=["exports"], response_class=Response)
+async def get_partnerships_xlsx(who: Principal = Depends(principal), flt: Filters = Depends(filters),
+                                as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                                uai: str | None = None) -> Response:
+    """The same table as ``/partnerships.csv``, as an XLSX workbook."""
+    return _export("xlsx", views.partnerships_table(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
 
 
 @router.get("/partnerships/{partnership_id}/timeline", tags=["partnerships"])
@@ -142,9 +166,14 @@ async def get_dashboard(request: Request, academie: Academie, who: Principal = D
     return response
 
 
-def _csv(text: str, name: str) -> Response:
-    return Response(text.encode("utf-8"), media_type=CSV,
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+def _export(kind: str, table: views.Table, name: str) -> Response:
+    """One table, written as the spreadsheet format asked for, as a download named ``name``."""
+    if kind == "xlsx":
+        body, media_type = xlsx_export.render(*table, title=name), xlsx_export.MEDIA_TYPE
+    else:
+        body, media_type = csv_export.render(*table).encode("utf-8"), CSV
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'})
 
 
 async def _consumer_lag(request: Request) -> list[dict]:

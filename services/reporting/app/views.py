@@ -1,5 +1,6 @@
-"""Shapes of the CSV exports and of the dashboard, from the reader's answers: French headers and
-French values throughout (the JSON API keeps the codes)."""
+"""Shapes of the table exports (CSV and XLSX) and of the dashboard, from the reader's answers: French
+headers and French values throughout (the JSON API keeps the codes). An export is a :data:`Table`
+(headers, rows); ``csv_export`` and ``xlsx_export`` each write any table."""
 
 from __future__ import annotations
 
@@ -13,29 +14,31 @@ from reporting.domain import labels as fr
 from reporting.domain.indicators import DIMENSIONS, LABELS, labels
 
 
-def indicators_csv(answer: dict[str, Any]) -> str:
+Table = tuple[list[str], list[list[Any]]]
+
+
+def indicators_table(answer: dict[str, Any]) -> Table:
     values, named = answer["indicators"], labels(answer["filters"].get("school_year"))
-    return csv_export.render(["Indicateur", "Valeur"], [(named[key], values.get(key)) for key, _ in LABELS])
+    return ["Indicateur", "Valeur"], [[named[key], values.get(key)] for key, _ in LABELS]
 
 
-def breakdown_csv(answer: dict[str, Any]) -> str:
+def breakdown_table(answer: dict[str, Any]) -> Table:
     keys = [k for k, _ in LABELS if k in (answer["items"][0] if answer["items"] else {})] or \
         [k for k, _ in LABELS if k not in ("schools_reached", "overdue_work_meeting", "overdue_bilan")]
     by, named = answer["by"], labels(answer["filters"].get("school_year"), answer["by"])
     headers = [DIMENSIONS[by]] + [named[k] for k in keys]
-    return csv_export.render(headers, ([fr.value(by, row["group"])] + [row.get(k) for k in keys]
-                                       for row in answer["items"]))
+    return headers, [[fr.value(by, row["group"])] + [row.get(k) for k in keys] for row in answer["items"]]
 
 
-def partnerships_csv(answer: dict[str, Any]) -> str:
+def partnerships_table(answer: dict[str, Any]) -> Table:
     headers = ["Jumelage", "UAI", "École", "Partenaire", "Académie", "Département", "Dispositif",
                "Année scolaire", "Éducation prioritaire", "Ruralité", "Domaines EAC", "Années", "Depuis le"]
-    rows = ([p["partnership_id"], p["uai"], p["school_name"], p["partner_name"], fr.value("academie", p["academie"]),
+    rows = [[p["partnership_id"], p["uai"], p["school_name"], p["partner_name"], fr.value("academie", p["academie"]),
              p["departement"], fr.value("dispositif", p["dispositif"]), p["school_year"], fr.value("ep", p["ep"]),
              fr.value("ruralite", p["ruralite"]), ", ".join(fr.domain(d) for d in p["domains"]) or fr.domain(None),
              ", ".join(f"{y['school_year']} (année {y['year_index']})" for y in p["years"]), p["since"]]
-            for p in answer["items"])
-    return csv_export.render(headers, rows)
+            for p in answer["items"]]
+    return headers, rows
 
 
 def _display(key: str, value: Any) -> str:
