@@ -108,3 +108,26 @@ async def test_names_carrying_script_run_nothing_in_the_browser(served, tmp_path
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<title>Tableau de bord Paris — Jumelage</title>" in dom.stdout
     assert "<img" not in dom.stdout and "<script" not in dom.stdout
+
+
+async def test_the_national_page_shows_every_academie_side_by_side_in_headless_chromium(served, tmp_path) -> None:
+    token = mint_token(SECRET, "national", "*")
+    url = f"{served}/national?token={token}"
+    dom = await asyncio.to_thread(browse, url, tmp_path / "profile-national", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert "<title>Jumelages — vue nationale</title>" in html
+    assert html.count(' data-academie="') == 31  # 30 académies and the national total
+    paris = re.search(r'<tr data-academie="paris">.*?data-indicator="partnerships_active">([^<]+)<', html, re.S)
+    total = re.search(r'<tr class="total" data-academie="\*">.*?data-indicator="partnerships_active">([^<]+)<',
+                      html, re.S)
+    assert paris and total and int(paris.group(1)) == int(total.group(1)) > 0  # the story is one paris partnership
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "reporting-national.png"
+    shot.unlink(missing_ok=True)
+    result = await asyncio.to_thread(browse, url, tmp_path / "profile-national-shot", f"--screenshot={shot}")
+    assert result.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000
+    refused = await asyncio.to_thread(browse, f"{served}/national?token={mint_token(SECRET, 'academie', 'paris')}",
+                                      tmp_path / "profile-national-403", "--dump-dom")
+    assert "Forbidden" in refused.stdout or "403" in refused.stdout
+    assert 'data-academie="paris"' not in refused.stdout

@@ -166,6 +166,22 @@ async def get_dashboard(request: Request, academie: Academie, who: Principal = D
     return response
 
 
+@router.get("/national", tags=["dashboard"], response_class=HTMLResponse)
+async def get_national(request: Request, who: Principal = Depends(require_roles(principal, [Role.national])),
+                       as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
+                       school_year: str | None = Query(None, pattern=r"^[0-9]{4}-[0-9]{4}$"),
+                       token: str | None = None) -> HTMLResponse:
+    """Every académie side by side on the main indicators, with the national total (national role)."""
+    flt = Filters(school_year=school_year)
+    totals, by_academie = await r.indicators(who, as_of, flt), await r.breakdown(who, as_of, flt, "academie", 0, 1000)
+    html = _templates.get_template("national.html").render(
+        **views.national_context(as_of, school_year, totals, by_academie),
+        year_hint=school_year_of(day_of(request.app.state.runtime.clock.now())))
+    response = HTMLResponse(html)
+    remember_token(response, request, token)
+    return response
+
+
 def _export(kind: str, table: views.Table, name: str) -> Response:
     """One table, written as the spreadsheet format asked for, as a download named ``name``."""
     if kind == "xlsx":

@@ -80,3 +80,32 @@ def dashboard_context(academie: str, as_of: date, school_year: str | None, total
         "chart_renewal": svg.bars([("Demandés", requested), ("Accordés", granted), ("Refusés", declined)],
                                   title=f"Renouvellements — taux {rate}"),
     }
+
+
+NATIONAL_KEYS = ("candidatures_submitted", "candidatures_attributed", "attribution_rate", "partnerships_active",
+                 "classes_reached", "pupils_reached", "actions_realised", "bilans_recorded", "renewal_rate")
+
+
+def national_context(as_of: date, school_year: str | None, totals: dict[str, Any],
+                     by_academie: dict[str, Any]) -> dict[str, Any]:
+    """Every académie side by side on the main indicators (those without any activity too), then
+    the whole country's line; each académie links to its own dashboard."""
+    named = labels(school_year)
+    rows = {r["group"]: r for r in by_academie["items"]}
+    query = f"?as_of={as_of.isoformat()}" + (f"&school_year={school_year}" if school_year else "")
+
+    def cells(values: dict[str, Any]) -> list[str]:
+        return [_display(key, values.get(key, None if key.endswith("_rate") else 0)) for key in NATIONAL_KEYS]
+
+    return {
+        "as_of": as_of.isoformat(),
+        "as_of_fr": as_of.strftime("%d/%m/%Y"),
+        "school_year": school_year,
+        "headers": [named[key] for key in NATIONAL_KEYS],
+        "keys": NATIONAL_KEYS,
+        "academies": [{"code": a.value, "label": a.label, "link": f"/dashboard/{a.value}{query}",
+                       "cells": cells(rows.get(a.value, {}))} for a in sorted(Academie, key=lambda a: a.label)],
+        "total": cells(totals["indicators"]),
+        "csv_url": f"/indicators.csv?by=academie&as_of={as_of.isoformat()}"
+                   + (f"&school_year={school_year}" if school_year else ""),
+    }
