@@ -9,11 +9,11 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token
 from eventkit.http import correlation_id, etag, expected_version, offset_query
 from eventkit.http import written as kit_written
+from eventkit.pages import page_templates
 from jumelage_contracts.reference import Academie, Dispositif
 
 from candidatures.app.commands import CampaignInput, CandidaturesApp
@@ -38,8 +38,7 @@ current_principal = principal_dependency()
 Caller = Annotated[Principal, Depends(current_principal)]
 
 router = APIRouter()
-_templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
-                         autoescape=select_autoescape(["html"]))
+_templates = page_templates(Path(__file__).resolve().parents[1] / "templates")
 
 
 def cmd(request: Request) -> CandidaturesApp:

@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token
 from eventkit.http import correlation_id, etag, expected_version, offset_query, written
+from eventkit.pages import page_templates
 from jumelage_contracts.programmes import Side, partnership_stream
 
 from programmes.adapters.directory import Filters
@@ -23,8 +23,7 @@ from programmes.domain import commands as c
 router = APIRouter(prefix="/partnerships", tags=["partnerships"])
 principal = principal_dependency()
 Caller = Depends(principal)
-_templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
-                         autoescape=select_autoescape(["html"]))
+_templates = page_templates(Path(__file__).resolve().parents[1] / "templates")
 
 
 def service(request: Request) -> PartnershipService:
