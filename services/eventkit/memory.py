@@ -85,6 +85,14 @@ class _MemoryTx:
         key = (consumer, stream)
         return self._positions.get(key, self._store._positions.get(key))
 
+    async def hold_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        now = time.monotonic()
+        current = self._store._leases.get(name)
+        if current is None or current[0] != holder or current[1] <= now:
+            return False
+        self._store._leases[name] = (holder, now + ttl_seconds)
+        return True
+
     async def advance_consumer_position(self, consumer: str, stream: str, position: int) -> None:
         current = await self.get_consumer_position(consumer, stream)
         if current is None:

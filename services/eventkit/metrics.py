@@ -52,6 +52,9 @@ RELAY_ERRORS = counter("jumelage_relay_publish_errors_total",
 RELAY_BACKLOG = gauge("jumelage_outbox_backlog",
                       "Events stored but not yet acknowledged by JetStream (last position - checkpoint)", ["source"])
 RELAY_CHECKPOINT = gauge("jumelage_relay_checkpoint", "Last store position acknowledged by JetStream", ["source"])
+CONSUMER_ACTIVE = gauge("jumelage_consumer_active",
+                        "1 when this process holds the consumer's lease (the one active process of its durable)",
+                        ["consumer"])
 RELAY_LEADER = gauge("jumelage_relay_leader", "1 when this process holds the relay lease", ["source"])
 RELAY_STALLED = gauge("jumelage_relay_stalled_seconds",
                       "How long the relay has been stuck on one event (0 while events flow); "

@@ -559,6 +559,17 @@ class SqlTransaction:
         await self.connection.execute(
             ins.on_conflict_do_update(index_elements=["consumer", "stream"], set_={"position": highest}))
 
+    async def hold_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Renew ``holder``'s unexpired lease inside this transaction (the store protocol's fence):
+        the UPDATE keeps the row locked until the commit on PostgreSQL; SQLite has one writer."""
+        now = datetime.now(timezone.utc)
+        renewed = await self.connection.execute(
+            leases.update()
+            .where(leases.c.name == name, leases.c.holder == holder, leases.c.expires_at > now)
+            .values(expires_at=now + timedelta(seconds=ttl_seconds))
+            .returning(leases.c.name))
+        return renewed.first() is not None
+
     async def reset_consumer_position(self, consumer: str, stream: str, position: int,
                                       stream_created: str | None) -> None:
         ins = _upsert_insert(self.store.dialect)(consumer_positions).values(

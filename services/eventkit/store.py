@@ -175,6 +175,13 @@ class Transaction(Protocol):
         """Set the position and the stream it counts in, whatever it was."""
         ...
 
+    async def hold_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Renew ``holder``'s unexpired lease ``name`` inside this transaction; False when it is
+        not (or no longer) ``holder``'s. The fence of a lease holder's writes: the renewal
+        commits with them, and on PostgreSQL it locks the lease row until then, so nobody can
+        take the lease between this check and the commit."""
+        ...
+
 
 class EventStore(Protocol):
     async def append(

@@ -7,7 +7,7 @@ assumes order does: reporting dropped such cancellations). Everything is written
 kit's transaction, so what the database holds is what was committed.
 
 Environment: ``CHILD_DATABASE_URL``, ``CHILD_NATS_URL``, ``CHILD_ROOT``, ``CHILD_ACK_WAIT``
-(seconds), ``CHILD_KILL`` = ``<moment>:<n>`` — kill this process at the n-th time it reaches
+(seconds), ``CHILD_LEASE_TTL`` (seconds, the consumer's lease), ``CHILD_KILL`` = ``<moment>:<n>`` — kill this process at the n-th time it reaches
 ``moment``: ``fetched`` (a batch is in hand, nothing of it committed) or ``committed`` (a
 transaction committed, its acks not yet sent). Empty: run until SIGTERM, then stop gracefully.
 
@@ -79,7 +79,8 @@ async def main() -> None:
     spec = ConsumerSpec(name=CONSUMER, source="candidatures", handler=ordered_projection)
     consumer = CrashingConsumer(spec, store, nats, subject_root=os.environ["CHILD_ROOT"], service="reporting",
                                 batch_size=10, fetch_timeout=0.2, ack_wait=float(os.environ.get("CHILD_ACK_WAIT", "30")),
-                                backoff_initial=0.05, backoff_max=0.2)
+                                backoff_initial=0.05, backoff_max=0.2,
+                                lease_ttl=float(os.environ.get("CHILD_LEASE_TTL", "10")))
     kill = os.environ.get("CHILD_KILL", "")
     if kill:
         moment, n = kill.split(":")

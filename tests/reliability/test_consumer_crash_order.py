@@ -116,3 +116,48 @@ async def test_a_consumer_killed_holding_a_batch_or_before_its_acks_applies_no_e
 
 async def _inbox_full(store, total: int) -> bool:
     return await count(store, "select count(*) from inbox where consumer = :c", c=CONSUMER) >= total
+
+
+async def test_two_processes_side_by_side_the_active_one_killed_again_and_again_lose_and_double_nothing(
+        postgres_url, nats_url, subject_root, tmp_path):
+    """Two workers of one durable at all times (one active, one in standby on the lease); each
+    active one is SIGKILLed at a bad moment and replaced by a new process, the standby takes over
+    once the lease expires. The outcome equals one process's: every event applied once, no effect
+    before its cause."""
+    store = await open_store(postgres_url)
+    log = tmp_path / "children.log"
+    env = {"CHILD_DATABASE_URL": postgres_url, "CHILD_NATS_URL": nats_url, "CHILD_ROOT": subject_root,
+           "CHILD_ACK_WAIT": "30", "CHILD_LEASE_TTL": "1.5"}
+    try:
+        async with connected(nats_url, subject_root) as nats:
+            publisher = asyncio.create_task(publish_paced(nats, subject_root))
+            pending_kills = list(KILLS)
+            alive = {await start_child(env, pending_kills.pop(0), log), await start_child(env, pending_kills.pop(0), log)}
+            killed = 0
+            while killed < len(KILLS):
+                done, _ = await asyncio.wait({asyncio.ensure_future(c.wait()) for c in alive}, timeout=120,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                assert done, f"no worker died within 120 s: {log.read_text()[-3000:]}"
+                for child in [c for c in alive if c.returncode is not None]:
+                    assert child.returncode == -signal.SIGKILL, f"a worker exited {child.returncode}: {log.read_text()[-3000:]}"
+                    alive.discard(child)
+                    killed += 1
+                    alive.add(await start_child(env, pending_kills.pop(0) if pending_kills else "", log))
+            await publisher
+            alive.add(await start_child(env, "", log))
+            try:
+                await eventually(lambda: _inbox_full(store, 2 * CAMPAIGNS), timeout=150, interval=0.2,
+                                 what=f"{2 * CAMPAIGNS} events applied")
+            finally:
+                for child in alive:
+                    if child.returncode is None:
+                        child.send_signal(signal.SIGTERM)
+                for child in alive:
+                    await asyncio.wait_for(child.wait(), 30)
+        dropped = await store.stream_version("dropped")
+        closed_ = await store.stream_version("closed")
+        opened_ = await store.stream_version("opened")
+        print(f"two workers, {killed} killed: opened={opened_} closed={closed_} dropped={dropped}")
+        assert (opened_, closed_, dropped) == (CAMPAIGNS, CAMPAIGNS, 0), "an event was lost, doubled or applied early"
+    finally:
+        await store.close()

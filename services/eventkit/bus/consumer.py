@@ -59,6 +59,15 @@ lost) and log every message. Here every choice is explicit:
   ``max_payload`` (a body near 1 MiB; the server would close the connection), it carries the
   first KiB of the body with the original's size and SHA-256 (``Jumelage-Truncated``), and the
   original stays in its stream, where ``dead-letters replay`` reads it by stream and sequence;
+- **one active process per durable**: a consumer runs only while it holds the store lease
+  ``consumer:<name>`` (``acquire_lease``, the same leases as the relay's); the others wait in
+  standby and one takes over when the holder stops (it releases the lease) or dies (the lease
+  expires after ``lease_ttl``, 10 s by default). The taker reconciles the durable with the
+  position as at any start. Every transaction that commits effects or a position first renews
+  the lease *inside* that transaction, as its last statement (``hold_lease``, the fence): a holder that paused past its
+  lease — and so may have been replaced — cannot commit anything, it finds out and goes back to
+  standby. So several processes of one service may run side by side without interleaving a
+  durable's batches;
 - infrastructure errors (database or network unreachable, a database connection closed or
   invalidated — :func:`is_infrastructure_error`) are retried forever without using up the
   message's attempts: an outage must delay events, not dead-letter them. Errors the database
@@ -70,7 +79,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import os
+import socket
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -84,7 +96,7 @@ from .. import metrics
 from ..logging import get_logger
 from .connection import NatsConnection
 from .inbox import mark_processed_many
-from .relay import Backoff
+from .relay import Backoff, LeaseLost
 
 log = get_logger("eventkit.consumer")
 
@@ -201,7 +213,8 @@ class Consumer:
                  service: str | None = None, after_commit: Callable[[], Any] | None = None,
                  batch_size: int = 100, fetch_timeout: float = 1.0, ack_wait: float = 30.0,
                  max_ack_pending: int = 1000, max_attempts: int = 5, backoff_initial: float = 0.2,
-                 backoff_max: float = 10.0, lag_interval: float = 5.0, batch_transactions: bool = True) -> None:
+                 backoff_max: float = 10.0, lag_interval: float = 5.0, batch_transactions: bool = True,
+                 lease_ttl: float = 10.0, holder: str | None = None) -> None:
         self.spec = spec
         self.store = store
         self.nats = nats
@@ -220,6 +233,11 @@ class Consumer:
         self._failed_in_batch: dict[int, int] = {}
         self.name: str = spec.name
         self.stream = stream_name(spec.source, subject_root)
+        self.lease_ttl = lease_ttl
+        self.lease_name = f"consumer:{self.name}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.is_active = False  # holds the lease (module doc): only then does it fetch
+        self._lease_at = 0.0  # monotonic time of the last successful acquire/renew
         self.last_stream_seq = 0
         self.position = 0  # last stream sequence committed in the store (module doc), once ensured
         self.counts: dict[str, int] = {}  # outcome -> messages, for this instance (tests, benchmarks)
@@ -346,18 +364,29 @@ class Consumer:
                 if not self.nats.connected:
                     await self.nats.wait_connected(self.fetch_timeout)
                     continue
+                if not await self._hold_lease():
+                    await self._drop_subscription()  # standby: another process consumes
+                    await self._sleep(self.lease_ttl / 3)
+                    continue
                 if self._sub is None:
                     await self.ensure()
                 await self._fetch_and_handle()
                 backoff.reset()
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                # replaced while paused: nothing of the batch in hand was committed; the new
+                # holder delivers it again from the position
+                log.warning("consumer_lease_lost", consumer=self.name, holder=self.holder)
+                self._set_active(False)
+                await self._drop_subscription()
             except Exception as exc:  # noqa: BLE001 - rebind and retry
                 delay = backoff.next()
                 log.warning("consumer_failed", consumer=self.name, error=repr(exc), retry_in=delay)
                 await self._drop_subscription()
                 await self._sleep(delay)
         await self._drop_subscription()
+        await self._release_lease()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Let the fetch in flight end (its pull request would otherwise still take messages
@@ -425,7 +454,7 @@ class Consumer:
             try:
                 applied = await self._apply(envelope, event, seq)
                 break
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LeaseLost):
                 raise
             except Exception as exc:  # noqa: BLE001 - the handler's bug or a rule: retried, then dead-lettered
                 if is_infrastructure_error(exc):
@@ -446,6 +475,8 @@ class Consumer:
             await self._sleep(min(self.backoff_initial * 2 ** (retries - 1), self.backoff_max))
             if self._stopping:
                 return False
+            if not await self._hold_lease():  # a long retry must not outlive the lease unseen
+                raise LeaseLost(self.lease_name)
         await self._ack(msg)
         self._done(seq)
         self._count("applied" if applied else "duplicate")
@@ -488,8 +519,9 @@ class Consumer:
                 if fresh:  # which message failed is unknown here: the careful path will tell
                     await batch_handler(tx, fresh)
                 last = max(msg.metadata.sequence.stream for msg in msgs)
+                await self._fence(tx)
                 await tx.advance_consumer_position(self.name, self.stream, last)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLost):
             raise
         except Exception as exc:  # noqa: BLE001 - rolled back; the careful path takes over
             if current is not None and not is_infrastructure_error(exc):
@@ -550,6 +582,7 @@ class Consumer:
             applied = await tx.mark_processed(self.name, envelope.id)
             if applied:
                 await self.spec.handler(tx, envelope, event)
+            await self._fence(tx)
             await tx.advance_consumer_position(self.name, self.stream, seq)
         self.position = max(self.position, seq)
         return applied
@@ -596,6 +629,7 @@ class Consumer:
         await self.nats.js.publish(dead_letter_subject(self.name, self.root), body, headers=headers)  # type: ignore[union-attr]
         if self.store is not None:
             async with self.store.transaction() as tx:
+                await self._fence(tx)
                 await tx.advance_consumer_position(self.name, self.stream, seq)
             self.position = max(self.position, seq)
         await self._ack(msg)
@@ -633,6 +667,53 @@ class Consumer:
             await self.lag()
         except Exception as exc:  # noqa: BLE001 - a metric, not worth failing for
             log.debug("consumer_lag_failed", consumer=self.name, error=repr(exc))
+
+    # -- one active process per durable (module doc) -----------------------------------------
+
+    def _leased(self) -> bool:
+        return self.store is not None and getattr(self.store, "acquire_lease", None) is not None
+
+    async def _hold_lease(self) -> bool:
+        """Take or renew the lease (renewed at most every third of its TTL); True while held."""
+        if not self._leased():  # no store, or one without leases: a single process by construction
+            self.is_active = True
+            return True
+        if self.is_active and time.monotonic() - self._lease_at < self.lease_ttl / 3:
+            return True
+        held = await self.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl)
+        if held:
+            self._lease_at = time.monotonic()
+            if not self.is_active:
+                log.info("consumer_lease_acquired", consumer=self.name, holder=self.holder)
+                await self._drop_subscription()  # reconcile the durable with the position first
+        elif self.is_active:
+            log.warning("consumer_lease_lost", consumer=self.name, holder=self.holder)
+        self._set_active(bool(held))
+        return self.is_active
+
+    async def _fence(self, tx: Any) -> None:
+        """Renew the lease inside ``tx``, or raise :class:`LeaseLost` (nothing gets committed).
+        Called last, just before the commit: the lease row stays locked only from here to the
+        commit, so a holder paused inside a handler does not hold a taker back — it is replaced,
+        and finds out here."""
+        if self._leased():
+            if not await tx.hold_lease(self.lease_name, self.holder, self.lease_ttl):
+                raise LeaseLost(self.lease_name)
+            self._lease_at = time.monotonic()
+
+    def _set_active(self, active: bool) -> None:
+        self.is_active = active
+        metrics.CONSUMER_ACTIVE.labels(self.name).set(1 if active else 0)
+
+    async def _release_lease(self) -> None:
+        """A clean stop hands the durable over at once instead of after the TTL."""
+        if not self._leased() or not self.is_active:
+            return
+        self._set_active(False)
+        try:
+            await asyncio.wait_for(self.store.release_lease(self.lease_name, self.holder), 2)
+        except BaseException as exc:  # noqa: BLE001 - the lease expires by itself anyway
+            log.warning("consumer_lease_release_failed", consumer=self.name, error=repr(exc))
 
     async def _drop_subscription(self) -> None:
         sub, self._sub = self._sub, None
