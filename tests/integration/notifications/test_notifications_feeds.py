@@ -218,7 +218,7 @@ async def test_a_feed_for_something_unknown_is_404_and_nothing_is_stored(live) -
     await two_academies(live)
     stored = await live.feeds_stored()
     national = auth("national", "*")
-    unknown = [("partnership", "p-00000000-0000-4000-8000-000000000000"), ("school", "0130001A"),
+    unknown = [("partnership", "p-00000000-0000-4000-8000-000000000000"), ("school", "0130001F"),
                ("referent", "personne@ac-paris.fr")]
     for kind, key in unknown:
         for ask in (live.api.get(f"/feeds/{kind}/{key}", headers=national),
@@ -229,8 +229,8 @@ async def test_a_feed_for_something_unknown_is_404_and_nothing_is_stored(live) -
             assert answer.headers["content-type"] == "application/problem+json"
     # the person herself, the school itself, the académie: 404 too
     assert (await feed_of(live, "referent", "personne@ac-paris.fr", auth("school", PARIS_UAI, "personne@ac-paris.fr"))).status_code == 404
-    assert (await feed_of(live, "school", "0130001A", auth("school", "0130001A"))).status_code == 404
-    assert (await feed_of(live, "school", "0130001A", auth("academie", "aix-marseille"))).status_code == 404
+    assert (await feed_of(live, "school", "0130001F", auth("school", "0130001F"))).status_code == 404
+    assert (await feed_of(live, "school", "0130001F", auth("academie", "aix-marseille"))).status_code == 404
     assert await live.feeds_stored() == stored
 
 
@@ -324,8 +324,29 @@ async def test_an_academie_s_rules_are_changed_by_itself_and_admin_only(live) ->
     got = {who: (await live.api.put(RULE_PATH, json={"offset_days": 9}, headers=headers)).status_code
            for who, headers in refused.items()}
     assert got == {who: 403 for who in refused}
-    default = offset(await live.api.get("/admin/rules/paris", headers=auth("national", "*")))
-    assert default != 9  # nothing refused was written
+    culture = {"dispositif": "culture"}
+    national = auth("national", "*")
+    assert offset(await live.api.get("/admin/rules/paris", params=culture, headers=national)) == 1  # nothing written
     assert offset(await live.api.put(RULE_PATH, json={"offset_days": 9}, headers=auth("academie", "paris"))) == 9
     assert offset(await live.api.put(RULE_PATH, json={"offset_days": 12}, headers=auth("admin", "*"))) == 12
-    assert offset(await live.api.get("/admin/rules/paris", headers=auth("academie", "paris"))) == 12
+    assert offset(await live.api.get("/admin/rules/paris", params=culture, headers=auth("academie", "paris"))) == 12
+
+
+async def test_an_academie_s_contacts_are_set_by_itself_and_admin_only(live) -> None:
+    contact = {"name": "DAAC de Paris", "email": "daac@ac-paris.fr"}
+    callers = {
+        "the académie": (auth("academie", "paris"), 200), "another académie": (auth("academie", "versailles"), 403),
+        "a school": (auth("school", PARIS_UAI), 403), "a partner": (auth("partner", "musee-carnavalet"), 403),
+        "national": (auth("national", "*"), 403), "admin": (auth("admin", "*"), 200),
+    }
+    got = {who: (await live.api.put("/admin/contacts/paris/academie", json=contact, headers=headers)).status_code
+           for who, (headers, _) in callers.items()}
+    assert got == {who: status for who, (_, status) in callers.items()}
+
+
+async def test_rules_of_an_academie_that_does_not_exist_are_422_naming_it(live) -> None:
+    for answer in (await live.api.get("/admin/rules/atlantide", headers=auth("admin", "*")),
+                   await live.api.put("/admin/rules/atlantide/culture/work_meeting_escalation", json={"offset_days": 3},
+                                      headers=auth("admin", "*"))):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == "path.academie"
