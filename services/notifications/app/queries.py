@@ -176,7 +176,7 @@ def check_may_read(principal: Principal, academie: str) -> None:
         raise HTTPException(status_code=403, detail="only the académie itself, national or admin read its rules")
 
 
-def check_academie(principal: Principal, academie: str) -> None:
+def check_may_change(principal: Principal, academie: str) -> None:
     """Changed by that académie and admin only (national steers, it does not set an académie's mail)."""
     if not (is_the_academie(principal, academie) or principal.role == Role.admin):
         raise HTTPException(status_code=403, detail="only the académie itself (or an admin) may change its rules")
@@ -184,7 +184,7 @@ def check_academie(principal: Principal, academie: str) -> None:
 
 async def set_override(service: Any, principal: Principal, academie: str, dispositif: str, rule: str,
                        enabled: bool | None, offset_days: int | None, at: time | None, fixed_date: date | None) -> dict:
-    check_academie(principal, academie)
+    check_may_change(principal, academie)
     if rule not in RULES_BY_NAME:
         raise HTTPException(status_code=404, detail=f"unknown rule {rule!r}")
     async with service.store.transaction() as tx:
@@ -207,7 +207,7 @@ async def effective_rules(service: Any, principal: Principal, academie: str, dis
 
 
 async def set_contact(service: Any, principal: Principal, academie: str, role: str, name: str, email: str) -> dict:
-    check_academie(principal, academie)
+    check_may_change(principal, academie)
     async with service.store.transaction() as tx:
         await db.upsert(tx.connection, db.contacts, {"academie": academie, "role": role, "name": name, "email": email},
                         ["academie", "role"])
