@@ -99,7 +99,7 @@ def _domain_handler(status: int):
 
 def _title(status: int) -> str:
     return {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-            409: "Conflict", 412: "Precondition failed", 413: "Content too large",
+            409: "Conflict", 410: "Gone", 412: "Precondition failed", 413: "Content too large",
             422: "Unprocessable entity"}.get(status, "Error")
 
 

@@ -74,10 +74,17 @@ calendar_items = Table(
     Column("all_day", Boolean()), Column("place", String(500)), Column("status", String(20)),
     Column("sequence", Integer()), Column("updated_at", UtcDateTime()), Column("meeting_kind", String(30)),
 )
+# One row per view in service: ``academie`` narrows a person's feed to that académie's
+# partnerships ("*" = the whole feed). A revoked or rotated URL moves to ``feeds_revoked``.
 feeds = Table(
     "notif_feeds", metadata,
     Column("token", String(64), primary_key=True), Column("kind", String(20)), Column("key", String(320)),
-    Column("created_at", UtcDateTime()),
+    Column("created_at", UtcDateTime()), Column("academie", String(50), nullable=False, server_default="*"),
+)
+feeds_revoked = Table(
+    "notif_feeds_revoked", metadata,
+    Column("token", String(64), primary_key=True), Column("kind", String(20)), Column("key", String(320)),
+    Column("academie", String(50)), Column("created_at", UtcDateTime()), Column("revoked_at", UtcDateTime()),
 )
 contacts = Table(
     "notif_academie_contacts", metadata,
@@ -285,7 +292,7 @@ async def work_meetings_left(conn: AsyncConnection, partnership_id: str, school_
     return int(await conn.scalar(query) or 0)
 
 
-async def items_for_feed(conn: AsyncConnection, kind: str, key: str) -> list[Any]:
+async def items_for_feed(conn: AsyncConnection, kind: str, key: str, academie: str = "*") -> list[Any]:
     query = select(calendar_items)
     if kind == "partnership":
         query = query.where(calendar_items.c.partnership_id == key)
@@ -296,22 +303,59 @@ async def items_for_feed(conn: AsyncConnection, kind: str, key: str) -> list[Any
         query = query.where(calendar_items.c.partnership_id.in_(ids))
     else:
         return []
+    if academie != "*":
+        query = query.where(calendar_items.c.academie == academie)
     return list((await conn.execute(query.order_by(calendar_items.c.starts_at, calendar_items.c.uid))).all())
 
 
-async def feed_token(conn: AsyncConnection, kind: str, key: str, now: datetime) -> str:
-    """The feed's token, created on first use: 32 random bytes, unguessable, stored."""
-    found = await conn.scalar(select(feeds.c.token).where(feeds.c.kind == kind, feeds.c.key == key))
+def _feed_row(kind: str, key: str, academie: str):
+    return (feeds.c.kind == kind, feeds.c.key == key, feeds.c.academie == academie)
+
+
+async def feed_token(conn: AsyncConnection, kind: str, key: str, now: datetime, academie: str = "*") -> str:
+    """The view's token, created on first use: 32 random bytes, unguessable, stored."""
+    found = await conn.scalar(select(feeds.c.token).where(*_feed_row(kind, key, academie)))
     if found:
         return found
     token = secrets.token_urlsafe(32)
-    stmt = _insert(conn)(feeds).values(token=token, kind=kind, key=key, created_at=now)
-    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "key"]))
-    return await conn.scalar(select(feeds.c.token).where(feeds.c.kind == kind, feeds.c.key == key))
+    stmt = _insert(conn)(feeds).values(token=token, kind=kind, key=key, academie=academie, created_at=now)
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "key", "academie"]))
+    return await conn.scalar(select(feeds.c.token).where(*_feed_row(kind, key, academie)))
+
+
+async def revoke_feed(conn: AsyncConnection, kind: str, key: str, now: datetime, academie: str = "*") -> int:
+    """The view's URL stops serving (kept as revoked, so it answers 410); the next
+    :func:`feed_token` issues a new one. How many URLs were revoked (0 or 1)."""
+    rows = (await conn.execute(select(feeds).where(*_feed_row(kind, key, academie)).with_for_update())).all()
+    for row in rows:
+        await conn.execute(insert(feeds_revoked).values(token=row.token, kind=row.kind, key=row.key,
+                                                        academie=row.academie, created_at=row.created_at,
+                                                        revoked_at=now))
+        await conn.execute(feeds.delete().where(feeds.c.token == row.token))
+    return len(rows)
 
 
 async def feed_by_token(conn: AsyncConnection, token: str) -> Any:
     return (await conn.execute(select(feeds).where(feeds.c.token == token))).first()
+
+
+async def revoked_feed(conn: AsyncConnection, token: str) -> Any:
+    return (await conn.execute(select(feeds_revoked).where(feeds_revoked.c.token == token))).first()
+
+
+async def referent_academies(conn: AsyncConnection, email: str) -> set[str]:
+    """The académies of the partnerships ``email`` is (or was) named a referent of."""
+    query = select(partnerships.c.academie).where(partnerships.c.partnership_id.in_(
+        select(referents.c.partnership_id).where(func.lower(referents.c.email) == email.lower()))).distinct()
+    return {r[0] for r in (await conn.execute(query)).all()}
+
+
+async def school_known(conn: AsyncConnection, uai: str) -> bool:
+    """Whether any partnership or candidature of the school is known here."""
+    for table in (partnerships, candidatures):
+        if await conn.scalar(select(table.c.uai).where(table.c.uai == uai).limit(1)) is not None:
+            return True
+    return False
 
 
 def as_date(value: Any) -> date:
@@ -353,7 +397,7 @@ async def batch_facts(conn: AsyncConnection, rows: list[Any]) -> dict[str, Any]:
         query = select(referents).where(referents.c.partnership_id.in_(pids), referents.c.active.is_(True))
         for ref in (await conn.execute(query.order_by(referents.c.side, referents.c.referent_id))).all():
             facts["referents"].setdefault(ref.partnership_id, []).append(ref)  # every year: see domain/referents.py
-        query = select(feeds).where(feeds.c.kind == "partnership", feeds.c.key.in_(pids))
+        query = select(feeds).where(feeds.c.kind == "partnership", feeds.c.key.in_(pids), feeds.c.academie == "*")
         facts["tokens"] = {f.key: f.token for f in (await conn.execute(query)).all()}
     if cids:
         facts["campaigns"] = {c.campaign_id: c for c in (await conn.execute(

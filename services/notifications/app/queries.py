@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from eventkit.auth import Principal
 from jumelage_contracts import Role
+from jumelage_contracts.programmes import EMAIL_PATTERN
+from jumelage_contracts.reference import academie_of_uai, parse_uai
 
 from ..adapters import db, ical
+from ..domain import feeds
 from ..domain.rules import RULES_BY_NAME, rules_for
 from .links import partnership_page
 
@@ -73,55 +78,113 @@ async def ops_list(service: Any, principal: Principal, state: str, limit: int) -
             "reminders": [reminder_view(r) for r in rows]}
 
 
-async def feed_url(service: Any, principal: Principal, kind: str, key: str) -> dict[str, str]:
+EMAIL = re.compile(EMAIL_PATTERN)
+MAX_EMAIL = 320  # as ReferentDesignated bounds it
+FEED_NAMES = {"partnership": "Jumelage", "school": "Jumelages de l'école", "referent": "Mes jumelages"}
+
+
+def invalid_key(message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("path", "key"), "msg": message, "type": "value_error"}])
+
+
+def feed_key(kind: str, key: str) -> str:
+    """The key as stored: a UAI in canonical form, an address in lower case; 422 when malformed."""
+    if kind == "school":
+        try:
+            return parse_uai(key)
+        except ValueError as exc:
+            raise invalid_key(str(exc)) from exc
+    if kind == "referent":
+        if len(key) > MAX_EMAIL or not EMAIL.fullmatch(key):
+            raise invalid_key("not an e-mail address")
+        return key.lower()
+    return key
+
+
+async def feed_view(conn: Any, principal: Principal, kind: str, key: str) -> str:
+    """The view of the feed ``principal`` may hold (``feeds.WHOLE`` or an académie), or 403/404
+    (``domain/feeds.py``). Nothing is written: what does not exist gets no URL."""
+    caller = feeds.Caller(role=principal.role, scope=principal.scope, email=principal.email)
+    try:
+        if kind == "partnership":
+            known = await db.partnership(conn, key)
+            sides = feeds.PartnershipSides(known.uai, known.partner_id, known.academie) if known else None
+            return feeds.a_partnership_feed_goes_to_its_school_its_partner_and_its_academie(caller, sides)
+        if kind == "school":
+            return feeds.a_school_feed_goes_to_the_school_and_its_academie(
+                caller, key, academie_of_uai(key).value, await db.school_known(conn, key))
+        return feeds.a_person_s_feed_goes_to_that_person_or_the_academie_of_their_partnerships(
+            caller, key, await db.referent_academies(conn, key))
+    except feeds.FeedUnknown as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except feeds.FeedRefused as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from exc
+
+
+def feed_answer(service: Any, kind: str, key: str, view: str, token: str) -> dict[str, Any]:
+    return {"kind": kind, "key": key, "academie": None if view == feeds.WHOLE else view,
+            "url": f"{service.settings.public_url.rstrip('/')}/ical/{token}.ics"}
+
+
+async def feed_url(service: Any, principal: Principal, kind: str, key: str) -> dict[str, Any]:
+    key = feed_key(kind, key)
     async with service.store.transaction() as tx:
-        await _check_feed_access(tx.connection, principal, kind, key)
-        token = await db.feed_token(tx.connection, kind, key.lower() if kind == "referent" else key, service.clock.now())
-    return {"kind": kind, "key": key, "url": f"{service.settings.public_url.rstrip('/')}/ical/{token}.ics"}
+        view = await feed_view(tx.connection, principal, kind, key)
+        token = await db.feed_token(tx.connection, kind, key, service.clock.now(), view)
+    return feed_answer(service, kind, key, view, token)
 
 
-async def _check_feed_access(conn: Any, principal: Principal, kind: str, key: str) -> None:
-    if principal.is_global():
-        return
-    if kind == "school" and principal.role == Role.school and principal.scope == key:
-        return
-    if kind == "partnership":
-        known = await db.partnership(conn, key)
-        if known is None:
-            raise HTTPException(status_code=404, detail="unknown partnership")
-        if (principal.role == Role.school and known.uai == principal.scope) or \
-           (principal.role == Role.partner and known.partner_id == principal.scope) or \
-           (principal.role == Role.academie and known.academie == principal.scope):
-            return
-    if kind == "referent" and principal.role in (Role.school, Role.partner, Role.academie):
-        for partnership_id in await db.partnerships_of_referent(conn, key):
-            known = await db.partnership(conn, partnership_id)
-            if known and principal.scope in (known.uai, known.partner_id, known.academie):
-                return
-    raise HTTPException(status_code=403, detail="outside your scope")
+async def rotate_feed(service: Any, principal: Principal, kind: str, key: str) -> dict[str, Any]:
+    """The view's URL revoked and a new one issued, in one transaction."""
+    key = feed_key(kind, key)
+    async with service.store.transaction() as tx:
+        view = await feed_view(tx.connection, principal, kind, key)
+        await db.revoke_feed(tx.connection, kind, key, service.clock.now(), view)
+        token = await db.feed_token(tx.connection, kind, key, service.clock.now(), view)
+    return feed_answer(service, kind, key, view, token)
+
+
+async def revoke_feed(service: Any, principal: Principal, kind: str, key: str) -> None:
+    key = feed_key(kind, key)
+    async with service.store.transaction() as tx:
+        view = await feed_view(tx.connection, principal, kind, key)
+        await db.revoke_feed(tx.connection, kind, key, service.clock.now(), view)
 
 
 async def feed_body(service: Any, token: str) -> bytes:
     async with service.store.engine.connect() as conn:
         found = await db.feed_by_token(conn, token)
         if found is None:
+            if await db.revoked_feed(conn, token) is not None:
+                raise HTTPException(status_code=410, detail="this feed URL was revoked: ask /feeds for the current one")
             raise HTTPException(status_code=404, detail="unknown feed")
-        items = await db.items_for_feed(conn, found.kind, found.key)
-    names = {"partnership": "Jumelage", "school": "Jumelages de l'école", "referent": "Mes jumelages"}
+        items = await db.items_for_feed(conn, found.kind, found.key, found.academie)
+
     def page_of(item: Any) -> str | None:
         return partnership_page(service.mail.programmes_url, item.partnership_id) if item.partnership_id else None
 
-    return ical.feed(f"{names.get(found.kind, 'Jumelage')} ({found.key})", items, service.clock.now(), page_of)
+    return ical.feed(f"{FEED_NAMES.get(found.kind, 'Jumelage')} ({found.key})", items, service.clock.now(), page_of)
 
 
-def check_academie(principal: Principal, academie: str) -> None:
-    if not (principal.is_global() or (principal.role == Role.academie and principal.scope == academie)):
+def is_the_academie(principal: Principal, academie: str) -> bool:
+    return principal.role == Role.academie and principal.scope == academie
+
+
+def check_may_read(principal: Principal, academie: str) -> None:
+    """An académie's rules and overrides: read by that académie, national steering and admin."""
+    if not (is_the_academie(principal, academie) or principal.role in (Role.national, Role.admin)):
+        raise HTTPException(status_code=403, detail="only the académie itself, national or admin read its rules")
+
+
+def check_may_change(principal: Principal, academie: str) -> None:
+    """Changed by that académie and admin only (national steers, it does not set an académie's mail)."""
+    if not (is_the_academie(principal, academie) or principal.role == Role.admin):
         raise HTTPException(status_code=403, detail="only the académie itself (or an admin) may change its rules")
 
 
 async def set_override(service: Any, principal: Principal, academie: str, dispositif: str, rule: str,
                        enabled: bool | None, offset_days: int | None, at: time | None, fixed_date: date | None) -> dict:
-    check_academie(principal, academie)
+    check_may_change(principal, academie)
     if rule not in RULES_BY_NAME:
         raise HTTPException(status_code=404, detail=f"unknown rule {rule!r}")
     async with service.store.transaction() as tx:
@@ -133,6 +196,7 @@ async def set_override(service: Any, principal: Principal, academie: str, dispos
 
 
 async def effective_rules(service: Any, principal: Principal, academie: str, dispositif: str | None) -> dict:
+    check_may_read(principal, academie)
     async with service.store.engine.connect() as conn:
         overrides = await db.rule_overrides(conn, academie)
     return {"academie": academie, "dispositif": dispositif, "rules": [
@@ -143,7 +207,7 @@ async def effective_rules(service: Any, principal: Principal, academie: str, dis
 
 
 async def set_contact(service: Any, principal: Principal, academie: str, role: str, name: str, email: str) -> dict:
-    check_academie(principal, academie)
+    check_may_change(principal, academie)
     async with service.store.transaction() as tx:
         await db.upsert(tx.connection, db.contacts, {"academie": academie, "role": role, "name": name, "email": email},
                         ["academie", "role"])
