@@ -41,7 +41,7 @@ from eventkit.store import ConcurrencyError
 from ..adapters import db
 from ..adapters.mail import DeliveryOutcome, OutgoingMail, Renderer, message_id_for
 from ..domain.planning import recipients_for, timezone_of
-from .links import partnership_page
+from .links import candidature_page, partnership_page
 from ..domain.referents import referents_carry_over_until_the_side_names_new_ones
 from ..domain.reminder import RecordDelivery, RecordFailure, RecordMissed
 from .facts import calendar_dates, item_uid
@@ -204,6 +204,8 @@ class Scheduler:
             link, link_label = partnership_page(self.programmes_url, row.partnership_id), "Ouvrir la page du jumelage"
             if facts["tokens"].get(row.partnership_id):
                 calendar = f"{self.public_url}/ical/{facts['tokens'][row.partnership_id]}.ics"
+        elif row.scope == "candidature" and row.kind == "decision":
+            link, link_label = candidature_page(self.portal_url, row.scope_id), "Ouvrir la candidature"
         elif campaign is not None:
             link, link_label = f"{self.portal_url}/campaigns/{row.campaign_id}", "Ouvrir la campagne"
         context = {
@@ -215,6 +217,7 @@ class Scheduler:
             "partner_name": (partnership.partner_name or "la structure partenaire") if partnership else "",
             "school_year": row.school_year or (campaign.school_year if campaign else ""),
             "campaign_title": campaign.title if campaign else "", "window_end": dates.get("work_meeting_window_end"),
+            "window_start": dates.get("work_meeting_window_start"), "detail": row.detail or "",
             "academie_label": academie_name(row.academie),
         }
         if row.scope == "candidature":
