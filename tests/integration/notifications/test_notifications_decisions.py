@@ -1,0 +1,188 @@
+"""Decisions told to the people concerned, on PostgreSQL with a real SMTP server (aiosmtpd): the
+school when its candidature is attributed, rejected or returned for correction and when its
+renewal is granted or declined; the partner when its offer is chosen, once its referent is named.
+One mail each, to the right people, in French with the facts and a link; never twice after a
+redelivery, a replay or a restart. The work-meeting window an attribution sets is on the feed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import select
+
+from jumelage_contracts import to_envelope
+from notifications.adapters import db
+from tests.integration.notifications.notif_events import PID, example, referents
+from tests.integration.notifications.notif_harness import make_harness
+
+UTC = timezone.utc
+JULY = datetime(2025, 7, 4, 10, 0, tzinfo=UTC)
+SCHOOL_MAILBOX = "ce.0750655e@ac-paris.fr"
+SCHOOL_REF, PARTNER_REF = "claire.martin@ac-paris.fr", "y.lebrun@carnavalet.example.fr"
+CANDIDATURE = "c0f5c2a2-6f1e-4c8e-9d55-1f2e3a4b5c6d"
+
+
+@pytest.fixture
+async def h(postgres_url, smtp):
+    harness = await make_harness(postgres_url, smtp, JULY, decisions=True,
+                                 programmes_url="https://programmes.example.fr", portal_url="https://candidatures.example.fr")
+    yield harness
+    await harness.store.close()
+
+
+async def decision_timers(h, rule: str):
+    return await h.timers(rule=rule)
+
+
+async def settle(h) -> None:
+    """The scheduler's next pass, a little later (decisions are due at once)."""
+    await h.move_to(h.clock.now() + timedelta(minutes=1))
+
+
+async def test_an_attribution_tells_the_school_at_once_and_the_partner_once_its_referent_is_named(h, postgres_url, smtp) -> None:
+    await h.play(example("CampaignOpened"))
+    attribution = await h.play(example("PartnershipAttributed"))
+    await settle(h)
+    (mail,) = h.mailbox.messages
+    assert h.mailbox.envelopes[0][1] == [SCHOOL_MAILBOX]  # no school referent yet: its functional mailbox
+    assert h.mailbox.subject(mail) == \
+        "Jumelage attribué : Ecole elementaire Belleville avec Musee Carnavalet - Histoire de Paris (2025-2026)"
+    body = h.mailbox.body(mail)
+    assert "attribué le jumelage entre Ecole elementaire Belleville et Musee Carnavalet" in body
+    assert "vendredi 4 juillet 2025 à 12 h 00" in body  # the decision, local time
+    assert "entre le lundi 15 septembre 2025 et le vendredi 17 octobre 2025" in body  # the work-meeting window
+    assert "CM1 A" in body and "élèves" in body  # the classes attributed
+    assert f"https://programmes.example.fr/partnerships/{PID}/page" in body
+    assert "http://notif.test/ical/" in body
+    # The partner has no mailbox of its own: its mail waits, visibly absent, for its referent.
+    assert await decision_timers(h, "decision_offer_chosen") == []
+
+    h.clock.set(datetime(2025, 9, 2, 7, 0, tzinfo=UTC))
+    h.mailbox.clear()
+    for event in referents():
+        await h.play(event)
+    await settle(h)
+    (chosen,) = h.mailbox.messages
+    assert h.mailbox.envelopes[0][1] == [PARTNER_REF]
+    assert h.mailbox.subject(chosen) == \
+        "Votre offre est retenue : jumelage avec Ecole elementaire Belleville (2025-2026)"
+    assert "CM1 A" in h.mailbox.body(chosen) and "Bonjour Yannick Lebrun" in h.mailbox.body(chosen)
+
+    # A redelivered attribution (same event id), the same decision replayed under a new id (a
+    # republish), another partner referent named, and a restart: nothing is told twice.
+    h.mailbox.clear()
+    await h.deliver(attribution, example("PartnershipAttributed"))
+    copy = to_envelope(example("PartnershipAttributed"), stream_id=attribution.stream_id,
+                       occurred_at=attribution.occurred_at, correlation_id=uuid.uuid4(), academie="paris")
+    await h.deliver(copy, example("PartnershipAttributed"))
+    await h.play(example("ReferentDesignated", referent_id="ref-second", side="partner", role="coordinator",
+                         name="Second Référent", email="second@carnavalet.example.fr", phone=None))
+    await settle(h)
+    restarted = await make_harness(postgres_url, smtp, h.clock.now(), decisions=True)
+    try:
+        await restarted.move_to(h.clock.now() + timedelta(days=1))
+    finally:
+        await restarted.store.close()
+    assert [h.mailbox.subject(m) for m in h.mailbox.messages if "retenue" in h.mailbox.subject(m)
+            or "attribué" in h.mailbox.subject(m)] == []
+    sent = await h.events("ReminderSent")
+    assert sorted(e.data["rule"] for e in sent if e.data["rule"].startswith("decision_")) == \
+        ["decision_attributed", "decision_offer_chosen"]
+
+
+async def test_a_partner_referent_known_before_the_attribution_arrives_is_told_with_the_school(h) -> None:
+    await h.play(example("CampaignOpened"))
+    for event in referents():  # programmes' stream ran ahead of candidatures'
+        await h.play(event)
+    await h.play(example("PartnershipAttributed"))
+    await settle(h)
+    told = {tuple(rcpts)[0]: h.mailbox.subject(m) for m, (_, rcpts) in zip(h.mailbox.messages, h.mailbox.envelopes)}
+    assert told[SCHOOL_REF].startswith("Jumelage attribué") and told[PARTNER_REF].startswith("Votre offre est retenue")
+    assert len(h.mailbox.messages) == 2
+
+
+async def test_a_rejection_tells_the_school_mailbox_its_reason_once(h, postgres_url, smtp) -> None:
+    await h.play(example("CampaignOpened"))
+    await h.play(example("CandidatureSubmitted"))
+    rejected = await h.play(example("CandidatureRejected"))
+    await h.deliver(rejected, example("CandidatureRejected"))  # redelivered
+    await settle(h)
+    (mail,) = h.mailbox.messages
+    assert h.mailbox.envelopes[0][1] == [SCHOOL_MAILBOX]
+    assert h.mailbox.subject(mail) == "Candidature non retenue : " + example("CampaignOpened").title
+    body = h.mailbox.body(mail)
+    assert "Motif : Capacite des offres atteinte" in body and "Ecole elementaire Belleville" in body
+    assert f"https://candidatures.example.fr/candidatures/{CANDIDATURE}" in body
+    restarted = await make_harness(postgres_url, smtp, h.clock.now(), decisions=True)
+    try:
+        await restarted.move_to(h.clock.now() + timedelta(days=2))
+    finally:
+        await restarted.store.close()
+    assert len(h.mailbox.messages) == 1
+
+
+async def test_a_return_for_correction_that_arrives_before_its_candidature_is_held_then_told(h) -> None:
+    await h.play(example("CampaignOpened"))
+    await h.play(example("CandidatureReturnedForCorrection"))  # its cause (who applied) not known yet
+    async with h.store.engine.connect() as conn:
+        held = (await conn.execute(select(db.parked.c.waiting_for))).scalars().all()
+    assert held == [f"candidature:{CANDIDATURE}"]
+    await settle(h)
+    assert h.mailbox.messages == []
+    await h.play(example("CandidatureSubmitted"))
+    await settle(h)
+    (mail,) = h.mailbox.messages
+    assert h.mailbox.subject(mail) == "Candidature à corriger : " + example("CampaignOpened").title
+    assert "À corriger : Preciser l'objectif de la classe de CM2 B" in h.mailbox.body(mail)
+
+
+async def test_renewal_decisions_tell_the_referents_of_the_year_before_and_survive_the_end(h) -> None:
+    await h.play(example("CampaignOpened"))
+    await h.play(example("PartnershipAttributed"))
+    for event in referents():
+        await h.play(event)
+    await settle(h)
+    h.mailbox.clear()
+    h.clock.set(datetime(2026, 7, 3, 9, 0, tzinfo=UTC))
+    await h.play(example("RenewalGranted"))
+    await settle(h)
+    (granted,) = [m for m in h.mailbox.messages if h.mailbox.subject(m).startswith("Renouvellement")]
+    assert sorted(h.mailbox.envelopes[h.mailbox.messages.index(granted)][1]) == sorted([SCHOOL_REF, PARTNER_REF])
+    assert h.mailbox.subject(granted) == ("Renouvellement accordé : jumelage Ecole elementaire Belleville / "
+                                          "Musee Carnavalet - Histoire de Paris (2026-2027)")
+    assert "entre le lundi 14 septembre 2026 et le vendredi 16 octobre 2026" in h.mailbox.body(granted)
+
+
+async def test_a_renewal_declined_is_told_even_when_the_partnership_ends_before_the_mail_goes(h) -> None:
+    await h.play(example("CampaignOpened"))
+    await h.play(example("PartnershipAttributed"))
+    for event in referents():
+        await h.play(event)
+    await settle(h)
+    h.mailbox.clear()
+    h.clock.set(datetime(2026, 7, 3, 9, 0, tzinfo=UTC))
+    await h.play(example("RenewalDeclined"))
+    await h.play(example("PartnershipEnded"))  # programmes ends it, before the scheduler's next pass
+    await settle(h)
+    (declined,) = h.mailbox.messages
+    assert sorted(h.mailbox.envelopes[0][1]) == sorted([SCHOOL_REF, PARTNER_REF])
+    assert h.mailbox.subject(declined).startswith("Renouvellement refusé : jumelage Ecole elementaire Belleville")
+    assert "(2026-2027)" in h.mailbox.subject(declined)
+    assert "Motif : Bilan insuffisant" in h.mailbox.body(declined)
+
+
+async def test_the_work_meeting_window_of_an_attribution_is_on_the_partnership_feed(h) -> None:
+    await h.play(example("CampaignOpened"))
+    await h.play(example("PartnershipAttributed"))
+    from notifications.adapters import ical
+    async with h.store.engine.connect() as conn:
+        items = await db.items_for_feed(conn, "partnership", PID)
+    calendar = Calendar.from_ical(ical.feed("Jumelage", items, h.clock.now()))
+    (window,) = [e for e in calendar.walk("VEVENT") if str(e["uid"]).startswith("window-work-meeting-")]
+    assert str(window["uid"]) == f"window-work-meeting-{PID}-2025-2026@jumelage.notifications"
+    assert window.decoded("dtstart").isoformat() == "2025-09-15"
+    assert window.decoded("dtend").isoformat() == "2025-10-18"  # exclusive: the window ends on the 17th
+    assert str(window["summary"]) == "Période de la réunion de travail (Ecole elementaire Belleville)"
