@@ -1,4 +1,4 @@
-"""Decisions told to the people concerned, on PostgreSQL with a real SMTP server (aiosmtpd): the
+"""Decisions told to the people concerned, on PostgreSQL and SQLite with a real SMTP server (aiosmtpd): the
 school when its candidature is attributed, rejected or returned for correction and when its
 renewal is granted or declined; the partner when its offer is chosen, once its referent is named.
 One mail each, to the right people, in French with the facts and a link; never twice after a
@@ -25,9 +25,14 @@ SCHOOL_REF, PARTNER_REF = "claire.martin@ac-paris.fr", "y.lebrun@carnavalet.exam
 CANDIDATURE = "c0f5c2a2-6f1e-4c8e-9d55-1f2e3a4b5c6d"
 
 
+@pytest.fixture(params=["postgres_url", "sqlite_url"])
+def store_url(request) -> str:
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
-async def h(postgres_url, smtp):
-    harness = await make_harness(postgres_url, smtp, JULY, decisions=True,
+async def h(store_url, smtp):
+    harness = await make_harness(store_url, smtp, JULY, decisions=True,
                                  programmes_url="https://programmes.example.fr", portal_url="https://candidatures.example.fr")
     yield harness
     await harness.store.close()
@@ -42,7 +47,7 @@ async def settle(h) -> None:
     await h.move_to(h.clock.now() + timedelta(minutes=1))
 
 
-async def test_an_attribution_tells_the_school_at_once_and_the_partner_once_its_referent_is_named(h, postgres_url, smtp) -> None:
+async def test_an_attribution_tells_the_school_at_once_and_the_partner_once_its_referent_is_named(h, store_url, smtp) -> None:
     await h.play(example("CampaignOpened"))
     attribution = await h.play(example("PartnershipAttributed"))
     await settle(h)
@@ -81,7 +86,7 @@ async def test_an_attribution_tells_the_school_at_once_and_the_partner_once_its_
     await h.play(example("ReferentDesignated", referent_id="ref-second", side="partner", role="coordinator",
                          name="Second Référent", email="second@carnavalet.example.fr", phone=None))
     await settle(h)
-    restarted = await make_harness(postgres_url, smtp, h.clock.now(), decisions=True)
+    restarted = await make_harness(store_url, smtp, h.clock.now(), decisions=True)
     try:
         await restarted.move_to(h.clock.now() + timedelta(days=1))
     finally:
@@ -104,7 +109,7 @@ async def test_a_partner_referent_known_before_the_attribution_arrives_is_told_w
     assert len(h.mailbox.messages) == 2
 
 
-async def test_a_rejection_tells_the_school_mailbox_its_reason_once(h, postgres_url, smtp) -> None:
+async def test_a_rejection_tells_the_school_mailbox_its_reason_once(h, store_url, smtp) -> None:
     await h.play(example("CampaignOpened"))
     await h.play(example("CandidatureSubmitted"))
     rejected = await h.play(example("CandidatureRejected"))
@@ -116,7 +121,7 @@ async def test_a_rejection_tells_the_school_mailbox_its_reason_once(h, postgres_
     body = h.mailbox.body(mail)
     assert "Motif : Capacite des offres atteinte" in body and "Ecole elementaire Belleville" in body
     assert f"https://candidatures.example.fr/candidatures/{CANDIDATURE}" in body
-    restarted = await make_harness(postgres_url, smtp, h.clock.now(), decisions=True)
+    restarted = await make_harness(store_url, smtp, h.clock.now(), decisions=True)
     try:
         await restarted.move_to(h.clock.now() + timedelta(days=2))
     finally:
@@ -186,3 +191,22 @@ async def test_the_work_meeting_window_of_an_attribution_is_on_the_partnership_f
     assert window.decoded("dtstart").isoformat() == "2025-09-15"
     assert window.decoded("dtend").isoformat() == "2025-10-18"  # exclusive: the window ends on the 17th
     assert str(window["summary"]) == "Période de la réunion de travail (Ecole elementaire Belleville)"
+
+
+async def test_a_rebuild_tells_no_decision_again(h) -> None:
+    from notifications.adapters.replay import ListLog
+    from notifications.app.rebuild import rebuild, sources_of
+
+    await h.play(example("CampaignOpened"))
+    await h.play(example("CandidatureSubmitted", candidature_id="cand-b"))
+    await h.play(example("CandidatureRejected", candidature_id="cand-b"))
+    await h.play(example("PartnershipAttributed"))
+    await settle(h)
+    assert len(h.mailbox.messages) == 2
+    before = {r.reminder_id: r.status for r in await h.timers(kind="decision")}
+    assert set(before.values()) == {"sent"}
+    h.clock.set(h.clock.now() + timedelta(days=1))
+    await rebuild(h.store, ListLog(sources_of(h.played)), h.clock)
+    await settle(h)
+    assert len(h.mailbox.messages) == 2
+    assert {r.reminder_id: r.status for r in await h.timers(kind="decision")} == before
