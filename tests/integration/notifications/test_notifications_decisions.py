@@ -210,3 +210,15 @@ async def test_a_rebuild_tells_no_decision_again(h) -> None:
     await settle(h)
     assert len(h.mailbox.messages) == 2
     assert {r.reminder_id: r.status for r in await h.timers(kind="decision")} == before
+
+
+async def test_a_reason_typed_with_markup_is_escaped_in_the_html_part_and_literal_in_the_text(h) -> None:
+    reason = '<img src=x onerror="alert(1)"> Effectifs & objectifs à préciser'
+    await h.play(example("CampaignOpened"))
+    await h.play(example("CandidatureSubmitted"))
+    await h.play(example("CandidatureRejected", reason=reason))
+    await settle(h)
+    (mail,) = h.mailbox.messages
+    assert f"Motif : {reason}" in h.mailbox.body(mail)
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    assert "<img" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; Effectifs &amp; objectifs" in html
