@@ -222,3 +222,27 @@ async def test_a_reason_typed_with_markup_is_escaped_in_the_html_part_and_litera
     assert f"Motif : {reason}" in h.mailbox.body(mail)
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert "<img" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; Effectifs &amp; objectifs" in html
+
+
+async def test_an_academie_reads_the_decision_rules_and_switches_one_off_over_http(h, smtp) -> None:
+    import httpx
+
+    from eventkit.auth import mint_token
+    from eventkit.settings import DEV_SECRET, ServiceSettings
+    from notifications.bootstrap import MailSettings, build
+
+    settings = ServiceSettings.from_env("notifications", env={}, clock="manual", public_url="http://notif.test")
+    app, _ = build(settings, clock=h.clock, store=h.store, mail=MailSettings(port=smtp.port), scheduler_enabled=False)
+    paris = {"Authorization": f"Bearer {mint_token(DEV_SECRET, 'academie', 'paris')}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://notif.test") as client:
+        listed = (await client.get("/admin/rules/paris", params={"dispositif": "culture"}, headers=paris)).json()
+        rules = {r["name"]: r for r in listed["rules"]}
+        assert rules["decision_rejected"]["kind"] == "decision" and rules["decision_rejected"]["at"] is None
+        assert rules["decision_offer_chosen"]["on"] == ["partner_referent_designated", "partnership_attributed"]
+        switched = await client.put("/admin/rules/paris/*/decision_rejected", json={"enabled": False}, headers=paris)
+        assert switched.status_code == 200
+    await h.play(example("CampaignOpened"))
+    await h.play(example("CandidatureSubmitted"))
+    await h.play(example("CandidatureRejected"))
+    await settle(h)
+    assert h.mailbox.messages == [] and await h.timers(rule="decision_rejected") == []
