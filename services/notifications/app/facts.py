@@ -281,6 +281,7 @@ async def _t_attributed(conn, envelope, e) -> list[Trigger]:
                     school_year=e.school_year, campaign_id=getattr(e, "campaign_id", None),
                     partnership_id=e.partnership_id, uai=e.school.uai, dates=dates,
                     facts={"school_name": e.school.name, "partner_name": e.partner.name if e.partner else "partenaire",
+                           "with_partner": f" avec {e.partner.name}" if e.partner else "",
                            "school_year": e.school_year, "detail": classes_summary(e.classes)},
                     flags={"has_partner": e.partner is not None, "first_year": e.year_index == 1},
                     event_id=str(envelope.id))]

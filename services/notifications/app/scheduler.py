@@ -215,6 +215,7 @@ class Scheduler:
             "tz": str(timezone_of(row.academie)), "uai": row.uai or "",
             "school_name": partnership.school_name if partnership else (campaign.title if campaign else ""),
             "partner_name": (partnership.partner_name or "la structure partenaire") if partnership else "",
+            "has_partner": bool(partnership is not None and partnership.partner_id),
             "school_year": row.school_year or (campaign.school_year if campaign else ""),
             "campaign_title": campaign.title if campaign else "", "window_end": dates.get("work_meeting_window_end"),
             "window_start": dates.get("work_meeting_window_start"), "detail": row.detail or "",

@@ -128,7 +128,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # mail waits until its referent is named (a ReferentDesignated plans it), up to the end of
     # the work-meeting window, then it is recorded as missed.
     _decision("decision_attributed", "partnership_attributed", ("school_referent",), "partnership",
-              "decision_attributed", "Jumelage attribué : {school_name} avec {partner_name} ({school_year})",
+              "decision_attributed", "Jumelage attribué : {school_name}{with_partner} ({school_year})",
               cancelled_by=_ENDED, late_until="work_meeting_window_end"),
     _decision("decision_offer_chosen", {"partnership_attributed", "partner_referent_designated"},
               ("partner_referent",), "partnership", "decision_offer_chosen",

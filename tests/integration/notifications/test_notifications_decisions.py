@@ -246,3 +246,13 @@ async def test_an_academie_reads_the_decision_rules_and_switches_one_off_over_ht
     await h.play(example("CandidatureRejected"))
     await settle(h)
     assert h.mailbox.messages == [] and await h.timers(rule="decision_rejected") == []
+
+
+async def test_a_cnr_project_without_partner_is_told_to_its_school_and_nobody_waits_for_a_partner(h) -> None:
+    await h.play(example("CampaignOpened", dispositif="concertation"))
+    await h.play(example("PartnershipAttributed", dispositif="concertation", partner=None, offer_id=None, tier=None))
+    await settle(h)
+    (mail,) = h.mailbox.messages
+    assert h.mailbox.subject(mail) == "Jumelage attribué : Ecole elementaire Belleville (2025-2026)"
+    assert "a attribué le projet de Ecole elementaire Belleville" in h.mailbox.body(mail)
+    assert await h.timers(rule="decision_offer_chosen") == []

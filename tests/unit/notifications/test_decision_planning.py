@@ -27,6 +27,7 @@ def decided(kind: str, *, partner: bool = True, first_year: bool = True, at: dat
     return Trigger(kinds=frozenset({kind}), academie="paris", dispositif="culture", school_year="2025-2026",
                    partnership_id="p-1", uai="0750655E", dates={**CALENDAR, "decided_at": at},
                    facts={"school_name": "École Belleville", "partner_name": "Musée Carnavalet",
+                          "with_partner": " avec Musée Carnavalet" if partner else "",
                           "school_year": "2025-2026", "detail": "CM1 A (24 élèves)"},
                    flags={"has_partner": partner, "first_year": first_year})
 
@@ -74,6 +75,11 @@ def test_a_partner_named_after_the_work_meeting_window_is_recorded_as_missed_not
     november = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
     planned, _ = decisions(decided("partner_referent_designated"), now=november, directory=WITH_REFERENTS)
     assert planned["decision_offer_chosen"].missed == "arrived_after_its_grace"
+
+
+def test_a_project_without_partner_is_told_its_attribution_without_naming_one() -> None:
+    planned, _ = decisions(decided("partnership_attributed", partner=False))
+    assert planned["decision_attributed"].title == "Jumelage attribué : École Belleville (2025-2026)"
 
 
 def test_no_offer_chosen_mail_for_a_project_without_partner_nor_for_a_renewed_year() -> None:
