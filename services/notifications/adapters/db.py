@@ -38,7 +38,7 @@ timers = Table(
     Column("status", String(20)), Column("attempts", Integer()), Column("last_error", Text()),
     Column("message_id", String(300)), Column("sent_at", UtcDateTime()),
     Column("stream_version", Integer()), Column("updated_at", UtcDateTime()),
-    Column("late_until", UtcDateTime()),
+    Column("late_until", UtcDateTime()), Column("detail", Text()),
 )
 campaigns = Table(
     "notif_campaigns", metadata,
@@ -57,7 +57,7 @@ partnerships = Table(
     Column("year_index", Integer()), Column("academie", String(50)), Column("dispositif", String(30)),
     Column("campaign_id", String(200)), Column("uai", String(8)), Column("school_name", String(300)),
     Column("partner_id", String(200)), Column("partner_name", String(300)), Column("calendar", JSON_DATA),
-    Column("ended", Boolean()),
+    Column("ended", Boolean()), Column("decided_at", UtcDateTime()), Column("detail", Text()),
 )
 referents = Table(
     "notif_referents", metadata,

@@ -35,9 +35,11 @@ def _event(item: Any, now: datetime, url: str | None = None) -> Event:
     event.add("sequence", item.sequence)
     event.add("summary", item.summary)
     if item.all_day:
-        day = item.starts_at.date() if item.starts_at.tzinfo is None else _local_day(item.starts_at, item.academie)
+        day = _day_of(item.starts_at, item.academie)
         event.add("dtstart", day)
-        event.add("dtend", day + timedelta(days=1))
+        # A window (the work meeting's) spans days: DTEND is the day after its last (exclusive).
+        last = _day_of(item.ends_at, item.academie) if item.ends_at is not None else None
+        event.add("dtend", last if last is not None and last > day else day + timedelta(days=1))
     else:
         event.add("dtstart", item.starts_at)
         event.add("dtend", item.ends_at or item.starts_at + timedelta(minutes=30))
@@ -50,6 +52,10 @@ def _event(item: Any, now: datetime, url: str | None = None) -> Event:
     if url:
         event.add("url", url)
     return event
+
+
+def _day_of(value: datetime, academie: str):
+    return value.date() if value.tzinfo is None else _local_day(value, academie)
 
 
 def _local_day(value: datetime, academie: str):

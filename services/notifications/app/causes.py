@@ -42,6 +42,10 @@ def partnership_key(partnership_id: str, school_year: str | None = None) -> str:
     return f"partnership:{partnership_id}" + (f":{school_year}" if school_year else "")
 
 
+def candidature_key(candidature_id: str) -> str:
+    return f"candidature:{candidature_id}"
+
+
 def item_key(kind: str, partnership_id: str, ref: str) -> str:
     return f"{kind}:{partnership_id}/{ref}"
 
@@ -54,7 +58,16 @@ async def missing_cause(conn: AsyncConnection, event: EventData) -> str | None:
         key = campaign_key(event.campaign_id)
         await lock(conn, key)
         return None if await db.campaign(conn, event.campaign_id) else key
-    if isinstance(event, (c.RenewalRequested, p.PartnershipEnded)):
+    if isinstance(event, (c.CandidatureRejected, c.CandidatureReturnedForCorrection)):
+        # A decision names the candidature only: who applied comes from its content event.
+        key = campaign_key(event.campaign_id)
+        await lock(conn, key)
+        if await db.campaign(conn, event.campaign_id) is None:
+            return key
+        key = candidature_key(event.candidature_id)
+        await lock(conn, key)
+        return None if await db.candidature(conn, event.candidature_id) else key
+    if isinstance(event, (c.RenewalRequested, c.RenewalDeclined, p.PartnershipEnded)):
         key = partnership_key(event.partnership_id)
         await lock(conn, key)
         return None if await db.partnership(conn, event.partnership_id) else key
@@ -98,6 +111,9 @@ def provided_by(event: EventData) -> list[str]:
     """The causes ``event`` brings: events held for them can now be applied."""
     if isinstance(event, c.CampaignOpened):
         return [campaign_key(event.campaign_id)]
+    if isinstance(event, (c.CandidatureDrafted, c.CandidatureSubmitted, c.CandidatureAmended,
+                          c.CandidatureResubmitted)):
+        return [candidature_key(event.candidature_id)]
     if isinstance(event, (c.PartnershipAttributed, c.RenewalGranted, p.ProgrammeYearOpened)):
         return [partnership_key(event.partnership_id, event.school_year), partnership_key(event.partnership_id)]
     if isinstance(event, p.ActionScheduled):

@@ -22,8 +22,9 @@ from ..adapters import db
 from ..domain.planning import Trigger, timezone_of
 
 CANDIDATURES_TYPES = ["CampaignOpened", "CampaignClosed", "CandidatureDrafted", "CandidatureSubmitted",
-                      "CandidatureResubmitted", "CandidatureWithdrawn", "PartnershipAttributed",
-                      "RenewalRequested", "RenewalGranted"]
+                      "CandidatureAmended", "CandidatureResubmitted", "CandidatureWithdrawn",
+                      "CandidatureReturnedForCorrection", "CandidatureRejected", "PartnershipAttributed",
+                      "RenewalRequested", "RenewalGranted", "RenewalDeclined"]
 PROGRAMMES_TYPES = ["ProgrammeYearOpened", "ReferentDesignated", "MeetingScheduled", "MeetingRescheduled",
                     "MeetingCancelled", "ActionScheduled", "ActionRescheduled", "ActionCancelled", "ClassCancelled",
                     "BilanRecorded", "PartnershipEnded"]
@@ -37,6 +38,21 @@ def item_uid(kind: str, partnership_id: str, ref: str) -> str:
     return f"{kind}-{partnership_id}.{ref}@{UID_DOMAIN}"
 MEETING_LABELS = {"work": "réunion de travail", "follow_up": "réunion de suivi", "bilan": "réunion de bilan",
                   "rencontre": "rencontre"}
+
+
+def decision_instant(value: datetime) -> datetime:
+    """When a decision was taken, as its mails' anchor: UTC to the second, so the instant read
+    back from the database (a partner told when its referent is named) makes the same dedup key
+    as the one the decision's own event carried."""
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def classes_summary(classes: list[Any]) -> str:
+    """``2 classes, 50 élèves : CM1 A (24 élèves), CM2 B (26 élèves)``: what was attributed."""
+    pupils = sum(entry.pupils for entry in classes)
+    listed = ", ".join(f"{entry.label} ({entry.pupils} élèves)" for entry in classes)
+    count = f"{len(classes)} classe{'s' if len(classes) > 1 else ''}"
+    return f"{count}, {pupils} élèves : {listed}"[:2000]
 
 
 def calendar_dates(calendar: dict[str, Any], school_year: str | None) -> dict[str, datetime | date]:
@@ -83,10 +99,15 @@ async def _campaign_closed(conn, envelope, e: c.CampaignClosed, now) -> None:
     await conn.execute(update(db.campaigns).where(db.campaigns.c.campaign_id == e.campaign_id).values(open=False))
 
 
-async def _candidature(conn, envelope, e: c.CandidatureDrafted, now) -> None:
+async def _candidature_known(conn, envelope, e, now) -> None:
+    """Who applied: a decision (rejection, return for correction) names only the candidature."""
     await db.upsert(conn, db.candidatures, {
         "candidature_id": e.candidature_id, "campaign_id": e.campaign_id, "uai": e.school.uai,
         "school_name": e.school.name, "academie": str(e.school.academie)}, ["candidature_id"])
+
+
+async def _candidature(conn, envelope, e: c.CandidatureDrafted, now) -> None:
+    await _candidature_known(conn, envelope, e, now)
     campaign = await db.campaign(conn, e.campaign_id)
     if campaign is not None and campaign.calendar.get("submission_deadline"):
         deadline = calendar_dates(campaign.calendar, None)["submission_deadline"]
@@ -103,14 +124,17 @@ async def _partnership_year(conn, envelope, e, now) -> None:
     # Programmes' PartnershipEnded may have come (through ProgrammeYearOpened) before
     # candidatures' PartnershipAttributed: the year stays ended.
     known = await db.partnership(conn, e.partnership_id, e.school_year)
-    await db.upsert(conn, db.partnerships, {
+    values = {
         "partnership_id": e.partnership_id, "school_year": e.school_year, "year_index": e.year_index,
         "academie": str(e.school.academie), "dispositif": str(e.dispositif),
         "campaign_id": getattr(e, "campaign_id", None), "uai": e.school.uai, "school_name": e.school.name,
         "partner_id": e.partner.partner_id if e.partner else None,
         "partner_name": e.partner.name if e.partner else None, "calendar": calendar,
         "ended": bool(known is not None and known.ended),
-    }, ["partnership_id", "school_year"])
+    }
+    if isinstance(e, (c.PartnershipAttributed, c.RenewalGranted)):  # the decision (programmes' copy is not one)
+        values.update(decided_at=decision_instant(envelope.occurred_at), detail=classes_summary(e.classes))
+    await db.upsert(conn, db.partnerships, values, ["partnership_id", "school_year"])
     # The feed exists from the start, so firing a reminder that links to it only reads.
     await db.feed_token(conn, "partnership", e.partnership_id, now)
     dates = calendar_dates(calendar, e.school_year)
@@ -119,6 +143,20 @@ async def _partnership_year(conn, envelope, e, now) -> None:
         ("bilan", "Fin de la période de bilan", dates.get("bilan_window_end")),
         ("renewal", "Date limite de demande de renouvellement", dates.get("renewal_deadline")),
     ]
+    window = (dates.get("work_meeting_window_start"), dates.get("work_meeting_window_end"))
+    if window[0] is not None and window[1] is not None:
+        # The date the attribution sets: the work meeting is held within this window.
+        tz = timezone_of(str(e.school.academie))
+        await db.save_calendar_item(
+            conn, now, uid=f"window-work-meeting-{e.partnership_id}-{e.school_year}@{UID_DOMAIN}",
+            partnership_id=e.partnership_id, campaign_id=None, school_year=e.school_year,
+            academie=str(e.school.academie), uai=e.school.uai, kind="window",
+            summary=f"Période de la réunion de travail ({e.school.name})"[:300],
+            description="La réunion de travail entre l'école et la structure partenaire se tient dans cette "
+                        "période : elle construit le programme d'actions de chaque classe.",
+            starts_at=datetime.combine(window[0], time(0), tzinfo=tz),
+            ends_at=datetime.combine(window[1] + timedelta(days=1), time(0), tzinfo=tz),
+            all_day=True, place=None, status="CONFIRMED")
     for slug, summary, when in deadlines:
         if when is None:
             continue
@@ -193,7 +231,8 @@ async def _ended(conn, envelope, e: p.PartnershipEnded, now) -> None:
 
 _LEARNERS: dict[type, Callable[..., Awaitable[None]]] = {
     c.CampaignOpened: _campaign_opened, c.CampaignClosed: _campaign_closed,
-    c.CandidatureDrafted: _candidature,
+    c.CandidatureDrafted: _candidature, c.CandidatureSubmitted: _candidature_known,
+    c.CandidatureAmended: _candidature_known, c.CandidatureResubmitted: _candidature_known,
     c.PartnershipAttributed: _partnership_year, c.RenewalGranted: _partnership_year,
     p.ProgrammeYearOpened: _partnership_year,
     p.ReferentDesignated: _referent,
@@ -236,12 +275,61 @@ async def _t_candidature(conn, envelope, e) -> list[Trigger]:
 
 async def _t_attributed(conn, envelope, e) -> list[Trigger]:
     kind = "renewal_granted" if isinstance(e, c.RenewalGranted) else "partnership_attributed"
+    dates = calendar_dates(e.calendar.model_dump(mode="json"), e.school_year)
+    dates["decided_at"] = decision_instant(envelope.occurred_at)
     return [Trigger(kinds=_kinds(kind), academie=str(e.school.academie), dispositif=str(e.dispositif),
                     school_year=e.school_year, campaign_id=getattr(e, "campaign_id", None),
-                    partnership_id=e.partnership_id, uai=e.school.uai,
-                    dates=calendar_dates(e.calendar.model_dump(mode="json"), e.school_year),
-                    facts={"school_name": e.school.name, "partner_name": e.partner.name if e.partner else "partenaire"},
+                    partnership_id=e.partnership_id, uai=e.school.uai, dates=dates,
+                    facts={"school_name": e.school.name, "partner_name": e.partner.name if e.partner else "partenaire",
+                           "with_partner": f" avec {e.partner.name}" if e.partner else "",
+                           "school_year": e.school_year, "detail": classes_summary(e.classes)},
+                    flags={"has_partner": e.partner is not None, "first_year": e.year_index == 1},
                     event_id=str(envelope.id))]
+
+
+async def _t_partner_referent(conn, envelope, e: p.ReferentDesignated) -> list[Trigger]:
+    """The partner's referent is named: someone can now be told its offer was chosen (the rule
+    says whether that is still to do; the dedup key makes it once)."""
+    if e.side.value != "partner":
+        return []
+    known = await db.partnership(conn, e.partnership_id, e.school_year)
+    if known is None or known.decided_at is None:
+        return []  # the attribution has not reached us: it will find this referent itself
+    dates = {**calendar_dates(known.calendar, known.school_year), "decided_at": decision_instant(known.decided_at)}
+    return [Trigger(kinds=_kinds("partner_referent_designated"), academie=known.academie,
+                    dispositif=known.dispositif, school_year=known.school_year, campaign_id=known.campaign_id,
+                    partnership_id=e.partnership_id, uai=known.uai, dates=dates,
+                    facts={"school_name": known.school_name, "partner_name": known.partner_name or "partenaire",
+                           "school_year": known.school_year, "detail": known.detail or ""},
+                    flags={"has_partner": known.partner_id is not None, "first_year": known.year_index == 1},
+                    event_id=str(envelope.id))]
+
+
+async def _t_candidature_decision(conn, envelope, e) -> list[Trigger]:
+    kind = {c.CandidatureRejected: "candidature_rejected",
+            c.CandidatureReturnedForCorrection: "candidature_returned_for_correction"}[type(e)]
+    known = await db.candidature(conn, e.candidature_id)
+    campaign = await db.campaign(conn, e.campaign_id)
+    if known is None or campaign is None:
+        return []
+    dates = {**calendar_dates(campaign.calendar, campaign.school_year), "decided_at": decision_instant(envelope.occurred_at)}
+    return [Trigger(kinds=_kinds(kind), academie=known.academie, dispositif=campaign.dispositif,
+                    school_year=campaign.school_year, campaign_id=e.campaign_id, candidature_id=e.candidature_id,
+                    uai=known.uai, dates=dates,
+                    facts={"school_name": known.school_name, "campaign_title": campaign.title,
+                           "school_year": campaign.school_year, "detail": e.reason},
+                    event_id=str(envelope.id))]
+
+
+async def _t_renewal_declined(conn, envelope, e: c.RenewalDeclined) -> list[Trigger]:
+    # The refusal names the year asked for; the partnership's referents are those of its last year.
+    current = await db.partnership(conn, e.partnership_id)
+    if current is None:
+        return []
+    return await _partnership_trigger(
+        conn, envelope, e, _kinds("renewal_declined"), school_year=current.school_year,
+        dates={"decided_at": decision_instant(envelope.occurred_at)},
+        facts={"school_year": e.school_year, "detail": e.reason})
 
 
 async def _partnership_trigger(conn, envelope, e, kinds: frozenset[str], **extra: Any) -> list[Trigger]:
@@ -311,7 +399,9 @@ _TRANSLATORS: dict[type, Callable[..., Awaitable[list[Trigger]]]] = {
     c.CandidatureDrafted: _t_candidature, c.CandidatureSubmitted: _t_candidature,
     c.CandidatureResubmitted: _t_candidature, c.CandidatureWithdrawn: _t_candidature,
     c.PartnershipAttributed: _t_attributed, c.RenewalGranted: _t_attributed,
-    c.RenewalRequested: _t_renewal_requested,
+    c.RenewalRequested: _t_renewal_requested, c.RenewalDeclined: _t_renewal_declined,
+    c.CandidatureRejected: _t_candidature_decision, c.CandidatureReturnedForCorrection: _t_candidature_decision,
+    p.ReferentDesignated: _t_partner_referent,
     p.MeetingScheduled: _t_meeting, p.MeetingRescheduled: _t_meeting, p.MeetingCancelled: _t_meeting,
     p.ActionScheduled: _t_action, p.ActionRescheduled: _t_action, p.ActionCancelled: _t_action,
     p.ClassCancelled: _t_class_cancelled, p.BilanRecorded: _t_bilan, p.PartnershipEnded: _t_ended,

@@ -78,8 +78,11 @@ class EventHandler:
             plans.append(result)
             _count_lateness(result, now)
             if "partnership_ended" in trigger.kinds and trigger.partnership_id:
+                # A decision is news about what ended it (a renewal declined ends the partnership):
+                # only the rules that say so cancel it.
                 extra += [(row.reminder_id, "partnership_ended")
-                          for row in await db.pending_timers_of_partnership(conn, trigger.partnership_id)]
+                          for row in await db.pending_timers_of_partnership(conn, trigger.partnership_id)
+                          if row.kind != "decision"]
             if self.log is not None and result.skipped:
                 self.log.info("reminders_skipped", event_type=envelope.type, skipped=[list(s) for s in result.skipped])
         if plans:
@@ -102,5 +105,5 @@ def _count_lateness(result: Any, now: Any) -> None:
     for planned in result.schedule:
         if planned.missed is not None:
             REMINDERS_MISSED.labels(rule=planned.rule, reason=planned.missed).inc()
-        elif planned.due_at <= now:
+        elif planned.due_at <= now and planned.kind != "decision":  # a decision goes out at once
             REMINDERS_LATE.labels(rule=planned.rule).inc()

@@ -201,7 +201,7 @@ async def effective_rules(service: Any, principal: Principal, academie: str, dis
         overrides = await db.rule_overrides(conn, academie)
     return {"academie": academie, "dispositif": dispositif, "rules": [
         {"name": r.name, "on": sorted(r.on), "anchor": r.anchor, "offset_days": r.offset_days,
-         "at": r.at.strftime("%H:%M"), "fixed_date": r.fixed_date, "enabled": r.enabled, "audience": list(r.audience),
+         "at": r.at.strftime("%H:%M") if r.at else None, "fixed_date": r.fixed_date, "enabled": r.enabled, "audience": list(r.audience),
          "kind": r.kind, "dispositifs": sorted(r.dispositifs), "cancelled_by": sorted(r.cancelled_by)}
         for r in rules_for(academie, dispositif, overrides)]}
 

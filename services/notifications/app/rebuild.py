@@ -265,7 +265,7 @@ def _planned(row: Any, missed: str | None = None) -> PlannedReminder:
         scope_id=row.scope_id, school_year=row.school_year, audience=tuple(row.audience),
         recipients=tuple(Recipient.model_validate(r) for r in row.recipients), title=row.title,
         template=row.template, kind=row.kind, event_at=row.event_at, place=row.place, subject=subject,
-        late_until=row.late_until, missed=missed)
+        late_until=row.late_until, missed=missed, detail=row.detail)
 
 
 async def rebuild_from_env(settings: Any) -> dict[str, Any]:

@@ -185,7 +185,7 @@ async def _mirror(conn: AsyncConnection, event: Any, command: Command, version: 
             "event_at": p.event_at, "due_at": p.due_at, "next_attempt_at": p.due_at,
             "status": "missed" if isinstance(event, ReminderMissed) else "pending",
             "attempts": 0, "last_error": p.missed if isinstance(event, ReminderMissed) else None,
-            "message_id": None, "sent_at": None, "late_until": p.late_until,
+            "message_id": None, "sent_at": None, "late_until": p.late_until, "detail": p.detail,
             "stream_version": version, "updated_at": now,
         })
     else:

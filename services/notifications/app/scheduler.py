@@ -204,6 +204,8 @@ class Scheduler:
             link, link_label = partnership_page(self.programmes_url, row.partnership_id), "Ouvrir la page du jumelage"
             if facts["tokens"].get(row.partnership_id):
                 calendar = f"{self.public_url}/ical/{facts['tokens'][row.partnership_id]}.ics"
+        elif row.scope == "candidature" and row.kind == "decision" and row.campaign_id:
+            link, link_label = campaign_page_url(self.portal_url, row.campaign_id), "Voir vos candidatures"
         elif campaign is not None:
             link, link_label = campaign_page_url(self.portal_url, row.campaign_id), "Ouvrir la campagne"
         context = {
@@ -213,8 +215,10 @@ class Scheduler:
             "tz": str(timezone_of(row.academie)), "uai": row.uai or "",
             "school_name": partnership.school_name if partnership else (campaign.title if campaign else ""),
             "partner_name": (partnership.partner_name or "la structure partenaire") if partnership else "",
+            "has_partner": bool(partnership is not None and partnership.partner_id),
             "school_year": row.school_year or (campaign.school_year if campaign else ""),
             "campaign_title": campaign.title if campaign else "", "window_end": dates.get("work_meeting_window_end"),
+            "window_start": dates.get("work_meeting_window_start"), "detail": row.detail or "",
             "academie_label": academie_name(row.academie),
         }
         if row.scope == "candidature":

@@ -65,6 +65,7 @@ class PlannedReminder:
     subject: Mapping[str, Any]
     late_until: datetime | None = None  # end of the grace: sent late until then, missed after
     missed: str | None = None           # why it is recorded as missed instead of planned
+    detail: str | None = None           # a decision's own words (its reason, the classes), for the mail
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ CONDITIONS: dict[str, Callable[[Trigger], bool]] = {
     # The school wishes to continue and the partnership may run another year (a renewal asked
     # for in its last allowed year would be refused: no reminder invites it).
     "may_ask_for_renewal": lambda t: bool(t.flags.get("wishes_to_continue")) and not t.flags.get("last_allowed_year"),
+    # The partner is told once, when the partnership is attributed on its offer (year 1): a CNR
+    # project without a partner has nobody to tell, a renewed year is told as a renewal.
+    "offer_chosen_for_a_partner": lambda t: bool(t.flags.get("has_partner")) and bool(t.flags.get("first_year")),
 }
 
 
@@ -106,6 +110,13 @@ def a_reminder_already_due_is_not_planned(due: datetime, known_at: datetime) -> 
     tomorrow has no J-7) would only be noise. ``known_at`` is when the event happened, not when
     it reached us: a reminder due while its event was in flight is late, not pointless."""
     return due <= known_at
+
+
+def a_decision_is_told_as_soon_as_someone_can_receive_it(due: datetime, known_at: datetime) -> datetime:
+    """A decision is news, not a reminder of a date: it is never "already due". It goes out at
+    its own time, or, when it becomes known later (its event was in flight, the partner's
+    referent was named after the attribution), at once — within its grace (``late_until``)."""
+    return max(due, known_at)
 
 
 def a_reminder_already_satisfied_is_not_planned(rule: Rule, trigger: Trigger) -> bool:
@@ -170,14 +181,18 @@ def cancellation_reason(kinds: frozenset[str]) -> str:
 
 
 def due_at(rule: Rule, anchor: datetime | date, academie: str) -> datetime:
-    """``anchor`` day (local) + ``offset_days``, at ``rule.at`` local time, as UTC."""
+    """``anchor`` day (local) + ``offset_days``, at ``rule.at`` local time, as UTC; a rule with
+    no ``at`` goes out at the anchor's own instant (+ ``offset_days``)."""
     tz = timezone_of(academie)
+    if rule.at is None and rule.fixed_date is None:
+        instant = anchor if isinstance(anchor, datetime) else datetime.combine(anchor, time(0, 0), tzinfo=tz)
+        return (instant + timedelta(days=rule.offset_days)).astimezone(timezone.utc)
     if rule.fixed_date is not None:
         day = rule.fixed_date
     else:
         local_day = anchor.astimezone(tz).date() if isinstance(anchor, datetime) else anchor
         day = local_day + timedelta(days=rule.offset_days)
-    return datetime.combine(day, rule.at, tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, rule.at or time(8, 0), tzinfo=tz).astimezone(timezone.utc)
 
 
 def scope_id(rule: Rule, trigger: Trigger) -> str | None:
@@ -258,7 +273,9 @@ def _plan_one(rule: Rule, trigger: Trigger, now: datetime, known_at: datetime,
     if anchor is None or subject_id is None:
         return f"no {rule.anchor if anchor is None else rule.scope + ' id'}"
     due = due_at(rule, anchor, trigger.academie)
-    if a_reminder_already_due_is_not_planned(due, known_at):
+    if rule.kind == "decision":
+        due = a_decision_is_told_as_soon_as_someone_can_receive_it(due, known_at)
+    elif a_reminder_already_due_is_not_planned(due, known_at):
         caught_up = a_late_start_catches_up_while_the_window_is_open(rule, trigger, known_at)
         if caught_up is None:
             return f"already due ({due.isoformat()})"
@@ -282,6 +299,7 @@ def _plan_one(rule: Rule, trigger: Trigger, now: datetime, known_at: datetime,
             "action_id": trigger.action_id, "meeting_id": trigger.meeting_id, "uai": trigger.uai,
         },
         late_until=late_until, missed="arrived_after_its_grace" if timing == "missed" else None,
+        detail=trigger.facts.get("detail") if rule.kind == "decision" else None,
     )
 
 

@@ -15,7 +15,7 @@ from datetime import date, time, timedelta
 from typing import Literal
 
 Scope = Literal["campaign", "candidature", "partnership", "action", "meeting"]
-Kind = Literal["reminder", "escalation"]
+Kind = Literal["reminder", "escalation", "decision"]
 
 ALL_DISPOSITIFS = frozenset({"culture", "entreprise", "mercredi", "centre_social", "concertation"})
 REFERENTS = ("school_referent", "partner_referent")
@@ -29,7 +29,7 @@ class Rule:
     on: frozenset[str]            # trigger kinds that plan it
     anchor: str                   # the fact date it counts from (see Trigger.dates)
     offset_days: int              # signed: -7 is "J-7", +1 is "the day after"
-    at: time                      # local time of day the reminder is sent
+    at: time | None               # local time of day it is sent; None: at the anchor's own instant
     audience: tuple[str, ...]     # recipient roles
     scope: Scope                  # what the reminder is about (its subject id)
     cancelled_by: frozenset[str]  # trigger kinds about the same subject that cancel it
@@ -55,7 +55,7 @@ class Rule:
 
 
 def _rule(name: str, on: set[str] | str, anchor: str, offset_days: int, audience: tuple[str, ...],
-          scope: Scope, cancelled_by: set[str], template: str, title: str, *, at: time = time(8, 0),
+          scope: Scope, cancelled_by: set[str], template: str, title: str, *, at: time | None = time(8, 0),
           dispositifs: frozenset[str] = ALL_DISPOSITIFS, kind: Kind = "reminder",
           condition: str | None = None, catch_up: tuple[set[str], str] | None = None,
           late_until: str = "starts_at", late_days: int = 0) -> Rule:
@@ -69,6 +69,16 @@ def _rule(name: str, on: set[str] | str, anchor: str, offset_days: int, audience
 
 _ENDED = {"partnership_ended"}
 _ATTRIBUTED = {"partnership_attributed", "renewal_granted"}
+
+
+def _decision(name: str, on: set[str] | str, audience: tuple[str, ...], scope: Scope, template: str, title: str,
+              *, cancelled_by: set[str] = frozenset(), condition: str | None = None,
+              late_until: str = "decided_at", late_days: int = 0) -> Rule:
+    """A decision told to the people it concerns: at the decision's own instant (``at=None``,
+    anchor ``decided_at``), or as soon as someone can receive it (a partner whose referent is
+    named later), within its grace."""
+    return _rule(name, on, "decided_at", 0, audience, scope, set(cancelled_by), template, title, at=None,
+                 kind="decision", condition=condition, late_until=late_until, late_days=late_days)
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     # Campaign: the call is re-announced to the eligible schools before its deadline, and each
@@ -113,6 +123,26 @@ DEFAULT_RULES: tuple[Rule, ...] = (
           "partnership", _ENDED, "jes_questionnaire",
           "Jumelage d'échanges solidaires : questionnaire de fin d'année",
           dispositifs=frozenset({"entreprise"}), late_until="school_year_end"),
+    # Decisions, told to the side they concern (see README "Decisions"). The school's referent
+    # is its functional mailbox until it names one; the partner has no mailbox of its own: its
+    # mail waits until its referent is named (a ReferentDesignated plans it), up to the end of
+    # the work-meeting window, then it is recorded as missed.
+    _decision("decision_attributed", "partnership_attributed", ("school_referent",), "partnership",
+              "decision_attributed", "Jumelage attribué : {school_name}{with_partner} ({school_year})",
+              cancelled_by=_ENDED, late_until="work_meeting_window_end"),
+    _decision("decision_offer_chosen", {"partnership_attributed", "partner_referent_designated"},
+              ("partner_referent",), "partnership", "decision_offer_chosen",
+              "Votre offre est retenue : jumelage avec {school_name} ({school_year})",
+              cancelled_by=_ENDED, condition="offer_chosen_for_a_partner", late_until="work_meeting_window_end"),
+    _decision("decision_rejected", "candidature_rejected", ("school",), "candidature", "decision_rejected",
+              "Candidature non retenue : {campaign_title}", late_days=30),
+    _decision("decision_returned_for_correction", "candidature_returned_for_correction", ("school",), "candidature",
+              "decision_returned_for_correction", "Candidature à corriger : {campaign_title}", late_days=30),
+    _decision("decision_renewal_granted", "renewal_granted", REFERENTS, "partnership", "decision_renewal_granted",
+              "Renouvellement accordé : jumelage {school_name} / {partner_name} ({school_year})",
+              cancelled_by=_ENDED, late_until="work_meeting_window_end"),
+    _decision("decision_renewal_declined", "renewal_declined", REFERENTS, "partnership", "decision_renewal_declined",
+              "Renouvellement refusé : jumelage {school_name} / {partner_name} ({school_year})", late_days=30),
     # Programme: every action and meeting, J-7 and J-1, to the referents and the teachers.
     _rule("action_j_minus_7", {"action_scheduled", "action_rescheduled"}, "starts_at", -7,
           REFERENTS + ("teacher",), "action", {"action_rescheduled", "action_cancelled"} | _ENDED,

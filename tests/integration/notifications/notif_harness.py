@@ -125,8 +125,28 @@ class Harness:
         return [e for e in found if e.source == "notifications" and (type_ is None or e.type == type_)]
 
 
-async def make_harness(url: str, smtp: SmtpServer, start: datetime, **scheduler_options: Any) -> Harness:
+async def switch_off_decisions(store: Any) -> None:
+    """Every académie switches the decision rules off (an override row each, as ``PUT
+    /admin/rules`` writes): the tests of the reminders' timing count their own mails only; the
+    decisions are tested with them on (``test_notifications_decisions.py``)."""
+    from jumelage_contracts.reference import Academie
+    from notifications.adapters import db
+    from notifications.domain.rules import DEFAULT_RULES
+
+    async with store.transaction() as tx:
+        for academie in Academie:
+            for rule in DEFAULT_RULES:
+                if rule.kind == "decision":
+                    await db.upsert(tx.connection, db.overrides, {
+                        "academie": academie.value, "dispositif": "*", "rule": rule.name, "enabled": False,
+                        "offset_days": None, "at_time": None, "fixed_date": None}, ["academie", "dispositif", "rule"])
+
+
+async def make_harness(url: str, smtp: SmtpServer, start: datetime, *, decisions: bool = False,
+                       **scheduler_options: Any) -> Harness:
     store = await open_store(url, extra_migrations=[MIGRATIONS_DIR])
+    if not decisions:
+        await switch_off_decisions(store)
     clock = ManualClock(start)
     mailer = SmtpMailer("127.0.0.1", smtp.port, "ne-pas-repondre@jumelage.example.fr", timeout=5)
     scheduler = Scheduler(store, clock, mailer, public_url="http://notif.test", **scheduler_options)
