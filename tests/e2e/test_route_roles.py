@@ -143,7 +143,7 @@ class World:
     urls: dict[str, str]
     client: httpx.AsyncClient
     ids: dict[str, str] = field(default_factory=dict)
-    openapi: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    openapi: dict[str, dict[tuple[str, str], bool]] = field(default_factory=dict)  # (method, path) -> needs a token
 
 
 def token(role: str, scope: str, email: str | None = None) -> dict[str, str]:
@@ -245,7 +245,8 @@ async def play_the_story(client: httpx.AsyncClient, world: World) -> None:
                      what="reporting to project the partnership")
     for name in SERVICES:
         spec = await ok("GET", f"{u[name]}/openapi.json", {})
-        world.openapi[name] = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+        world.openapi[name] = {(method.upper(), path): bool(operation.get("security"))
+                               for path, item in spec["paths"].items() for method, operation in item.items()}
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +398,12 @@ async def test_every_route_of_every_openapi_has_a_row_and_every_row_a_route(worl
     assert sum(map(len, world.openapi.values())) > 80  # the four services answered their OpenAPI
     assert sorted(in_openapi - in_table) == [], "routes without a row in the README's route × role table"
     assert sorted(in_table - in_openapi) == [], "rows of the README's table for routes no OpenAPI has"
+
+
+async def test_the_openapi_asks_a_bearer_token_exactly_where_the_table_refuses_anonymous_callers(world: World) -> None:
+    said = {row.label: world.openapi[row.service][(row.method, row.path)] for row in ROWS}
+    wrong = [label for row in ROWS if said[(label := row.label)] != (row.verdicts["anonymous"] == "no")]
+    assert wrong == [], "the OpenAPI's bearer security disagrees with the table's anonymous column"
 
 
 def test_the_table_parses_into_one_row_per_route_and_case() -> None:

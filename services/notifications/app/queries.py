@@ -142,8 +142,15 @@ async def effective_rules(service: Any, principal: Principal, academie: str, dis
         for r in rules_for(academie, dispositif, overrides)]}
 
 
+def academie_sets_its_own_contacts(principal: Principal, academie: str) -> None:
+    """The addresses an académie's reminders go to are its own setting: the académie itself, or an
+    admin (operators); national steering reads figures, it does not redirect an académie's mail."""
+    if not (principal.role == Role.admin or (principal.role == Role.academie and principal.scope == academie)):
+        raise HTTPException(status_code=403, detail="only the académie itself (or an admin) sets its contacts")
+
+
 async def set_contact(service: Any, principal: Principal, academie: str, role: str, name: str, email: str) -> dict:
-    check_academie(principal, academie)
+    academie_sets_its_own_contacts(principal, academie)
     async with service.store.transaction() as tx:
         await db.upsert(tx.connection, db.contacts, {"academie": academie, "role": role, "name": name, "email": email},
                         ["academie", "role"])
