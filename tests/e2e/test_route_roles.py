@@ -364,6 +364,17 @@ def outcome(row: Row, response: httpx.Response) -> int:
     return response.status_code
 
 
+async def send(world: World, row: Row, headers: dict[str, str]) -> httpx.Response:
+    """The row's request on the story's resources: path parameters filled in, the ``case`` values
+    that are not in the path as the query of a GET, a valid body for a write."""
+    values = path_values(row, world.ids)
+    path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], row.path)
+    query = {k: v for k, v in row.case.items() if "{" + k + "}" not in row.path} if row.method == "GET" else {}
+    body_of = BODIES.get((row.service, row.method, row.path))
+    return await world.client.request(row.method, world.urls[row.service] + path, params=query, headers=headers,
+                                      **({"json": body_of(row, world.ids)} if body_of else {}))
+
+
 def params(rows: list[Probe]) -> list:
     return [pytest.param(p, id=p.id, marks=[pytest.mark.xfail(strict=True, reason="on the feeds branch")]
                          if p.id in PENDING_FEEDS_BRANCH else []) for p in rows]
@@ -373,15 +384,9 @@ def params(rows: list[Probe]) -> list:
 @pytest.mark.parametrize("probe", params(PROBES))
 async def test_each_role_gets_what_the_route_table_says(world: World, probe: Probe) -> None:
     row = probe.row
-    values = path_values(row, world.ids)
-    path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], row.path)
-    body_of = BODIES.get((row.service, row.method, row.path))
-    query = {k: v for k, v in row.case.items() if "{" + k + "}" not in row.path} if row.method == "GET" else {}
-    response = await world.client.request(row.method, world.urls[row.service] + path, params=query,
-                                          headers=headers_of(probe),
-                                          **({"json": body_of(row, world.ids)} if body_of else {}))
+    response = await send(world, row, headers_of(probe))
     status = outcome(row, response)
-    seen = f"{row.method} {path} answered {status}: {response.text[:300]}"
+    seen = f"{row.method} {response.request.url.path} answered {status}: {response.text[:300]}"
     if not probe.allowed:
         assert status == (401 if probe.role == "anonymous" else 403), seen
         return
@@ -390,6 +395,16 @@ async def test_each_role_gets_what_the_route_table_says(world: World, probe: Pro
     if response.status_code == 422:
         problem = response.json()
         assert problem.get("title") != INVALID_INPUT, f"the walk's own request is invalid: {seen}"
+
+
+async def test_a_token_with_the_internal_role_system_is_refused_on_every_route_that_asks_a_token(world: World) -> None:
+    refused_by = {}
+    for row in ROWS:
+        if row.verdicts["anonymous"] == "open":
+            continue
+        refused_by[row.label] = (await send(world, row, token("system", "*"))).status_code
+    assert len(refused_by) > 70
+    assert {label: status for label, status in refused_by.items() if status != 403} == {}
 
 
 async def test_every_route_of_every_openapi_has_a_row_and_every_row_a_route(world: World) -> None:
