@@ -14,8 +14,8 @@ timeline in reporting); then every (row, role) is one request with a token of th
 - ``open``: allowed without a token.
 
 "Allowed" is a 2xx, or a 409 / 422 that the domain gave (the rights were checked before: every
-service checks who before what; see ``ALLOWED_NOT_FOUND`` for the one 404), never a request-validation 422 — the bodies are valid, so a scope
-check done in the handler really runs. Refusals go first: they must change nothing, and the
+service checks who before what; ``ALLOWED_NOT_FOUND`` names the one 404), never a
+request-validation 422 — the bodies are valid, so a scope check done in the handler really runs. Refusals go first: they must change nothing, and the
 allowed commands that follow may close, end or withdraw what the story made."""
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def table_rows(text: str) -> list[Row]:
         service, method, path, case, *verdicts = cells
         assert service in SERVICES and len(verdicts) == len(ROLES), line
         assert set(verdicts) <= VERDICTS and verdicts[0] in ("no", "open"), line
+        assert {verdicts[-2], verdicts[-1]} <= {"yes", "no"}, f"national and admin are global: yes or no ({line})"
         rows.append(Row(service, method, path, dict(kv.split("=", 1) for kv in case.split()),
                         dict(zip(ROLES, verdicts))))
     return rows
