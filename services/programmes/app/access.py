@@ -3,8 +3,8 @@
 Scopes: a school acts for its UAI, a partner for its partner id, an académie for its académie;
 national and admin are global. Beyond scope, a few commands belong to one side: each side
 designates its own referents and signs for itself; the académie grants funding and ends a
-partnership; no one but the side itself signs its part of a convention (national and admin
-included).
+partnership; no one but the side itself signs its part of a convention or records its part of the
+bilan (national and admin included; the académie may record the school's part for it).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def may_run(principal: Principal, state: State, command: c.Command) -> None:
     may_read(principal, state)
     if isinstance(command, c.SignConvention):
         a_side_signs_for_itself_only(principal, command)
+    if isinstance(command, c.RecordBilanSide):
+        a_side_records_its_own_part(principal, command.side)
     if principal.is_global():
         return
     if isinstance(command, ACADEMIE_ONLY) and principal.role is not Role.academie:
@@ -68,12 +70,12 @@ def may_run(principal: Principal, state: State, command: c.Command) -> None:
     if isinstance(command, (c.DesignateReferent, c.SignConvention)):
         if principal.role in SIDE_OF_ROLE and SIDE_OF_ROLE[principal.role] != side:
             raise AccessDenied(f"a {principal.role.value} acts for its own side only")
-    if isinstance(command, c.RecordBilanSide):
-        a_side_records_its_own_part(principal, side)
 
 
 def a_side_records_its_own_part(principal: Principal, side: Side) -> None:
-    """The school's part by the school (or its académie, for it); the partner's by the partner."""
+    """The school's part by the school (or its académie, for it); the partner's by the partner.
+    National and admin record neither: a part is the side's own word (its wish to continue is
+    what the renewal reads), like its signature."""
     allowed = SIDE_OF_ROLE.get(principal.role, Side.school if principal.role is Role.academie else None)
     if allowed != side:
         raise AccessDenied(f"a {principal.role.value} records its own part of the bilan only")
