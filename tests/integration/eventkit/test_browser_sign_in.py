@@ -18,7 +18,7 @@ import pytest
 from eventkit.auth import TOKEN_COOKIE
 
 from oidc_test_issuer import TestIssuer, TestUser, start_issuer
-from signin_support import STATE_SECRET, Served, serve_programmes
+from signin_support import BROWSER, STATE_SECRET, Served, serve_programmes
 from programmes_api_support import PARTNER_ID, PID  # noqa: E402 - signin_support puts it on the path
 
 PAGE = f"/partnerships/{PID}/page"
@@ -259,3 +259,21 @@ def test_pkce_challenge_is_the_s256_digest_of_the_verifier() -> None:
     assert 43 <= len(verifier) <= 128
     digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     assert challenge == digest
+
+
+@pytest.mark.parametrize("service, page", [("candidatures", "/campaigns/camp-1/page"),
+                                           ("programmes", PAGE), ("reporting", "/dashboard/paris?as_of=2026-01-15")])
+async def test_every_service_that_serves_pages_sends_a_browser_without_a_token_to_the_issuer(
+        issuer, sqlite_url, service, page) -> None:
+    from test_oidc_access_tokens import oidc_env, service_app, settings_for
+
+    public_url = f"https://{service}.jumelage.example.fr"
+    env = oidc_env(issuer, OIDC_CLIENT_ID="jumelage-pages", PUBLIC_URL=public_url)
+    async with service_app(service, settings_for(service, sqlite_url, env)) as client:
+        sent = await client.get(page, headers=BROWSER)
+        assert sent.status_code == 303, sent.text
+        asked = query_of(sent.headers["location"])
+        assert sent.headers["location"].startswith(issuer.authorization_endpoint)
+        assert asked["redirect_uri"] == public_url + "/auth/callback"
+        api = await client.get(page, headers={"Accept": "application/json"})
+        assert api.status_code == 401 and api.headers["content-type"].startswith("application/problem+json")
