@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
@@ -227,25 +228,88 @@ def principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = ru
 TOKEN_COOKIE = "jumelage_token"
 
 
+class SignInRequired(Exception):
+    """A browser reached a page without a valid token: :mod:`eventkit.signin` answers it (a redirect
+    to the identity provider, or a page saying how to sign in), never a JSON 401."""
+
+    def __init__(self, next_path: str, detail: str) -> None:
+        super().__init__(detail)
+        self.next_path, self.detail = next_path, detail
+
+
+def wants_html(request: Request) -> bool:
+    """A person's browser: a GET (or HEAD) whose Accept names text/html at least as high as JSON.
+    ``*/*`` alone (curl, httpx, generated clients) or no Accept is an API client."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    html = json = 0.0
+    for part in request.headers.get("accept", "").split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media in ("text/html", "application/xhtml+xml"):
+            html = max(html, quality)
+        elif media in ("application/json", "application/problem+json"):
+            json = max(json, quality)
+    return html > 0 and html >= json
+
+
+def next_of(request: Request) -> str:
+    """Where a sign-in returns: this request's path and query, without a ``token`` (it failed)."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+    return path + ("?" + query if query else "")
+
+
 def browser_principal_dependency(*, verifier_of: Callable[[Request], TokenVerifier] = runtime_verifier):
     """Like :func:`principal_dependency`, for pages a person opens from a link (dashboard, partnership
-    page): the token from ``Authorization: Bearer``, else ``?token=``, else the cookie that
-    :func:`remember_token` left. Same verifier, same answers (401, 403, 503)."""
+    page): the token from ``Authorization: Bearer``, else ``?token=``, else the cookie that sign-in
+    (:mod:`eventkit.signin`) or :func:`remember_token` left. Same verifier, same answers (401, 403,
+    503) — except that a browser without a valid token is sent to sign in (:class:`SignInRequired`)."""
 
     async def current_principal(request: Request,
                                 token: str | None = Query(None, description="Bearer token (browsers)"),
                                 _: Any = Security(bearer_scheme)) -> Principal:
         raw = bearer_of(request) or token or request.cookies.get(TOKEN_COOKIE)
-        return await authenticate(verifier_of(request), raw)
+        try:
+            return await authenticate(verifier_of(request), raw)
+        except HTTPException as exc:
+            if exc.status_code == 401 and bearer_of(request) is None and wants_html(request):
+                raise SignInRequired(next_of(request), str(exc.detail)) from exc
+            raise
 
     return current_principal
 
 
+def set_token_cookie(response: Response, request: Request, token: str) -> None:
+    """The one way the token cookie is written: HTTP-only (no script reads it), ``SameSite=Lax``
+    and ``Secure`` when the service's PUBLIC_URL is https. Lax, not Strict: a person clicking the
+    link in a webmail (another site) must arrive signed in, and the last hop of a sign-in (issuer →
+    callback → page) is a cross-site redirect chain, on which a browser withholds Strict cookies —
+    the page would send the person back to the issuer in a loop. Lax still keeps the cookie off
+    every cross-site request that is not a top-level GET, and the pages only read."""
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="lax", secure=is_https(request))
+
+
+def is_https(request: Request) -> bool:
+    runtime = getattr(request.app.state, "runtime", None)
+    public_url = getattr(getattr(runtime, "settings", None), "public_url", "") or ""
+    return public_url.lower().startswith("https://")
+
+
 def remember_token(response: Response, request: Request, token: str | None) -> None:
-    """Keep a ``?token=`` in an HTTP-only cookie, so the page's own links work without it — only when
+    """Keep a ``?token=`` in the token cookie, so the page's own links work without it — only when
     that token is what signed the caller in (a bearer header wins, and its query token is not kept)."""
     if token and bearer_of(request) is None:
-        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        set_token_cookie(response, request, token)
 
 
 def require_roles(dep, roles: Iterable[Role]):

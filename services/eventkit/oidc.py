@@ -65,6 +65,7 @@ class JwksCache:
     monotonic: Callable[[], float] = time.monotonic
     _keys: dict[str, jwt.PyJWK] | None = None
     _jwks_uri: str | None = None
+    _metadata: dict[str, Any] | None = None  # the discovery document, once fetched
     _fetched_at: float = 0.0
     _attempted_at: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -100,7 +101,7 @@ class JwksCache:
         except (httpx.HTTPError, ValueError) as exc:
             # A key set we hold stays usable while the provider is away; the next attempt
             # rediscovers in case the provider moved its JWKS.
-            self._jwks_uri = None
+            self._jwks_uri = self._metadata = None
             get_logger("eventkit.oidc").warning("jwks_fetch_failed", issuer=self.config.issuer, error=str(exc))
             return
         self._keys, self._fetched_at = keys, self.monotonic()
@@ -108,14 +109,24 @@ class JwksCache:
                                          wanted=wanted)
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
-        response = await client.get(self.config.discovery)
-        response.raise_for_status()
-        document = response.json()
-        if document.get("issuer") != self.config.issuer:
-            raise ValueError(f"discovery names issuer {document.get('issuer')!r}, expected {self.config.issuer!r}")
+        document = await self.metadata(client)
         if not isinstance(document.get("jwks_uri"), str):
             raise ValueError("discovery document has no jwks_uri")
         return document["jwks_uri"]
+
+    async def metadata(self, client: httpx.AsyncClient) -> dict[str, Any]:
+        """The issuer's discovery document (kept once fetched); raises ``httpx.HTTPError`` or
+        ``ValueError`` (not JSON, or naming another issuer)."""
+        if self._metadata is not None:
+            return self._metadata
+        response = await client.get(self.config.discovery)
+        response.raise_for_status()
+        document = response.json()
+        if not isinstance(document, dict) or document.get("issuer") != self.config.issuer:
+            named = document.get("issuer") if isinstance(document, dict) else None
+            raise ValueError(f"discovery names issuer {named!r}, expected {self.config.issuer!r}")
+        self._metadata = document
+        return document
 
 
 def _signing_keys(jwks: Any) -> dict[str, jwt.PyJWK]:
@@ -146,6 +157,19 @@ class OidcVerifier:
 
     def __post_init__(self) -> None:
         self.jwks = JwksCache(self.config, self.monotonic)
+
+    async def endpoint(self, name: str) -> str:
+        """An endpoint of the discovery document (``authorization_endpoint``, ``token_endpoint``…),
+        for browser sign-in; raises :class:`IdentityProviderUnavailable` when it cannot be had."""
+        try:
+            async with httpx.AsyncClient(timeout=self.config.timeout) as client:
+                document = await self.jwks.metadata(client)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise IdentityProviderUnavailable(f"no discovery document from {self.config.issuer}: {exc}") from exc
+        value = document.get(name)
+        if not isinstance(value, str) or not value:
+            raise IdentityProviderUnavailable(f"the discovery document of {self.config.issuer} has no {name}")
+        return value
 
     async def claims(self, token: str) -> dict[str, Any]:
         try:

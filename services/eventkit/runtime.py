@@ -187,6 +187,9 @@ class ServiceRuntime:
         app.add_middleware(HttpMetricsMiddleware)
         # last, so the guard is outermost and catches what any middleware raises
         install_http_edges(app, self.settings.http_max_body_bytes, self.domain_errors)
+        from .signin import install_sign_in
+
+        install_sign_in(app, self.settings)  # /auth/*: people reach the pages through their issuer
         # one naming and one version for the four APIs (generated clients, the docs' titles)
         app.title = f"Jumelage — {self.settings.service}"
         app.version = _project_version()

@@ -52,6 +52,14 @@ class ServiceSettings(BaseModel):
     oidc_leeway_seconds: float = 30.0
     oidc_jwks_max_age_seconds: float = 600.0
     oidc_jwks_min_refetch_seconds: float = 10.0
+    # Browser sign-in on the pages (eventkit.signin): with an issuer and a client id, a person
+    # without a token is sent to the issuer (code flow + PKCE) and back to PUBLIC_URL/auth/callback.
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""  # set: a confidential client (HTTP Basic at the token endpoint)
+    oidc_signin_scope: str = "openid email"
+    # Signs the sign-in ``state``; empty: a random key per process (a sign-in started on one
+    # instance must then finish on the same one: set it when several share one PUBLIC_URL).
+    oidc_state_secret: str = ""
 
     # The largest event the store accepts, in bytes on the bus (eventkit.store); 0 turns it off.
     event_max_bytes: int = DEFAULT_EVENT_MAX_BYTES
@@ -117,6 +125,10 @@ def _oidc_values(pick) -> dict[str, str | None]:
         "oidc_leeway_seconds": pick("OIDC_LEEWAY_SECONDS"),
         "oidc_jwks_max_age_seconds": pick("OIDC_JWKS_MAX_AGE_SECONDS"),
         "oidc_jwks_min_refetch_seconds": pick("OIDC_JWKS_MIN_REFETCH_SECONDS"),
+        "oidc_client_id": pick("OIDC_CLIENT_ID"),
+        "oidc_client_secret": pick("OIDC_CLIENT_SECRET"),
+        "oidc_signin_scope": pick("OIDC_SIGNIN_SCOPE"),
+        "oidc_state_secret": pick("OIDC_STATE_SECRET"),
     }
 
 

@@ -67,6 +67,7 @@ def interpolate(value: str, env: dict[str, str]) -> str:
 
 # what an operator puts in compose's .env; the test then overrides the URLs and the secret
 COMPOSE_SECRETS = {"POSTGRES_PASSWORD": "set-by-the-operator", "KEYCLOAK_ADMIN": "keycloak-admin",
+                   "OIDC_CLIENT_SECRET": "pages-client-secret",
                    "KEYCLOAK_ADMIN_PASSWORD": "set-by-the-operator-too",
                    **{f"{name}_NATS_PASSWORD": f"{name.lower()}-nats-password"
                       for name in ("OPS", "CANDIDATURES", "PROGRAMMES", "NOTIFICATIONS", "REPORTING")}}

@@ -98,7 +98,7 @@ def test_only_http_ports_are_published_and_on_loopback_unless_told() -> None:
 def test_every_secret_is_required_with_no_fallback_value() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     secrets = ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "KEYCLOAK_ADMIN", "KEYCLOAK_ADMIN_PASSWORD",
-               *(f"{name.upper()}_NATS_PASSWORD" for name in ("ops", *APP_SERVICES)))
+               "OIDC_CLIENT_SECRET", *(f"{name.upper()}_NATS_PASSWORD" for name in ("ops", *APP_SERVICES)))
     for secret in secrets:
         uses = re.findall(r"\$\{" + secret + r"(?![A-Za-z0-9_])(:?[-?]?)", text)
         assert uses and all(use in (":?",) for use in uses), (secret, uses)
@@ -231,3 +231,48 @@ def test_the_production_nats_configuration_is_valid_and_refuses_to_load_without_
     refused = subprocess.run([nats_server_binary(), "-c", conf, "-t"], capture_output=True, text=True, env=env,
                              timeout=30)
     assert refused.returncode != 0 and "NATS_PASSWORD" in refused.stderr
+
+
+PAGE_SERVICES = ("candidatures", "programmes", "reporting")  # the services that serve pages to people
+
+
+def _keycloak_placeholders(value: str, env: dict[str, str]) -> str:
+    """What Keycloak's realm import makes of ``${VAR}`` in the realm file: the container's variable."""
+    def one(match: re.Match) -> str:
+        assert match.group(1) in env, f"the realm reads {match.group(1)}, which compose does not give Keycloak"
+        return env[match.group(1)]
+
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", one, value)
+
+
+def test_the_page_services_sign_people_in_through_the_realms_confidential_pages_client() -> None:
+    """Each page-serving service holds the client id and secret; Keycloak imports the same secret
+    and registers exactly those services' PUBLIC_URL/auth/callback as redirect URIs."""
+    from eventkit.signin import CALLBACK_PATH
+
+    services = compose()["services"]
+    realm = json.loads((ROOT / "deploy/keycloak/jumelage-realm.json").read_text())
+    [client] = [c for c in realm["clients"] if c["clientId"] == "jumelage-pages"]
+    keycloak_env = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in services["keycloak"]["environment"].items()}
+    callbacks = set()
+    for name in APP_SERVICES:
+        env = {k: interpolate(str(v), COMPOSE_SECRETS) for k, v in services[name]["environment"].items()}
+        settings = ServiceSettings.from_env(name, env=env)
+        if name not in PAGE_SERVICES:  # least privilege: no pages, no client secret
+            assert not settings.oidc_client_id and not settings.oidc_client_secret, name
+            continue
+        assert settings.oidc_client_id == client["clientId"], name
+        assert settings.oidc_client_secret == COMPOSE_SECRETS["OIDC_CLIENT_SECRET"], name
+        assert settings.oidc_signin_scope == "openid email"
+        callbacks.add(settings.public_url.rstrip("/") + CALLBACK_PATH)
+    assert _keycloak_placeholders(client["secret"], keycloak_env) == COMPOSE_SECRETS["OIDC_CLIENT_SECRET"]
+    assert {_keycloak_placeholders(uri, keycloak_env) for uri in client["redirectUris"]} == callbacks
+    assert callbacks == {"http://127.0.0.1:8101/auth/callback", "http://127.0.0.1:8102/auth/callback",
+                         "http://127.0.0.1:8104/auth/callback"}
+    # a public URL moved by the operator moves the redirect URI with it
+    moved = {**COMPOSE_SECRETS, "JUMELAGE_PUBLIC_URL_PROGRAMMES": "https://programmes.jumelage.example.fr"}
+    keycloak_moved = {k: interpolate(str(v), moved) for k, v in services["keycloak"]["environment"].items()}
+    programmes = ServiceSettings.from_env("programmes", env={
+        k: interpolate(str(v), moved) for k, v in services["programmes"]["environment"].items()})
+    assert programmes.public_url + CALLBACK_PATH in {_keycloak_placeholders(u, keycloak_moved)
+                                                     for u in client["redirectUris"]}

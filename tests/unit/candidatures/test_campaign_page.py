@@ -78,3 +78,12 @@ async def test_no_token_is_401_and_an_unknown_campaign_404_as_problem_json(clien
     assert (await client.get("/campaigns/camp-1/page")).status_code == 401
     missing = await client.get("/campaigns/nope/page", headers=ACADEMIE)
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_without_an_identity_provider_a_browser_without_a_token_is_told_how_to_open_the_page(client):
+    browser = await client.get("/campaigns/camp-1/page", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.status_code == 401 and browser.headers["content-type"].startswith("text/html")
+    assert "/campaigns/camp-1/page?token=" in browser.text and "jumelage token --role" in browser.text
+    for api in ({"Accept": "application/json"}, {}):  # API clients keep the problem
+        answer = await client.get("/campaigns/camp-1/page", headers=api)
+        assert answer.status_code == 401 and answer.headers["content-type"].startswith("application/problem+json")

@@ -92,3 +92,16 @@ def test_each_example_user_maps_to_the_principal_it_is_meant_to_be(user) -> None
 
 def test_there_is_an_example_user_of_each_kind() -> None:
     assert sorted(r for u in REALM["users"] for r in u["realmRoles"]) == sorted(PEOPLE_ROLES)
+
+
+def test_the_pages_client_is_confidential_code_flow_with_pkce_only_and_maps_tokens_like_the_portal() -> None:
+    pages = client("jumelage-pages")
+    assert pages["publicClient"] is False and pages["clientAuthenticatorType"] == "client-secret"
+    assert pages["secret"] == "${OIDC_CLIENT_SECRET}"  # from Keycloak's environment at import, never in git
+    assert pages["standardFlowEnabled"] is True
+    assert not pages["implicitFlowEnabled"] and not pages["directAccessGrantsEnabled"]
+    assert not pages["serviceAccountsEnabled"]
+    assert pages["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert all(uri.endswith("/auth/callback") and "*" not in uri for uri in pages["redirectUris"])
+    # the same audience and scope mappers: a page's token is a Principal exactly as an API token is
+    assert pages["protocolMappers"] == client("jumelage-portal")["protocolMappers"]

@@ -58,3 +58,22 @@ async def test_another_academie_is_refused_and_an_unknown_partnership_is_not_fou
 
 async def test_without_a_token_the_page_answers_401(h):
     assert (await h.client.get(f"/partnerships/{PID}/page")).status_code == 401
+
+
+async def test_without_an_identity_provider_a_browser_gets_a_401_page_saying_how_to_sign_in(h):
+    browser = await h.client.get(f"/partnerships/{PID}/page",
+                                 headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.status_code == 401 and browser.headers["content-type"].startswith("text/html")
+    assert f"http://127.0.0.1:8102/partnerships/{PID}/page?token=" in browser.text
+    assert "jumelage token --role" in browser.text
+    assert browser.headers["www-authenticate"] == "Bearer"
+    # no identity provider, no callback to reach
+    assert (await h.client.get("/auth/callback?state=x&code=y", headers={"Accept": "text/html"})).status_code == 404
+
+
+async def test_api_clients_without_a_token_keep_a_problem_json_401(h):
+    for accept in ({"Accept": "application/json"}, {"Accept": "*/*"}, {},
+                   {"Accept": "application/json, text/html;q=0.5"}):
+        answer = await h.client.get(f"/partnerships/{PID}/page", headers=accept)
+        assert answer.status_code == 401, accept
+        assert answer.headers["content-type"].startswith("application/problem+json"), accept

@@ -472,3 +472,14 @@ async def test_the_dashboard_year_hint_follows_the_service_clock_across_the_firs
         page = (await api.client.get("/dashboard/paris", headers=api.auth())).text
         assert f'placeholder="{hint}"' in page
         assert "2025-2026" not in page
+
+
+async def test_without_an_identity_provider_a_browser_without_a_token_gets_a_page_saying_how_to_sign_in(api) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = await api.client.get("/dashboard/paris?school_year=2025-2026&token=not-a-token", headers=browser)
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["www-authenticate"] == "Bearer"
+    assert "/dashboard/paris?school_year=2025-2026&amp;token=" in page.text  # the bad token left out
+    assert "jumelage token --role" in page.text and "not-a-token" not in page.text
+    answer = await api.client.get("/dashboard/paris", headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and answer.headers["content-type"].startswith("application/problem+json")
