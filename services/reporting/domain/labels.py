@@ -34,6 +34,12 @@ KINDS = {
     "work_meeting_escalation": "Alerte réunion de travail non tenue",
     "bilan_window_open": "Rappel bilan à faire", "bilan_escalation": "Alerte bilan non fait",
     "renewal_window": "Rappel renouvellement", "jes_questionnaire": "Rappel questionnaire JES",
+    # decisions told (notifications' decision rules)
+    "decision_attributed": "Décision : jumelage attribué", "decision_offer_chosen": "Décision : offre retenue",
+    "decision_rejected": "Décision : candidature non retenue",
+    "decision_returned_for_correction": "Décision : candidature à corriger",
+    "decision_renewal_granted": "Décision : renouvellement accordé",
+    "decision_renewal_declined": "Décision : renouvellement refusé",
 }
 # how a year closed, why a partnership ended
 OUTCOMES = {"renewed": "renouvelée", "not_renewed": "non renouvelée", "ended": "terminée",
