@@ -74,6 +74,10 @@ async def test_two_schools_join_mid_year_with_a_concertation_then_write_their_pr
             year = project["current_year"]
             assert project["dispositif"] == "concertation" and project["partner_id"] is None
             assert year["steps_done"] == ["concertation"] and year["funding"] == []
+            # The maternelle, associated to the project, follows it in programmes too.
+            maternelle = await ok(await http.get(f"{prog}/partnerships/{pid}",
+                                                 headers=system.token("school", RAMPONEAU["uai"])))
+            assert maternelle["associated_uais"] == [RAMPONEAU["uai"]]
 
             # In March the team writes its projet, then asks for funding; the académie grants part.
             await clock(datetime(YEAR + 1, 3, 2, 9, tzinfo=UTC))

@@ -47,6 +47,7 @@ class OpenYear:
     offer_id: str | None = None
     caused_by: str | None = None
     steps_reached: Concertation | None = None  # CNR: what the project carried when it was accepted
+    associated_schools: tuple[SchoolRef, ...] = ()  # CNR: the other schools of the project
 
 
 @dataclass(frozen=True)

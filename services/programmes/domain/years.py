@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 from jumelage_contracts.bounds import clip
 from jumelage_contracts.programmes import (
@@ -62,6 +63,9 @@ def already_opened(state: State, year_index: int) -> bool:
 def open_year(cmd: OpenYear, state: Running | Unopened) -> list:
     if already_opened(state, cmd.year_index):
         return []
+    if isinstance(state, Running) and not cmd.associated_schools:
+        # A renewal does not restate the project's schools: they stay.
+        cmd = replace(cmd, associated_schools=state.identity.associated_schools)
     opened = _year_opened(cmd)
     if isinstance(state, Unopened):
         return [opened, *the_cnr_steps_reached_on_entry(cmd)]
@@ -78,7 +82,7 @@ def _year_opened(cmd: OpenYear) -> ProgrammeYearOpened:
         tier=cmd.tier, school=cmd.school, partner=cmd.partner, offer_id=cmd.offer_id,
         classes=list(cmd.classes), calendar=cmd.calendar,
         year_starts_on=school_year_start(cmd.school_year), year_ends_on=school_year_end(cmd.school_year),
-        opened_by=cmd.opened_by, caused_by=cmd.caused_by,
+        opened_by=cmd.opened_by, caused_by=cmd.caused_by, associated_schools=list(cmd.associated_schools),
     )
 
 
@@ -163,7 +167,7 @@ def evolve_year_opened(state: State, event: ProgrammeYearOpened) -> State:
     identity = Identity(
         partnership_id=event.partnership_id, dispositif=event.dispositif, academie=event.school.academie.value,
         uai=event.school.uai, partner_id=event.partner.partner_id if event.partner else None,
-        candidature_id=event.candidature_id,
+        candidature_id=event.candidature_id, associated_schools=tuple(event.associated_schools),
     )
     if isinstance(state, Running):
         return Running(identity=identity, year=year, past_years=state.past_years + (state.year,))

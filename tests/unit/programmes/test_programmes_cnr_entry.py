@@ -59,3 +59,15 @@ def test_the_same_acceptance_twice_opens_nothing_twice():
 def test_a_project_without_steps_carried_and_other_dispositifs_open_as_before():
     given().when(accepted(None)).then_types("ProgrammeYearOpened")
     given().when(open_year("culture")).then_types("ProgrammeYearOpened")
+
+
+def test_the_schools_of_the_project_stay_with_it_into_the_next_year():
+    from jumelage_contracts.candidatures import SchoolRef
+
+    ramponeau = SchoolRef(uai="0750712S", name="Ecole maternelle Ramponeau", academie="paris", departement="75")
+    year_one = replace(accepted(CONCERTATION_ONLY), associated_schools=(ramponeau,))
+    history = given_events_of(year_one)
+    assert history[0].associated_schools == [ramponeau]
+    events = given(history).when(open_year("concertation", year_index=2, start_year=2026)).then_types(
+        "ProgrammeYearClosed", "ProgrammeYearOpened")
+    assert events[1].associated_schools == [ramponeau]
