@@ -178,7 +178,6 @@ def _when(cmd: Attribute, dispositif: Dispositif) -> tuple[bool, str | None]:
     return True, reason
 
 
-
 def decide(cmd: Attribute, candidature: CandidatureState) -> Attribution:
     state = candidature_must_exist(candidature)
     if isinstance(state, Attributed):
