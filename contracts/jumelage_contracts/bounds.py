@@ -79,6 +79,7 @@ CLASSES = 30  # a school takes part with at most tens of classes
 RESOURCES = 50  # an offer lists tens of resources
 PEOPLE = 100  # attendees of a meeting
 ITEMS = 50  # productions, budget lines, questionnaire answers
+SCHOOLS = 30  # the schools of a CNR project: a network or a bassin de formation
 
 
 def clip(text: str, max_length: int) -> str:

@@ -151,14 +151,22 @@ class FundingRequest(_Part):
 
 
 class Concertation(_Part):
-    """What a « Notre école, faisons-la ensemble » (CNR) candidature carries."""
+    """What a « Notre école, faisons-la ensemble » (CNR) candidature carries: the steps the team
+    has reached when it joins. Seed 003: « trois étapes facultatives, distinctes l'une de l'autre »
+    — a team may join with its initial concertation only and write its projet and ask for
+    funding later (on the candidature while it waits, in programmes once accepted), or never."""
 
     concertation_summary: str | None = Field(
         default=None, min_length=1, max_length=8000,
         description="The initial concertation, when one was held: the three CNR steps are optional and "
                     "distinct (a school may write its projet without one)")
-    pedagogical_project: str = Field(min_length=1, max_length=8000)
-    funding: FundingRequest
+    pedagogical_project: str | None = Field(
+        default=None, min_length=1, max_length=8000,
+        description="The projet pedagogique, once written (optional since v1 stayed readable: older "
+                    "candidatures always carry it)")
+    funding: FundingRequest | None = Field(
+        default=None, description="The funding asked of the fonds d'innovation pedagogique, when asked "
+                                  "(needs the projet pedagogique)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,6 +297,9 @@ class _CandidatureContent(EventData):
     tier: CultureTier | None = Field(default=None, description="culture only: approfondir or jumelage")
     partner_company: PartnerCompany | None = Field(default=None, description="entreprise (JES) only")
     concertation: Concertation | None = Field(default=None, description="concertation (CNR) only")
+    associated_schools: b.many(SchoolRef, b.SCHOOLS) = Field(
+        default_factory=list, description="CNR only: the other schools of a network or bassin that join the "
+                                          "project together with ``school`` (which carries the candidature)")
 
 
 @event(SOURCE)
@@ -373,6 +384,10 @@ class PartnershipAttributed(EventData):
                                                    "freed up: a withdrawal, a declined partnership...)")
     late_reason: str | None = Field(default=None, min_length=1, max_length=2000,
                                     description="Why the académie attributed late; set exactly when ``late``")
+    associated_schools: b.many(SchoolRef, b.SCHOOLS) = Field(
+        default_factory=list, description="CNR only: the other schools of the project (see the candidature)")
+    concertation: Concertation | None = Field(
+        default=None, description="CNR only: the steps the project had reached when the académie accepted it")
 
 
 @event(SOURCE)

@@ -219,6 +219,9 @@ class ProgrammeYearOpened(_YearEvent):
     year_ends_on: date = Field(description="Last day actions may take place (summer holidays)")
     opened_by: Literal["attribution", "renewal"]
     caused_by: str | None = Field(default=None, description="Id of the candidatures event that opened it")
+    associated_schools: b.many(SchoolRef, b.SCHOOLS) = Field(
+        default_factory=list, description="CNR: the other schools of the project, beside ``school`` (seed 003: "
+                                          "« écoles ou groupes d'écoles »); they act on the school's side")
 
 
 @event(SOURCE)

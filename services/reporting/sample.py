@@ -20,7 +20,7 @@ from jumelage_contracts.registry import model_for
 
 # every académie the fixture has schools in
 ACADEMIES = tuple(sorted({s.academie.value for s in schools()}))
-DISPOSITIFS = ("culture", "entreprise", "mercredi")
+DISPOSITIFS = ("culture", "entreprise", "mercredi", "concertation")
 LEVELS = ("CM1", "CM2", "5e", "4e", "3e")
 EP = ("REP", "REP+", "none")
 RURALITE = ("grands_centres_urbains", "ceintures_urbaines", "petites_villes", "bourgs_ruraux")
@@ -289,6 +289,16 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
         "classes": [{k: c[k] for k in ("class_id", "label", "level", "pupils")} for c in classes],
         "calendar": _calendar(year), "year_starts_on": f"{year}-09-01", "year_ends_on": f"{year + 1}-07-04",
         "opened_by": "attribution" if index == 1 else "renewal"})
+    if camp["dispositif"] == "concertation":
+        # A CNR project's steps: any of the three, in any order (seed 003: optional, distinct).
+        steps = [s for s in ("concertation", "projet_pedagogique", "financement") if rng.random() < 0.6]
+        rng.shuffle(steps)
+        for n, name in enumerate(steps):
+            done = b.at(opened + timedelta(days=rng.randint(0, 200)), 14) + timedelta(minutes=n)
+            b.emit(done, "StepCompleted", stream, academie, {
+                **base, "track": "concertation", "step": name,
+                "step_number": ("concertation", "projet_pedagogique", "financement").index(name) + 1,
+                "completed_at": done.isoformat(), "summary": f"Étape {name}"})
     if rng.random() < 0.7:
         held = date(year, 9, 20) + timedelta(days=rng.randint(0, 50))  # sometimes after the window
         mid = f"{pid}-{index}-work"

@@ -78,12 +78,17 @@ class CandidatureBody(Body):
     tier: CultureTier | None = None
     partner_company: PartnerCompany | None = None
     concertation: Concertation | None = None
+    associated_schools: list[SchoolRef] = Field(
+        default_factory=list, max_length=b.SCHOOLS,
+        description="CNR only: the other schools of the network or bassin joining with ``school``, all of the "
+                    "campaign's académie")
 
     def content(self) -> CandidatureContent:
         return CandidatureContent(
             school=self.school, classes=tuple(self.classes), school_objective=self.school_objective,
             offer_id=self.offer_id, partner_wished=self.partner_wished, wishes=self.wishes, tier=self.tier,
             partner_company=self.partner_company, concertation=self.concertation,
+            associated_schools=tuple(self.associated_schools),
         )
 
 

@@ -34,7 +34,11 @@ def partner_acts_for_its_own_offers(principal: Principal, partner_id: str, acade
 
 
 def may_read_candidature(principal: Principal, row: dict) -> None:
+    """The académie, the school carrying it, the schools associated to a CNR project with it (they
+    follow the project; only the school carrying it writes), the partner it is addressed to."""
+    associated = [school["uai"] for school in (row.get("data") or {}).get("associated_schools") or ()]
     allowed = (principal.can_act_for(Role.academie, row["academie"]) or principal.can_act_for(Role.school, row["uai"])
+               or any(principal.can_act_for(Role.school, uai) for uai in associated)
                or (row.get("partner_id") is not None and principal.can_act_for(Role.partner, row["partner_id"])))
     if not allowed:
         raise Forbidden("may_read_own_candidatures_only")

@@ -79,7 +79,7 @@ class CandidaturesApp:
 
         return await self.x.run(ctx, decide, cid, stream)
 
-    async def close_campaign(self, ctx: Context, campaign_id: str) -> Result:
+    async def close_campaign(self, ctx: Context, campaign_id: str, at_deadline: bool = False) -> Result:
         stream = campaign_stream(campaign_id)
 
         async def decide():
@@ -87,13 +87,14 @@ class CandidaturesApp:
             state = loaded.fold(campaign.fold)
             if not isinstance(state, campaign.NoCampaign):
                 access.academie_acts_for_its_own_campaigns(ctx.principal, state.opened.academie)
-            events = campaign.decide(campaign.CloseCampaign(campaign_id, self.x.now()), state)
+            events = campaign.decide(campaign.CloseCampaign(campaign_id, self.x.now(), at_deadline), state)
             return [Write(stream, loaded.version, events, _academie(state))]
 
         return await self.x.run(ctx, decide, campaign_id, stream)
 
     async def close_campaigns_past_deadline(self) -> list[str]:
-        """Close every open campaign whose submission deadline has passed (reason ``deadline``).
+        """Close every open campaign whose submission deadline has passed (reason ``deadline``);
+        a CNR campaign among them stays open until its school year ends (the decider says so).
         Safe to run from several processes: a campaign closed twice gets no second event."""
         async with self.x.reader().connect() as conn:
             due = await read_model.open_campaigns_due(conn, self.x.now())
@@ -101,7 +102,7 @@ class CandidaturesApp:
         for campaign_id in due:
             ctx = Context(SYSTEM_PRINCIPAL, uuid.uuid4())
             try:
-                if (await self.close_campaign(ctx, campaign_id)).events:
+                if (await self.close_campaign(ctx, campaign_id, at_deadline=True)).events:
                     closed.append(campaign_id)
             except ConcurrencyError:
                 continue  # another process closed it meanwhile

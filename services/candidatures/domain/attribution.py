@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from jumelage_contracts.candidatures import OfferCapacityReserved, PartnerRef, PartnershipAttributed
 from jumelage_contracts.reference import Dispositif, PartnerKind
 
 from . import offer as offer_decider
-from .campaign import CampaignState, Closed, NoCampaign, end_of_local_day
+from .campaign import CampaignState, Closed, NoCampaign, cnr_campaign_ends_at, end_of_local_day
 from .candidature import (
     PENDING,
     Attributed,
@@ -101,23 +101,29 @@ def a_late_attribution_gives_its_reason(campaign: CampaignState, late_reason: st
     return reason
 
 
-def a_late_attribution_leaves_time_for_the_programme(campaign: CampaignState, dispositif: Dispositif,
-                                                      now: datetime) -> None:
-    """A late partnership must still be able to build its year. A jumelage builds its programme
+def a_late_attribution_leaves_time_for_the_programme(campaign: CampaignState, now: datetime) -> None:
+    """A late partnership must still be able to build its year: a jumelage builds its programme
     of actions per class at the work meeting (seed 000: « septembre-octobre ... pour établir un
-    programme d'actions par classe »): late attributions end with the work-meeting window. A CNR
-    project may start later (seed 003: « les équipes pourront à tout moment choisir de s'inscrire
-    dans la démarche »): until the bilan window opens."""
+    programme d'actions par classe »), so late attributions end with the work-meeting window."""
     assert not isinstance(campaign, NoCampaign)
     calendar, academie = campaign.opened.calendar, campaign.opened.academie
-    if dispositif is Dispositif.concertation:
-        last_day, what = calendar.bilan_window.start - timedelta(days=1), "the bilan window opens"
-    else:
-        last_day, what = calendar.work_meeting_window.end, "the work-meeting window ended"
+    last_day = calendar.work_meeting_window.end
     if now >= end_of_local_day(academie, last_day):
         raise DomainError("a_late_attribution_leaves_time_for_the_programme",
-                          f"{what} ({last_day.isoformat()} was the last day): too late to attribute for "
-                          f"{campaign.opened.school_year}", "campaign_id")
+                          f"the work-meeting window ended ({last_day.isoformat()} was the last day): too late "
+                          f"to attribute for {campaign.opened.school_year}", "campaign_id")
+
+
+def a_cnr_project_is_accepted_as_it_comes(campaign: CampaignState, now: datetime) -> None:
+    """A CNR project is not chosen against others in a July round: teams join « à tout moment »
+    (seed 003), each with the steps it has reached, and the académie accepts each as it comes —
+    never late, needing no reason, from its submission to the end of the campaign's school year."""
+    if isinstance(campaign, NoCampaign):
+        raise NotFound("campaign_must_exist", "the campaign of this candidature does not exist", "campaign_id")
+    if now >= cnr_campaign_ends_at(campaign.opened):
+        raise DomainError("a_cnr_project_is_accepted_as_it_comes",
+                          f"the school year {campaign.opened.school_year} is over: too late to accept the "
+                          "project for it", "campaign_id")
 
 
 def attribution_must_fit_offer_capacity(offer: offer_decider.OfferState, classes: int) -> offer_decider.Published:
@@ -160,16 +166,24 @@ def partner_of_the_partnership(dispositif: Dispositif, content: CandidatureConte
 # -- decider --------------------------------------------------------------------------------
 
 
+def _when(cmd: Attribute, dispositif: Dispositif) -> tuple[bool, str | None]:
+    """Whether the attribution is late, and its reason when it is."""
+    if dispositif is Dispositif.concertation:
+        a_cnr_project_is_accepted_as_it_comes(cmd.campaign, cmd.now)
+        return False, None
+    if not attribution_inside_the_attribution_period(cmd.campaign, cmd.now):
+        return False, None
+    reason = a_late_attribution_gives_its_reason(cmd.campaign, cmd.late_reason)
+    a_late_attribution_leaves_time_for_the_programme(cmd.campaign, cmd.now)
+    return True, reason
+
+
 def decide(cmd: Attribute, candidature: CandidatureState) -> Attribution:
     state = candidature_must_exist(candidature)
     if isinstance(state, Attributed):
         return Attribution()  # attributing twice changes nothing
     rejected_candidature_cannot_be_attributed(state)
-    late = attribution_inside_the_attribution_period(cmd.campaign, cmd.now)
-    late_reason = None
-    if late:
-        late_reason = a_late_attribution_gives_its_reason(cmd.campaign, cmd.late_reason)
-        a_late_attribution_leaves_time_for_the_programme(cmd.campaign, state.header.dispositif, cmd.now)
+    late, late_reason = _when(cmd, state.header.dispositif)
     state = attribution_requires_an_avis(state)
     opened = cmd.campaign.opened
     content = state.content
@@ -182,7 +196,8 @@ def decide(cmd: Attribute, candidature: CandidatureState) -> Attribution:
         school_year=opened.school_year, year_index=1, school=content.school,
         partner=partner_of_the_partnership(state.header.dispositif, content, offer, cmd.partner),
         offer_id=content.offer_id, classes=list(content.classes), calendar=opened.calendar,
-        late=late, late_reason=late_reason,
+        late=late, late_reason=late_reason, associated_schools=list(content.associated_schools),
+        concertation=content.concertation,
     )
     offer_events = []
     if offer is not None:

@@ -2,6 +2,12 @@
 
 States: ``NoCampaign`` → ``Open`` → ``Closed``. A campaign past its submission
 deadline counts as closed for submissions even before ``CampaignClosed`` is recorded.
+
+A CNR campaign (« Notre école, faisons-la ensemble ») is the académie's register of the
+démarche for a school year rather than a call with a deadline: teams « pourront à tout moment
+choisir de s'inscrire dans la démarche » (seed 003). It takes candidatures from its opening to the
+end of its school year (or until the académie closes it); the submission deadline and the
+attribution date of its calendar bind nobody (see ``cnr_joins_at_any_time_of_its_school_year``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class OpenCampaign:
 class CloseCampaign:
     campaign_id: str
     now: datetime
+    at_deadline: bool = False  # the sweep: close only a campaign past the time it closes by itself
 
 
 CampaignCommand = OpenCampaign | CloseCampaign
@@ -106,15 +113,42 @@ def one_open_campaign_per_dispositif_and_year(cmd: "OpenCampaign") -> None:
 
 
 def campaign_accepts_submissions(state: CampaignState, now: datetime) -> Open:
-    """A candidature may be submitted or amended only to an open campaign before its deadline."""
+    """A candidature may be submitted or amended only to an open campaign before its deadline
+    (a CNR campaign: at any time of its school year)."""
     if isinstance(state, NoCampaign):
         raise NotFound("campaign_must_exist", "no such campaign", "campaign_id")
     if isinstance(state, Closed):
         raise DomainError("campaign_must_be_open", "the campaign is closed", "campaign_id")
-    if now > state.opened.calendar.submission_deadline:
+    if state.opened.dispositif is Dispositif.concertation:
+        cnr_joins_at_any_time_of_its_school_year(state.opened, now)
+    elif now > state.opened.calendar.submission_deadline:
         raise DomainError("submission_only_before_the_deadline",
                           "the campaign's submission deadline has passed", "campaign_id")
     return state
+
+
+def cnr_joins_at_any_time_of_its_school_year(opened: CampaignOpened, now: datetime) -> None:
+    """Seed 003: « la concertation débute au mois de novembre, mais les équipes pourront à tout
+    moment choisir de s'inscrire dans la démarche ». No submission deadline: a team joins (or
+    amends its candidature, adding its projet or its funding request) until the last day of the
+    campaign's school year, in the académie's time zone."""
+    if now >= cnr_campaign_ends_at(opened):
+        raise DomainError("cnr_joins_at_any_time_of_its_school_year",
+                          f"the school year {opened.school_year} is over: join the démarche in the next "
+                          "school year's campaign", "campaign_id")
+
+
+def cnr_campaign_ends_at(opened: CampaignOpened) -> datetime:
+    """The first instant after the CNR campaign's school year, where its académie is."""
+    return end_of_local_day(opened.academie, school_year_end(opened.school_year))
+
+
+def past_its_closing(opened: CampaignOpened, now: datetime) -> bool:
+    """Whether the campaign stopped taking candidatures by itself: past its submission deadline,
+    or for a CNR campaign past the end of its school year."""
+    if opened.dispositif is Dispositif.concertation:
+        return now >= cnr_campaign_ends_at(opened)
+    return now > opened.calendar.submission_deadline
 
 
 def end_of_local_day(academie: str, day: date) -> datetime:
@@ -152,7 +186,10 @@ def _close(cmd: CloseCampaign, state: CampaignState) -> list:
         raise NotFound("campaign_must_exist", "no such campaign", "campaign_id")
     if isinstance(state, Closed):
         return []
-    reason = "deadline" if cmd.now > state.opened.calendar.submission_deadline else "explicit"
+    past_deadline = past_its_closing(state.opened, cmd.now)
+    if cmd.at_deadline and not past_deadline:
+        return []  # a CNR campaign stays open past its calendar's submission deadline
+    reason = "deadline" if past_deadline else "explicit"
     return [CampaignClosed(campaign_id=state.campaign_id, academie=state.opened.academie, reason=reason)]
 
 

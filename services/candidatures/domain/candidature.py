@@ -51,7 +51,7 @@ from .rules import (
     CandidatureContent,
     classes_must_fit_the_offer_levels,
     content_must_follow_the_dispositif,
-    school_must_belong_to_the_campaign_academie,
+    every_school_must_belong_to_the_campaign_academie,
 )
 
 # -- rules ----------------------------------------------------------------------------------
@@ -73,10 +73,11 @@ def wished_offer_must_be_open_in_the_campaign(offer, campaign_id: str, content: 
 
 
 def content_is_acceptable(cmd: DraftCandidature) -> Header:
-    """Campaign open and before its deadline, school of the campaign's académie, content following
+    """Campaign open and before its deadline (a CNR campaign: within its school year), every
+    school of the campaign's académie, content following
     the dispositif's rules, wished offer open."""
     opened = campaign_accepts_submissions(cmd.campaign, cmd.now).opened
-    school_must_belong_to_the_campaign_academie(cmd.content.school, opened.academie)
+    every_school_must_belong_to_the_campaign_academie(cmd.content, opened.academie)
     content_must_follow_the_dispositif(opened.dispositif, cmd.content)
     wished_offer_must_be_open_in_the_campaign(cmd.offer, opened.campaign_id, cmd.content)
     return Header(cmd.candidature_id, opened.campaign_id, opened.dispositif)
@@ -141,7 +142,7 @@ def _resubmit(cmd: ResubmitCandidature, state: CandidatureState) -> list:
     # not apply, but the campaign must still exist and the content must follow the rules.
     if isinstance(cmd.campaign, NoCampaign):
         raise NotFound("campaign_must_exist", "no such campaign", "campaign_id")
-    school_must_belong_to_the_campaign_academie(cmd.content.school, cmd.campaign.opened.academie)
+    every_school_must_belong_to_the_campaign_academie(cmd.content, cmd.campaign.opened.academie)
     content_must_follow_the_dispositif(state.header.dispositif, cmd.content)
     wished_offer_must_be_open_in_the_campaign(cmd.offer, state.header.campaign_id, cmd.content)
     return [_event(CandidatureResubmitted, state.header, cmd.content)]

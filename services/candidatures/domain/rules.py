@@ -41,12 +41,19 @@ class CandidatureContent:
     tier: CultureTier | None = None
     partner_company: PartnerCompany | None = None
     concertation: Concertation | None = None
+    associated_schools: tuple[SchoolRef, ...] = ()
+
+    @property
+    def schools(self) -> tuple[SchoolRef, ...]:
+        """Every school of the candidature: the one carrying it first."""
+        return (self.school, *self.associated_schools)
 
     def as_fields(self) -> dict:
         return dict(
             school=self.school, classes=list(self.classes), school_objective=self.school_objective,
             offer_id=self.offer_id, partner_wished=self.partner_wished, wishes=self.wishes, tier=self.tier,
             partner_company=self.partner_company, concertation=self.concertation,
+            associated_schools=list(self.associated_schools),
         )
 
     @classmethod
@@ -56,31 +63,60 @@ class CandidatureContent:
             school=event.school, classes=tuple(event.classes), school_objective=event.school_objective,
             offer_id=event.offer_id, partner_wished=event.partner_wished, wishes=event.wishes, tier=event.tier,
             partner_company=event.partner_company, concertation=event.concertation,
+            associated_schools=tuple(event.associated_schools),
         )
 
 
 # -- the school -----------------------------------------------------------------------------
 
 
-def school_must_match_its_uai(school: SchoolRef) -> None:
+def school_must_match_its_uai(school: SchoolRef, field: str = "school") -> None:
     """The UAI's check letter is verified by the type; its département and académie must be the
     ones declared."""
     departement = departement_of_uai(school.uai)
     if normalise_departement(school.departement) != departement:
         raise DomainError("school_must_match_its_uai",
                           f"UAI {school.uai} is in département {departement}, not {school.departement}",
-                          "school.departement")
+                          f"{field}.departement")
     academie = academie_of_uai(school.uai)
     if school.academie != academie:
         raise DomainError("school_must_match_its_uai",
                           f"UAI {school.uai} belongs to académie {academie}, not {school.academie}",
-                          "school.academie")
+                          f"{field}.academie")
 
 
-def school_must_belong_to_the_campaign_academie(school: SchoolRef, campaign_academie: str) -> None:
+def school_must_belong_to_the_campaign_academie(school: SchoolRef, campaign_academie: str,
+                                                field: str = "school") -> None:
     if school.academie != campaign_academie:
         raise DomainError("school_must_belong_to_the_campaign_academie",
-                          f"the campaign is for académie {campaign_academie}", "school.academie")
+                          f"the campaign is for académie {campaign_academie}", f"{field}.academie")
+
+
+def every_school_must_belong_to_the_campaign_academie(content: "CandidatureContent", campaign_academie: str) -> None:
+    """The school carrying the candidature and every associated school: a CNR network or bassin
+    de formation lies inside one académie, whose groupe d'appui follows the project (seed 003)."""
+    school_must_belong_to_the_campaign_academie(content.school, campaign_academie)
+    for index, school in enumerate(content.associated_schools):
+        school_must_belong_to_the_campaign_academie(school, campaign_academie, f"associated_schools.{index}")
+
+
+def several_schools_only_for_a_cnr_project(dispositif: Dispositif, content: "CandidatureContent") -> None:
+    """Seed 003: « Volontariat des écoles ou groupes d'écoles » — the concertation « peut
+    néanmoins être étendue au réseau ou au bassin de formation ». Other dispositifs twin one
+    school with its partner. Each school is named once and matches its UAI."""
+    if not content.associated_schools:
+        return
+    if dispositif is not Dispositif.concertation:
+        raise DomainError("several_schools_only_for_a_cnr_project",
+                          "only a CNR project is carried by several schools", "associated_schools")
+    seen = {content.school.uai}
+    for index, school in enumerate(content.associated_schools):
+        field = f"associated_schools.{index}"
+        if school.uai in seen:
+            raise DomainError("each_school_of_the_project_is_named_once",
+                              f"school {school.uai} is named twice", f"{field}.uai")
+        seen.add(school.uai)
+        school_must_match_its_uai(school, field)
 
 
 def class_ids_must_be_unique(classes: Sequence[ClassEntry], field: str = "classes") -> None:
@@ -122,21 +158,36 @@ def culture_needs_a_tier(dispositif: Dispositif, tier: CultureTier | None) -> No
         raise DomainError("tier_only_for_culture", "only culture candidatures have a tier", "tier")
 
 
-def cnr_carries_concertation_project_and_funding(dispositif: Dispositif, content: CandidatureContent) -> None:
-    """A « Notre école, faisons-la ensemble » candidature asks for funding (the third step), so it
-    carries the pedagogical project and the funding requested, whose budget lines add up to the
-    amount; the concertation summary only when a concertation was held (seed 003: « trois étapes
-    facultatives, distinctes l'une de l'autre »)."""
+def cnr_carries_its_steps(dispositif: Dispositif, content: CandidatureContent) -> None:
+    """A « Notre école, faisons-la ensemble » candidature says which of the three steps the team
+    has reached: it may join with its initial concertation only (seed 003: « trois étapes
+    facultatives, distinctes l'une de l'autre »; teams « pourront à tout moment choisir de
+    s'inscrire dans la démarche »), with its projet, or with the projet and a funding request."""
     if dispositif is not Dispositif.concertation:
         if content.concertation is not None:
             raise DomainError("concertation_only_for_cnr", "only a CNR candidature carries a concertation",
                               "concertation")
         return
-    if content.concertation is None:
-        raise DomainError("cnr_carries_concertation_project_and_funding",
-                          "a CNR candidature carries the pedagogical project and the funding requested "
-                          "(and the concertation summary when one was held)", "concertation")
-    funding = content.concertation.funding
+    steps = content.concertation
+    if steps is None or (steps.concertation_summary is None and steps.pedagogical_project is None
+                         and steps.funding is None):
+        raise DomainError("cnr_joins_with_at_least_one_step",
+                          "a CNR candidature states at least one step: the initial concertation held, "
+                          "the projet pedagogique, or the projet and its funding request", "concertation")
+    cnr_funding_is_for_a_pedagogical_project(steps)
+
+
+def cnr_funding_is_for_a_pedagogical_project(steps: Concertation) -> None:
+    """« Les projets pédagogiques pourront être financés »: funding is asked for a projet (the same
+    rule as programmes' ``funding_requires_the_pedagogical_project``), and its budget lines, when
+    given, add up to the amount."""
+    funding = steps.funding
+    if funding is None:
+        return
+    if steps.pedagogical_project is None:
+        raise DomainError("cnr_funding_is_for_a_pedagogical_project",
+                          "funding is asked for a projet pedagogique: write the projet first",
+                          "concertation.pedagogical_project")
     if funding.budget_lines and sum(line.amount_eur for line in funding.budget_lines) != funding.amount_eur:
         raise DomainError("cnr_budget_lines_add_up_to_the_amount",
                           "the budget lines do not add up to the amount requested",
@@ -163,9 +214,10 @@ def classes_must_fit_the_offer_levels(classes: Sequence[ClassEntry], offer_level
 def content_must_follow_the_dispositif(dispositif: Dispositif, content: CandidatureContent) -> None:
     """Every content rule, in the order a school would want to hear about them."""
     school_must_match_its_uai(content.school)
+    several_schools_only_for_a_cnr_project(dispositif, content)
     class_ids_must_be_unique(content.classes)
     jes_only_from_5e_to_bts(dispositif, content.classes)
     jes_needs_a_partner_company(dispositif, content)
     culture_needs_a_tier(dispositif, content.tier)
-    cnr_carries_concertation_project_and_funding(dispositif, content)
+    cnr_carries_its_steps(dispositif, content)
     candidature_names_an_offer_or_partner(dispositif, content)

@@ -109,7 +109,8 @@ async def _candidature_known(conn, envelope, e, now) -> None:
 async def _candidature(conn, envelope, e: c.CandidatureDrafted, now) -> None:
     await _candidature_known(conn, envelope, e, now)
     campaign = await db.campaign(conn, e.campaign_id)
-    if campaign is not None and campaign.calendar.get("submission_deadline"):
+    # A CNR campaign has no submission deadline (seed 003): no deadline on the school's calendar.
+    if campaign is not None and campaign.calendar.get("submission_deadline") and campaign.dispositif != "concertation":
         deadline = calendar_dates(campaign.calendar, None)["submission_deadline"]
         await db.save_calendar_item(
             conn, now, uid=f"deadline-submission-{e.campaign_id}-{e.school.uai}@{UID_DOMAIN}",

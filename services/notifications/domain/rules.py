@@ -19,6 +19,8 @@ Kind = Literal["reminder", "escalation", "decision"]
 
 ALL_DISPOSITIFS = frozenset({"culture", "entreprise", "mercredi", "centre_social", "concertation"})
 REFERENTS = ("school_referent", "partner_referent")
+# A CNR campaign has no submission deadline: teams join at any time of the school year (seed 003).
+WITH_A_SUBMISSION_DEADLINE = ALL_DISPOSITIFS - {"concertation"}
 
 
 @dataclass(frozen=True)
@@ -85,18 +87,22 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # school with a draft not yet submitted is reminded on its own mailbox.
     _rule("campaign_deadline_j_minus_7", "campaign_opened", "submission_deadline", -7, ("school",),
           "campaign", {"campaign_closed"}, "campaign_deadline",
-          "Appel à candidatures « {title} » : plus que 7 jours pour candidater", late_until="submission_deadline"),
+          "Appel à candidatures « {title} » : plus que 7 jours pour candidater", late_until="submission_deadline",
+          dispositifs=WITH_A_SUBMISSION_DEADLINE),
     _rule("campaign_deadline_j_minus_1", "campaign_opened", "submission_deadline", -1, ("school",),
           "campaign", {"campaign_closed"}, "campaign_deadline",
-          "Appel à candidatures « {title} » : la date limite est demain", late_until="submission_deadline"),
+          "Appel à candidatures « {title} » : la date limite est demain", late_until="submission_deadline",
+          dispositifs=WITH_A_SUBMISSION_DEADLINE),
     _rule("draft_deadline_j_minus_7", "candidature_drafted", "submission_deadline", -7, ("school",),
           "candidature", {"candidature_submitted", "candidature_withdrawn"},
           "draft_deadline", "Votre candidature en brouillon n'est pas encore déposée (J-7)",
-          late_until="submission_deadline"),
+          late_until="submission_deadline",
+          dispositifs=WITH_A_SUBMISSION_DEADLINE),
     _rule("draft_deadline_j_minus_1", "candidature_drafted", "submission_deadline", -1, ("school",),
           "candidature", {"candidature_submitted", "candidature_withdrawn"},
           "draft_deadline", "Dernière chance : déposez votre candidature avant demain",
-          late_until="submission_deadline"),
+          late_until="submission_deadline",
+          dispositifs=WITH_A_SUBMISSION_DEADLINE),
     # Partnership year: the work meeting, then the bilan, then the renewal.
     # Both come back when the year's only work meeting is cancelled ("work_meeting_missing").
     _rule("work_meeting_to_hold", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_start", 0, REFERENTS,

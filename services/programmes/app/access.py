@@ -37,7 +37,9 @@ def in_scope(principal: Principal, state: State) -> bool:
     if isinstance(state, Unopened):
         return False
     identity = state.identity
-    scope_of = {Role.school: identity.uai, Role.partner: identity.partner_id, Role.academie: identity.academie}
+    if principal.role is Role.school:
+        return principal.scope in identity.uais  # a CNR project's associated schools too
+    scope_of = {Role.partner: identity.partner_id, Role.academie: identity.academie}
     return principal.scope == scope_of.get(principal.role)
 
 

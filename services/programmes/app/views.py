@@ -71,6 +71,7 @@ def partnership_view(state: Running | Ended, version: int) -> dict[str, Any]:
         "status": "ended" if isinstance(state, Ended) else "running",
         "ended_reason": state.reason if isinstance(state, Ended) else None,
         "dispositif": identity.dispositif.value, "academie": identity.academie, "uai": identity.uai,
+        "associated_uais": list(identity.uais[1:]),
         "partner_id": identity.partner_id, "candidature_id": identity.candidature_id,
         "years": len(state.past_years) + 1,
         "current_year": year_view(state.year),

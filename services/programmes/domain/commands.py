@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Union
 
-from jumelage_contracts.candidatures import CampaignCalendar, PartnerRef, SchoolRef
+from jumelage_contracts.candidatures import CampaignCalendar, Concertation, PartnerRef, SchoolRef
 from jumelage_contracts.programmes import (
     BudgetItem,
     CharterEngagement,
@@ -46,6 +46,8 @@ class OpenYear:
     campaign_id: str | None = None
     offer_id: str | None = None
     caused_by: str | None = None
+    steps_reached: Concertation | None = None  # CNR: what the project carried when it was accepted
+    associated_schools: tuple[SchoolRef, ...] = ()  # CNR: the other schools of the project
 
 
 @dataclass(frozen=True)

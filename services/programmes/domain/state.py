@@ -21,6 +21,7 @@ from jumelage_contracts.programmes import (
     ReferentRole,
     Side,
 )
+from jumelage_contracts.candidatures import SchoolRef
 from jumelage_contracts.reference import ActionKind, CultureTier, Dispositif, Level
 
 
@@ -44,6 +45,12 @@ class Identity:
     uai: str
     partner_id: str | None
     candidature_id: str
+    associated_schools: tuple[SchoolRef, ...] = ()  # CNR: the other schools of the project
+
+    @property
+    def uais(self) -> tuple[str, ...]:
+        """Every school of the partnership: the one carrying it first."""
+        return (self.uai, *(school.uai for school in self.associated_schools))
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 from jumelage_contracts.bounds import clip
 from jumelage_contracts.programmes import (
+    CONCERTATION_STEPS,
     ActionCancelled,
+    BudgetItem,
     ClassCancelled,
+    FundingRequested,
+    StepCompleted,
+    StepTrack,
     MeetingKind,
     PartnershipEnded,
     ProgrammeClass,
@@ -57,9 +63,12 @@ def already_opened(state: State, year_index: int) -> bool:
 def open_year(cmd: OpenYear, state: Running | Unopened) -> list:
     if already_opened(state, cmd.year_index):
         return []
+    if isinstance(state, Running) and not cmd.associated_schools:
+        # A renewal does not restate the project's schools: they stay.
+        cmd = replace(cmd, associated_schools=state.identity.associated_schools)
     opened = _year_opened(cmd)
     if isinstance(state, Unopened):
-        return [opened]
+        return [opened, *the_cnr_steps_reached_on_entry(cmd)]
     years_follow_one_another(state.year, cmd)
     closed = ProgrammeYearClosed(**state.year.stamp(state.identity.partnership_id), outcome="renewed",
                                  closed_at=cmd.now, bilan_recorded=state.year.bilan_recorded)
@@ -73,8 +82,40 @@ def _year_opened(cmd: OpenYear) -> ProgrammeYearOpened:
         tier=cmd.tier, school=cmd.school, partner=cmd.partner, offer_id=cmd.offer_id,
         classes=list(cmd.classes), calendar=cmd.calendar,
         year_starts_on=school_year_start(cmd.school_year), year_ends_on=school_year_end(cmd.school_year),
-        opened_by=cmd.opened_by, caused_by=cmd.caused_by,
+        opened_by=cmd.opened_by, caused_by=cmd.caused_by, associated_schools=list(cmd.associated_schools),
     )
+
+
+FUNDING_ON_ENTRY = "funding-on-entry"
+"""The id of the funding request a CNR project carried when the académie accepted it."""
+
+
+def the_cnr_steps_reached_on_entry(cmd: OpenYear) -> list:
+    """A CNR team joins with the steps it has reached (seed 003: « trois étapes facultatives,
+    distinctes »): its concertation only, or its projet, or the projet and a funding request. The
+    programme starts from there, so the steps and the request are recorded as the year opens
+    (at the acceptance: when the académie learnt of them); the others come later, or never."""
+    steps = cmd.steps_reached
+    if steps is None or cmd.year_index != 1:
+        return []
+    stamp = {"partnership_id": cmd.partnership_id, "school_year": cmd.school_year, "year_index": cmd.year_index}
+
+    def step(name: str, summary: str) -> StepCompleted:
+        return StepCompleted(**stamp, track=StepTrack.concertation, step=name,
+                             step_number=CONCERTATION_STEPS.index(name) + 1, completed_at=cmd.now,
+                             summary=clip(summary, 8000))
+
+    events: list = []
+    if steps.concertation_summary:
+        events.append(step("concertation", steps.concertation_summary))
+    if steps.pedagogical_project:
+        events.append(step("projet_pedagogique", steps.pedagogical_project))
+    if steps.funding is not None and steps.funding.amount_eur > 0 and steps.pedagogical_project:
+        events.append(FundingRequested(
+            **stamp, funding_id=FUNDING_ON_ENTRY, amount_eur=steps.funding.amount_eur,
+            budget=[BudgetItem(label=line.label, amount_eur=line.amount_eur) for line in steps.funding.budget_lines],
+            requested_at=cmd.now))
+    return events
 
 
 def decline_renewal(cmd: DeclineRenewal, state: Running) -> list:
@@ -126,7 +167,7 @@ def evolve_year_opened(state: State, event: ProgrammeYearOpened) -> State:
     identity = Identity(
         partnership_id=event.partnership_id, dispositif=event.dispositif, academie=event.school.academie.value,
         uai=event.school.uai, partner_id=event.partner.partner_id if event.partner else None,
-        candidature_id=event.candidature_id,
+        candidature_id=event.candidature_id, associated_schools=tuple(event.associated_schools),
     )
     if isinstance(state, Running):
         return Running(identity=identity, year=year, past_years=state.past_years + (state.year,))

@@ -46,6 +46,9 @@ LABELS: tuple[tuple[str, str], ...] = (
     ("renewals_granted", "Renouvellements accordés"),
     ("renewals_declined", "Renouvellements refusés"),
     ("renewal_rate", "Taux de renouvellement"),
+    ("cnr_concertation", "Projets CNR ayant tenu leur concertation"),
+    ("cnr_projet_pedagogique", "Projets CNR ayant écrit leur projet pédagogique"),
+    ("cnr_financement", "Projets CNR ayant demandé un financement"),
     ("reminders_sent", "Rappels envoyés"),
     ("reminders_failed", "Rappels en échec"),
     ("overdue_work_meeting", "Jumelages sans réunion de travail (en retard)"),
@@ -74,7 +77,7 @@ _COUNTS = ("campaigns_opened", "campaigns_closed", "candidatures_submitted", "ca
            "partnerships_active", "classes_reached",
            "actions_planned", "actions_realised", "actions_cancelled", "meetings_held", "bilans_recorded",
            "wish_to_continue", "renewals_requested", "renewals_granted", "renewals_declined", "reminders_sent",
-           "reminders_failed")
+           "reminders_failed", "cnr_concertation", "cnr_projet_pedagogique", "cnr_financement")
 
 
 def ratio(part: int, whole: int) -> float | None:

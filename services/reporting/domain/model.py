@@ -121,5 +121,5 @@ METRICS = (
     "meetings_scheduled", "meetings_held", "conventions_signed", "referents_designated",
     "bilans_recorded", "satisfaction", "wish_to_continue", "programme_years_closed",
     "reminders_scheduled", "reminders_sent", "reminders_failed", "reminders_cancelled",
-    "work_meeting_due", "bilan_due",
+    "work_meeting_due", "bilan_due", "cnr_concertation", "cnr_projet_pedagogique", "cnr_financement",
 )

@@ -280,6 +280,26 @@ def bilan_recorded(ev: Incoming, st: State) -> Effects:
     return Effects(facts=facts, timeline=entry, state={key: {**year, "bilan": True}})
 
 
+CNR_STEP_METRICS = {"concertation": "cnr_concertation", "projet_pedagogique": "cnr_projet_pedagogique",
+                    "financement": "cnr_financement"}
+
+
+def step_completed(ev: Incoming, st: State) -> Effects:
+    """A CNR project counts once per step it reached in a year (seed 003: the three steps are
+    optional and distinct, so each is counted on its own, not as a stage); plan mercredi's steps
+    go on the timeline only."""
+    d = ev.data
+    entry = [Entry(subject_of(d), ev.type, f"Étape {d['step']} terminée")]
+    metric = CNR_STEP_METRICS.get(d["step"]) if d.get("track") == "concertation" else None
+    key = year_key(d["partnership_id"], d["school_year"])
+    year = st.get(key) or {}
+    reached = list(year.get("cnr_steps") or [])
+    if metric is None or d["step"] in reached:
+        return Effects(timeline=entry)
+    return Effects(facts=[_year_fact(d, st, metric)], timeline=entry,
+                   state={key: {**year, "cnr_steps": reached + [d["step"]]}})
+
+
 def _timeline_only(label: str) -> Callable[[Incoming, State], Effects]:
     def step(ev: Incoming, st: State) -> Effects:
         return Effects(timeline=[Entry(subject_of(ev.data), ev.type, label.format(**ev.data))])
@@ -304,7 +324,7 @@ HANDLERS: dict[str, Callable[[Incoming, State], Effects]] = {
     "ActionCompleted": action_completed,
     "BilanRecorded": bilan_recorded,
     "BilanSideRecorded": _timeline_only("Bilan : part {side} enregistrée"),
-    "StepCompleted": _timeline_only("Étape {step} terminée"),
+    "StepCompleted": step_completed,
     "FundingRequested": _timeline_only("Financement demandé : {amount_eur} €"),
     "FundingGranted": _timeline_only("Financement accordé : {amount_eur} €"),
     "FundingSpent": _timeline_only("Dépense : {amount_eur} € ({label})"),

@@ -252,3 +252,24 @@ async def test_a_partnership_attributed_late_is_told_to_hold_its_work_meeting_th
     assert set(harness.mailbox.envelopes[0][1]) == {CLAIRE, YANNICK}
     (timer,) = await harness.timers(rule="work_meeting_to_hold")
     assert timer.status == "sent"
+
+
+async def test_a_cnr_campaign_has_no_deadline_so_no_school_is_reminded_of_one(harness) -> None:
+    """Seed 003: teams join the démarche « à tout moment »; a CNR calendar's submission date binds nobody."""
+    from sqlalchemy import select
+
+    from notifications.adapters import db
+
+    cnr = {"campaign_id": "camp-paris-cnr-2025-2026", "dispositif": "concertation"}
+    await harness.play(example("CampaignOpened", **cnr, title="Notre ecole, faisons-la ensemble"))
+    await harness.play(example("CandidatureDrafted", **cnr, tier=None,
+                               concertation={"concertation_summary": "Un temps d'echange avec les familles"}))
+    await harness.play(example("CampaignOpened"))  # a culture call beside it keeps its deadline
+    await harness.move_to(datetime(2025, 6, 2, tzinfo=UTC))
+    assert {t.rule for t in await harness.timers(campaign_id=cnr["campaign_id"])} == set()
+    assert {t.rule for t in await harness.timers(campaign_id="camp-paris-culture-2025-2026")} == {
+        "campaign_deadline_j_minus_7", "campaign_deadline_j_minus_1"}
+    async with harness.store.engine.connect() as conn:
+        deadlines = (await conn.execute(select(db.calendar_items.c.campaign_id)
+                                        .where(db.calendar_items.c.kind == "deadline"))).all()
+    assert deadlines == []

@@ -59,6 +59,8 @@ PARIS_SCHOOL = SchoolRef(uai="0750655E", name="Ecole elementaire Belleville", ac
 PARIS_COLLEGE = SchoolRef(uai="0750100B", name="College Jean Jaures", academie="paris", departement="75",
                           education_prioritaire="REP")
 CRETEIL_SCHOOL = SchoolRef(uai="0930001W", name="Ecole Jules Ferry", academie="creteil", departement="93")
+PARIS_SCHOOL_2 = SchoolRef(uai="0750712S", name="Ecole maternelle Ramponeau", academie="paris", departement="75",
+                           education_prioritaire="REP+")
 
 
 def cls(class_id: str, level: str, pupils: int = 24) -> ClassEntry:
@@ -112,17 +114,32 @@ def jes_content(classes=None, company: bool = True) -> CandidatureContent:
     )
 
 
-def cnr_content(concertation: bool = True, amount: int = 4500) -> CandidatureContent:
+CONCERTATION_HELD = "Trois reunions avec familles, elus et associations"
+PROJET = "Vegetaliser la cour et en faire un lieu d'apprentissage"
+
+
+def cnr_funding(amount: int = 4500) -> FundingRequest:
+    return FundingRequest(amount_eur=amount, budget_lines=[
+        BudgetLine(label="Plantations", amount_eur=3000), BudgetLine(label="Mobilier", amount_eur=1500)])
+
+
+def cnr_content(concertation: bool = True, amount: int = 4500, *, summary: str | None = CONCERTATION_HELD,
+                projet: str | None = PROJET, funding: bool = True, schools=()) -> CandidatureContent:
+    """A CNR candidature; by default with its three steps (concertation held, projet, funding)."""
     return CandidatureContent(
         school=PARIS_SCHOOL, classes=(cls("ce2-a", "CE2"),),
         school_objective="Ameliorer le bien-etre des eleves dans la cour",
         concertation=Concertation(
-            concertation_summary="Trois reunions avec familles, elus et associations",
-            pedagogical_project="Vegetaliser la cour et en faire un lieu d'apprentissage",
-            funding=FundingRequest(amount_eur=amount, budget_lines=[
-                BudgetLine(label="Plantations", amount_eur=3000), BudgetLine(label="Mobilier", amount_eur=1500)]),
+            concertation_summary=summary, pedagogical_project=projet,
+            funding=cnr_funding(amount) if funding else None,
         ) if concertation else None,
+        associated_schools=tuple(schools),
     )
+
+
+def cnr_concertation_only(schools=()) -> CandidatureContent:
+    """A team joining with its initial concertation only: no projet, no funding yet."""
+    return cnr_content(projet=None, funding=False, schools=schools)
 
 
 def mercredi_content() -> CandidatureContent:

@@ -459,3 +459,19 @@ async def test_a_nul_character_in_a_reason_is_a_422_naming_the_field(client):
     r = await client.post("/offers/offer-1/withdraw", json={"reason": "fin\x00"}, headers=PARTNER)
     assert r.status_code == 422, r.text
     assert "reason" in r.json()["detail"]
+
+
+async def test_the_deadline_sweep_leaves_a_cnr_campaign_open_for_teams_to_join_all_year(client):
+    """Seed 003: teams join the démarche « à tout moment »; the campaign closes with its school year."""
+    assert (await client.post("/campaigns", json=campaign_body("concertation", "cnr"), headers=ACADEMIE)).status_code \
+        == 201
+    client.clock.set(AFTER_DEADLINE)
+    assert await client.app_commands.close_campaigns_past_deadline() == []
+    body = candidature_body("concertation", "team-1", classes=("CE2",), offer_id=None)
+    body["concertation"] = {"concertation_summary": "Un temps d'echange avec les familles"}
+    r = await client.post("/campaigns/cnr/candidatures", json=body, headers=SCHOOL)
+    assert r.status_code == 201, r.text
+    client.clock.set(datetime(2026, 7, 8, 9, tzinfo=timezone.utc))  # the 2025-2026 school year is over
+    assert await client.app_commands.close_campaigns_past_deadline() == ["cnr"]
+    [_, closed] = await client.runtime.store.read_stream("campaign-cnr")
+    assert closed.type == "CampaignClosed" and closed.data["reason"] == "deadline"

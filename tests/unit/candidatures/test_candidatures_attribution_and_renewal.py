@@ -202,17 +202,6 @@ def test_a_late_jumelage_is_attributed_until_the_end_of_the_work_meeting_window(
     assert (err.rule, err.field) == ("a_late_attribution_leaves_time_for_the_programme", "campaign_id")
 
 
-def test_a_cnr_project_may_join_late_until_the_bilan_window_opens():
-    cnr = dict(offer=O.NoOffer(), dispositif=Dispositif.concertation, late_reason="Equipe entree dans la demarche")
-    history = instructed(cnr_content(), Dispositif.concertation)
-    [p] = attribute(history, now=datetime(2026, 2, 2, 9, 0, tzinfo=UTC), **cnr).candidature_events
-    assert p.late and p.dispositif == "concertation"
-    # bilan window opens 11 May 2026: 10 May is the last day (Paris, UTC+2)
-    assert attribute(history, now=datetime(2026, 5, 10, 21, 59, tzinfo=UTC), **cnr).candidature_events
-    assert rule_of(lambda: attribute(history, now=datetime(2026, 5, 10, 22, 0, tzinfo=UTC), **cnr)) \
-        == "a_late_attribution_leaves_time_for_the_programme"
-
-
 def test_a_reason_given_in_time_is_not_recorded_as_late():
     [p] = attribute(instructed(), late_reason=FREED).candidature_events
     assert (p.late, p.late_reason) == (False, None)

@@ -143,9 +143,9 @@ def test_a_jes_candidature_needs_a_partner_company():
         "jes_needs_a_partner_company")
 
 
-def test_a_cnr_candidature_carries_concertation_project_and_funding():
+def test_a_cnr_candidature_carries_its_steps():
     given(K).when(submit(cnr_content(concertation=False), Dispositif.concertation, offer=None)).raises(
-        "cnr_carries_concertation_project_and_funding")
+        "cnr_joins_with_at_least_one_step")
     [event] = given(K).when(submit(cnr_content(), Dispositif.concertation, offer=None)).produce()
     assert event.concertation.funding.amount_eur == 4500
 

@@ -190,3 +190,19 @@ def test_replanning_the_same_trigger_gives_the_same_ids(starts: datetime) -> Non
     again = plan(action(starts=starts), DEFAULT_RULES, now, DIRECTORY)
     assert [p.reminder_id for p in first.schedule] == [p.reminder_id for p in again.schedule]
     assert all(p.due_at < starts for p in first.schedule)
+
+
+def campaign_opened(dispositif: str) -> Trigger:
+    return Trigger(kinds=frozenset({"campaign_opened"}), academie="paris", dispositif=dispositif,
+                   school_year="2025-2026", campaign_id="camp-1",
+                   dates={"submission_deadline": datetime(2025, 5, 31, 21, 59, tzinfo=UTC)},
+                   facts={"title": "Appel 2025-2026"})
+
+
+def test_a_cnr_campaign_has_no_deadline_to_remind_schools_of() -> None:
+    """Seed 003: teams join the démarche at any time of the school year."""
+    march = datetime(2025, 3, 1, tzinfo=UTC)
+    culture = {p.rule for p in plan(campaign_opened("culture"), rules_for("paris", "culture"), march, DIRECTORY).schedule}
+    assert culture == {"campaign_deadline_j_minus_7", "campaign_deadline_j_minus_1"}
+    cnr = plan(campaign_opened("concertation"), rules_for("paris", "concertation"), march, DIRECTORY).schedule
+    assert cnr == ()

@@ -380,3 +380,26 @@ async def test_commands_after_the_first_decide_on_the_cache_without_reading_the_
     again = await h.client.post(f"/partnerships/{PID}/actions", json=action("act-3"), headers=h.school)
     assert (again.status_code, again.json()["events"]) == (200, [])
     assert reads == [8]  # "nothing to do" is confirmed on the stream, from the cached version on
+
+
+async def test_the_schools_associated_to_a_cnr_project_follow_it_and_act_on_the_school_side(h):
+    """Seed 003: « écoles ou groupes d'écoles » — a project carried by one school for several."""
+    from jumelage_contracts.candidatures import Concertation, SchoolRef
+
+    pid = "p-cnr-group"
+    ramponeau = SchoolRef(uai="0750712S", name="Ecole maternelle Ramponeau", academie="paris", departement="75")
+    event = attributed(pid, "concertation").model_copy(update={
+        "partner": None, "tier": None, "offer_id": None, "associated_schools": [ramponeau],
+        "concertation": Concertation(concertation_summary="Deux temps d'echange avec les familles")})
+    await h.deliver(event, envelope_of(event, stream_id=f"cand-{pid}"))
+    url = f"/partnerships/{pid}"
+    maternelle, stranger = h.token("school", "0750712S"), h.token("school", "0750100B")
+    seen = await h.client.get(url, headers=maternelle)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["associated_uais"] == ["0750712S"] and seen.json()["current_year"]["steps_done"] == ["concertation"]
+    r = await h.client.post(f"{url}/steps", json={"track": "concertation", "step": "projet_pedagogique",
+                                                  "summary": "Une cour partagee"}, headers=maternelle)
+    assert r.status_code == 201, r.text
+    assert (await h.client.get(url, headers=stranger)).status_code == 403
+    assert (await h.client.post(f"{url}/steps", json={"track": "concertation", "step": "financement",
+                                                      "summary": "x"}, headers=stranger)).status_code == 403

@@ -196,6 +196,11 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
                         add("satisfaction", dims, d["school_year"], 1, d[side]["satisfaction"])
                 if d["wish_to_continue"]:
                     add("wish_to_continue", dims, d["school_year"])
+        elif t == "StepCompleted":
+            y = years[(d["partnership_id"], d["school_year"])]
+            if d["track"] == "concertation" and d["step"] not in y.setdefault("cnr_steps", set()):
+                y["cnr_steps"].add(d["step"])
+                add(f"cnr_{d['step']}", this_year(d), d["school_year"])
         elif t == "PartnershipEnded":
             years[(d["partnership_id"], d["school_year"])]["ended"] = True
             stopped.add((d["partnership_id"], d["school_year"]))
@@ -249,7 +254,7 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
         "candidatures_attributed", "candidatures_rejected", "attributions_late", "places_released",
         "partnerships_active", "classes_reached", "actions_planned", "actions_realised", "actions_cancelled", "meetings_held", "bilans_recorded",
         "wish_to_continue", "renewals_requested", "renewals_granted", "renewals_declined", "reminders_sent",
-        "reminders_failed")}
+        "reminders_failed", "cnr_concertation", "cnr_projet_pedagogique", "cnr_financement")}
     standing = out["candidatures_submitted"] - out["candidatures_withdrawn"]
     out["attribution_rate"] = round(out["candidatures_attributed"] / standing, 4) if standing > 0 else None
     out["pupils_reached"] = amount("classes_reached")

@@ -483,3 +483,33 @@ async def test_without_an_identity_provider_a_browser_without_a_token_gets_a_pag
     assert "jumelage token --role" in page.text and "not-a-token" not in page.text
     answer = await api.client.get("/dashboard/paris", headers={"Accept": "application/json"})
     assert answer.status_code == 401 and answer.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_cnr_projects_are_counted_by_each_step_they_reached(sqlite_url) -> None:
+    """Issue 12: CNR projects by step reached. The steps are optional and distinct (seed 003): a
+    project counts once under each step it reached, in any order; plan mercredi's steps count nothing."""
+    from datetime import timedelta
+
+    app = await reporting_app(sqlite_url, NOW)
+    try:
+        start, cnr = datetime(2025, 7, 4, 10, tzinfo=timezone.utc), {"dispositif": "concertation"}
+        events = [example_envelope(t, start + timedelta(days=i), i + 1, **cnr) for i, t in enumerate(
+            ["CampaignOpened", "CandidatureSubmitted", "PartnershipAttributed", "ProgrammeYearOpened"])]
+
+        def step(name: str, number: int, day: int, track: str = "concertation"):
+            return example_envelope("StepCompleted", start + timedelta(days=day), day, track=track, step=name,
+                                    step_number=number)
+
+        before_projet = start + timedelta(days=30)
+        events += [step("projet_pedagogique", 2, 20), step("concertation", 1, 40), step("concertation", 1, 41),
+                   step("formalisation", 3, 42, track="mercredi")]
+        await app.apply(events)
+        figures = (await app.client.get("/indicators?dispositif=concertation", headers=app.auth())).json()["indicators"]
+        assert (figures["cnr_concertation"], figures["cnr_projet_pedagogique"], figures["cnr_financement"]) == (1, 1, 0)
+        then = (await app.client.get(f"/indicators?as_of={before_projet.date()}", headers=app.auth())).json()
+        assert (then["indicators"]["cnr_concertation"], then["indicators"]["cnr_projet_pedagogique"]) == (0, 1)
+        exported = (await app.client.get("/indicators.csv", headers=app.auth())).content.decode("utf-8-sig")
+        assert "Projets CNR ayant tenu leur concertation;1" in exported
+    finally:
+        await app.client.aclose()
+        await app.store.close()

@@ -36,7 +36,7 @@ def filter_sets(events, rng: random.Random) -> list[dict]:
            {"domain": rng.choice(domains)}, {"ruralite": rng.choice(["petites_villes", "bourgs_ruraux"])},
            {"ep": "REP", "domain": rng.choice(domains)}]
     out.append({"academie": rng.choice(academies)})
-    out.append({"dispositif": rng.choice(["culture", "entreprise", "mercredi"]),
+    out.append({"dispositif": rng.choice(["culture", "entreprise", "mercredi", "concertation"]),
                 "school_year": rng.choice(["2025-2026", "2026-2027"])})
     return out
 
