@@ -340,6 +340,7 @@ async def _partnership_trigger(conn, envelope, e, kinds: frozenset[str], **extra
     if known is None:
         return []
     facts = {"school_name": known.school_name, "partner_name": known.partner_name or "partenaire",
+             "with_partner": f" avec {known.partner_name}" if known.partner_name else "",
              **extra.pop("facts", {})}
     dates = {**calendar_dates(known.calendar, known.school_year), **extra.pop("dates", {})}
     return [Trigger(kinds=kinds, academie=known.academie, dispositif=known.dispositif,

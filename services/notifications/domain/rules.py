@@ -21,6 +21,8 @@ ALL_DISPOSITIFS = frozenset({"culture", "entreprise", "mercredi", "centre_social
 REFERENTS = ("school_referent", "partner_referent")
 # A CNR campaign has no submission deadline: teams join at any time of the school year (seed 003).
 WITH_A_SUBMISSION_DEADLINE = ALL_DISPOSITIFS - {"concertation"}
+# a CNR project has no partner structure (seed 003), so no school / partner work meeting
+WITH_A_PARTNER = ALL_DISPOSITIFS - {"concertation"}
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("work_meeting_to_hold", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_start", 0, REFERENTS,
           "partnership", {"work_meeting_scheduled"} | _ENDED, "work_meeting_to_hold",
           "Jumelage {school_name} / {partner_name} : fixez votre réunion de travail",
-          catch_up=(_ATTRIBUTED, "work_meeting_window_end"), late_until="work_meeting_window_end"),
+          catch_up=(_ATTRIBUTED, "work_meeting_window_end"), late_until="work_meeting_window_end",
+          dispositifs=WITH_A_PARTNER),
     _rule("work_meeting_escalation", _ATTRIBUTED | {"work_meeting_missing"}, "work_meeting_window_end", 1, ("academie",),
           "partnership", {"work_meeting_scheduled"} | _ENDED, "work_meeting_escalation",
           "Sans réunion de travail : jumelage {school_name} / {partner_name}", kind="escalation",
-          late_until="school_year_end"),
+          late_until="school_year_end", dispositifs=WITH_A_PARTNER),
     _rule("bilan_window_open", _ATTRIBUTED, "bilan_window_start", 0, REFERENTS,
           "partnership", {"bilan_recorded"} | _ENDED, "bilan_window_open",
           "Jumelage {school_name} / {partner_name} : le temps du bilan", catch_up=(_ATTRIBUTED, "bilan_window_end"),
@@ -123,7 +126,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
           late_until="school_year_end"),
     _rule("renewal_window", "bilan_recorded", "renewal_deadline", -14, ("school_referent", "school"),
           "partnership", {"renewal_requested"} | _ENDED, "renewal_window",
-          "Poursuivre le jumelage avec {partner_name} : demandez le renouvellement",
+          "Poursuivre le jumelage{with_partner} : demandez le renouvellement",
           condition="may_ask_for_renewal", late_until="renewal_deadline"),
     _rule("jes_questionnaire", _ATTRIBUTED, "school_year_end", -21, REFERENTS,
           "partnership", _ENDED, "jes_questionnaire",

@@ -206,3 +206,15 @@ def test_a_cnr_campaign_has_no_deadline_to_remind_schools_of() -> None:
     assert culture == {"campaign_deadline_j_minus_7", "campaign_deadline_j_minus_1"}
     cnr = plan(campaign_opened("concertation"), rules_for("paris", "concertation"), march, DIRECTORY).schedule
     assert cnr == ()
+
+
+def test_a_cnr_project_has_no_partner_so_no_work_meeting_to_hold_but_still_its_bilan() -> None:
+    result = plan(attributed("concertation"), rules_for("paris", "concertation"), JULY, DIRECTORY)
+    assert {p.rule for p in result.schedule} == {"bilan_window_open", "bilan_escalation"}
+
+
+def test_the_renewal_reminder_names_a_partner_only_when_there_is_one() -> None:
+    rule = RULES_BY_NAME["renewal_window"]
+    assert rule.title.format(with_partner=" avec Musee Carnavalet") == \
+        "Poursuivre le jumelage avec Musee Carnavalet : demandez le renouvellement"
+    assert rule.title.format(with_partner="") == "Poursuivre le jumelage : demandez le renouvellement"
