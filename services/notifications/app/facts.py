@@ -274,6 +274,12 @@ async def _t_candidature(conn, envelope, e) -> list[Trigger]:
                     facts={"title": campaign.title, "school_name": known.school_name}, event_id=str(envelope.id))]
 
 
+def pair(school_name: str, partner_name: str | None) -> str:
+    """How a subject line names a partnership: « école / partenaire », or the school alone when
+    there is no partner structure (a CNR project)."""
+    return f"{school_name} / {partner_name}" if partner_name else school_name
+
+
 async def _t_attributed(conn, envelope, e) -> list[Trigger]:
     kind = "renewal_granted" if isinstance(e, c.RenewalGranted) else "partnership_attributed"
     dates = calendar_dates(e.calendar.model_dump(mode="json"), e.school_year)
@@ -283,6 +289,7 @@ async def _t_attributed(conn, envelope, e) -> list[Trigger]:
                     partnership_id=e.partnership_id, uai=e.school.uai, dates=dates,
                     facts={"school_name": e.school.name, "partner_name": e.partner.name if e.partner else "partenaire",
                            "with_partner": f" avec {e.partner.name}" if e.partner else "",
+                           "pair": pair(e.school.name, e.partner.name if e.partner else None),
                            "school_year": e.school_year, "detail": classes_summary(e.classes)},
                     flags={"has_partner": e.partner is not None, "first_year": e.year_index == 1},
                     event_id=str(envelope.id))]
@@ -341,6 +348,7 @@ async def _partnership_trigger(conn, envelope, e, kinds: frozenset[str], **extra
         return []
     facts = {"school_name": known.school_name, "partner_name": known.partner_name or "partenaire",
              "with_partner": f" avec {known.partner_name}" if known.partner_name else "",
+             "pair": pair(known.school_name, known.partner_name),
              **extra.pop("facts", {})}
     dates = {**calendar_dates(known.calendar, known.school_year), **extra.pop("dates", {})}
     return [Trigger(kinds=kinds, academie=known.academie, dispositif=known.dispositif,
