@@ -189,3 +189,50 @@ def csv_rows(response) -> list[list[str]]:
 
 def sheet_of(response):
     return load_workbook(io.BytesIO(response.content)).active
+
+
+async def test_the_migration_adds_the_figures_tables_to_a_generation_made_before_it(tmp_path) -> None:
+    from sqlalchemy import inspect, text
+
+    from eventkit.migrations import run_migrations
+    from eventkit.sql import make_engine
+    from reporting.bootstrap import MIGRATIONS
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await run_migrations(url, [MIGRATIONS])
+    engine = make_engine(url, migrations=True)
+    try:
+        async with engine.begin() as conn:  # a database left at reporting_0005, before the tables
+            await conn.execute(text("DROP TABLE rpt_g1_answer"))
+            await conn.execute(text("DROP TABLE rpt_g1_rencontre"))
+            await conn.execute(text("UPDATE alembic_version_reporting SET version_num = 'reporting_0005'"))
+        await run_migrations(url, [MIGRATIONS])
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            version = await conn.scalar(text("SELECT version_num FROM alembic_version_reporting"))
+        assert {"rpt_g1_answer", "rpt_g1_rencontre"} <= tables and version == "reporting_0006"
+    finally:
+        await engine.dispose()
+
+
+def test_an_expense_counts_once_by_its_id_and_a_funding_is_requested_and_granted_once() -> None:
+    from reporting.domain import Incoming, needs, project
+
+    base = {"partnership_id": "p", "school_year": "2025-2026", "year_index": 1, "funding_id": "f1"}
+    state: dict = {}
+
+    def apply(type_: str, **data) -> list:
+        ev = Incoming(event_id=type_, type=type_, source="programmes", stream_id="partnership-p",
+                      occurred_at=NOW, day=NOW.date(), academie="paris", data={**base, **data})
+        effects = project(ev, {k: state[k] for k in needs(ev) if k in state})
+        state.update(effects.state)
+        return [(f.metric, f.amount) for f in effects.facts]
+
+    assert apply("FundingRequested", amount_eur=900) == [("funds_requested", 900)]
+    assert apply("FundingRequested", amount_eur=900) == []
+    assert apply("FundingGranted", amount_eur=700) == [("funds_granted", 700)]
+    assert apply("FundingGranted", amount_eur=700) == []
+    spend = {"expense_id": "e1", "amount_eur": 300, "label": "Livres", "total_spent_eur": 300}
+    assert apply("FundingSpent", **spend) == [("funds_spent", 300)]
+    assert apply("FundingSpent", **spend) == []
+    assert apply("FundingSpent", **{**spend, "expense_id": "e2", "total_spent_eur": 600}) == [("funds_spent", 300)]
