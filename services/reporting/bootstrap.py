@@ -12,6 +12,7 @@ from eventkit.runtime import ServiceRuntime
 from eventkit.settings import ServiceSettings
 from eventkit.store import EventStore
 from reporting.api import ops
+from reporting.api import figures as figure_routes
 from reporting.api.routes import principal, router
 from reporting.app.live import LiveProjection
 
@@ -43,6 +44,7 @@ def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntim
                   lifespan=runtime.lifespan)
     runtime.install(app)
     app.include_router(router)
+    app.include_router(figure_routes.router)
     app.include_router(ops.router)
     # "today" (the default as_of) follows the clock: a demo that moves the other services' clocks
     # moves this one too, so the figures read without as_of show what just happened

@@ -20,11 +20,21 @@ from jumelage_contracts.registry import model_for
 
 # every académie the fixture has schools in
 ACADEMIES = tuple(sorted({s.academie.value for s in schools()}))
-DISPOSITIFS = ("culture", "entreprise", "mercredi", "concertation")
+DISPOSITIFS = ("culture", "entreprise", "mercredi")
+# drawn apart (see _campaign), so that the histories of DISPOSITIFS stay those other tests know
+LATER_DISPOSITIFS = ("centre_social", "concertation")
 LEVELS = ("CM1", "CM2", "5e", "4e", "3e")
 EP = ("REP", "REP+", "none")
 RURALITE = ("grands_centres_urbains", "ceintures_urbaines", "petites_villes", "bourgs_ruraux")
 KINDS = ("visit", "workshop", "careers_forum", "performance")
+# the end-of-year questionnaire (seed 004): choices, a figure, a word out of many, a free text
+QUESTIONS = {
+    "Le jumelage a-t-il répondu à vos attentes ?": ("Oui", "oui ", "Non", "Plutôt oui", "Plutôt  non", " "),
+    "Note globale (1 à 5)": ("1", "2", "3", "4", "5"),
+    "Un mot pour résumer l'année": tuple(f"Mot {i}" for i in range(14)),
+    "Que faudrait-il améliorer ?": ("Le calendrier", "Mieux préparer les élèves avant chaque visite, et prévoir un "
+                                    "temps d'échange avec les familles en fin d'année scolaire.", ""),
+}
 
 
 @dataclass
@@ -144,6 +154,9 @@ def _campaign(b: HistoryBuilder, i: str, start_year: int) -> dict[str, Any]:
     rng = b.rng
     year = start_year + rng.randint(0, 1)
     academie, dispositif = rng.choice(ACADEMIES), rng.choice(DISPOSITIFS)
+    later = random.Random(f"{i}:{academie}:{dispositif}:{year}")
+    if later.random() < 0.4:  # centres sociaux and CNR (issue 12's figures)
+        dispositif = later.choice(LATER_DISPOSITIFS)
     cid = f"camp-{i}-{academie}-{dispositif}"
     opened = date(year, 3, 1) + timedelta(days=rng.randint(0, 20))
     camp = {"campaign_id": cid, "academie": academie, "dispositif": dispositif, "school_year": f"{year}-{year + 1}",
@@ -376,22 +389,42 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
                     "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "message_id": f"<{rid}@j>",
                     "sent_at": sent.isoformat(), "recipients": [{"role": "school", "name": "École",
                                                                  "email": "ecole@example.fr"}]})
+    # What issue 12's figures read draws from its own generator, so that the histories above stay
+    # the ones the other tests were written against.
+    sub = random.Random(f"{pid}:{index}")
+    if camp["dispositif"] == "centre_social":
+        _rencontres(b, sub, stream, academie, base, year)
+    if camp["dispositif"] == "concertation":
+        _funding(b, sub, stream, academie, base, year)
     if rng.random() < 0.5:
         recorded = b.at(date(year + 1, 6, 1) + timedelta(days=rng.randint(0, 40)), 17)
         wish = rng.random() < 0.7
         school_part = {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish}
         partner_part = {"satisfaction": rng.randint(1, 5), "wish_to_continue": wish}
+        school_answers, partner_answers = _answers(sub, "school"), _answers(sub, "partner")
         # Both shapes of the bilan: the joint one of old (both parts typed at once) and, one year in
-        # three, the school's own part first, then the bilan closed without a partner part (a CNR
-        # project, or the académie closing it).
+        # three, the school's own part first, then (half the time) the partner's, then the bilan —
+        # closed without a partner part otherwise (a CNR project, or the académie closing it). The
+        # joint bilan repeats the parts' answers; an académie typing the bilan itself after the
+        # school's part may give other answers for the school (its part's count).
         per_side = (index + len(pid)) % 3 == 0
+        partner_side = per_side and sub.random() < 0.5
+        joint_answers = school_answers + partner_answers
         if per_side:
             b.emit(recorded - timedelta(hours=1), "BilanSideRecorded", stream, academie, {
-                **base, "side": "school", "recorded_at": recorded.isoformat(), "evaluation": school_part})
+                **base, "side": "school", "recorded_at": recorded.isoformat(), "evaluation": school_part,
+                "questionnaire": school_answers})
+            if partner_side:
+                b.emit(recorded - timedelta(minutes=30), "BilanSideRecorded", stream, academie, {
+                    **base, "side": "partner", "recorded_at": recorded.isoformat(), "evaluation": partner_part,
+                    "questionnaire": partner_answers})
+            else:
+                joint_answers = school_answers if sub.random() < 0.7 else _answers(sub, "school")
         b.emit(recorded, "BilanRecorded", stream, academie, {
             **base, "bilan_meeting_id": f"{pid}-{index}-bilan", "recorded_at": recorded.isoformat(), "per_class": [],
             "planned": 0, "realised": 0, "cancelled": 0, "pupils_reached": 0,
-            "school": school_part, "partner": None if per_side else partner_part, "wish_to_continue": wish})
+            "school": school_part, "partner": partner_part if partner_side or not per_side else None,
+            "questionnaire": joint_answers, "wish_to_continue": wish})
     if rng.random() < 0.15:
         # at the end of the school year, or during it (the year stops counting as active then)
         midyear = rng.random() < 0.4
@@ -402,3 +435,64 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
             **base, "reason": "withdrawn" if midyear else "completed", "ended_at": ended.isoformat(), "years": index})
         if midyear:
             released(ended, class_ids, "partnership_ended")
+
+
+def _answers(sub: random.Random, side: str) -> list[dict[str, Any]]:
+    """One side's answers to some of the questions (spaces and case vary, some left blank)."""
+    return [{"side": side, "question": q if sub.random() < 0.8 else f"  {q} ", "answer": sub.choice(answers)}
+            for q, answers in QUESTIONS.items() if sub.random() < 0.8]
+
+
+def _rencontres(b: HistoryBuilder, sub: random.Random, stream: str, academie: str, base: dict[str, Any],
+                year: int) -> None:
+    """Centres sociaux (seed 002): up to three rencontres, held or not, with what they produced; now
+    and then another meeting that produced something too."""
+    for number in range(1, sub.randint(1, 3) + 1):
+        mid = f"{base['partnership_id']}-{base['year_index']}-r{number}"
+        when = date(year, 10, 1) + timedelta(days=70 * (number - 1) + sub.randint(0, 30))
+        b.emit(b.at(when - timedelta(days=14), 9), "MeetingScheduled", stream, academie, {
+            **base, "meeting_id": mid, "kind": "rencontre", "rencontre_number": number,
+            "starts_at": b.at(when).isoformat(), "place": "Centre social", "title": f"Rencontre {number}"})
+        if sub.random() < 0.85:
+            b.emit(b.at(when, 17), "MeetingHeld", stream, academie, {
+                **base, "meeting_id": mid, "kind": "rencontre", "held_at": b.at(when, 16).isoformat(),
+                "minutes": "Échanges", "productions": _productions(sub, mid)})
+    if sub.random() < 0.2:
+        mid = f"{base['partnership_id']}-{base['year_index']}-suivi"
+        when = date(year + 1, 3, 10) + timedelta(days=sub.randint(0, 20))
+        b.emit(b.at(when - timedelta(days=5), 9), "MeetingScheduled", stream, academie, {
+            **base, "meeting_id": mid, "kind": "follow_up", "starts_at": b.at(when).isoformat(), "place": "École"})
+        b.emit(b.at(when, 17), "MeetingHeld", stream, academie, {
+            **base, "meeting_id": mid, "kind": "follow_up", "held_at": b.at(when, 16).isoformat(),
+            "minutes": "Point d'étape", "productions": _productions(sub, mid)})
+
+
+def _productions(sub: random.Random, mid: str) -> list[dict[str, Any]]:
+    return [{"kind": sub.choice(("video", "paper", "other")), "title": f"Production {k} de {mid}",
+             "url": f"https://example.fr/{mid}/{k}" if sub.random() < 0.6 else None} for k in range(sub.randint(0, 2))]
+
+
+def _funding(b: HistoryBuilder, sub: random.Random, stream: str, academie: str, base: dict[str, Any],
+             year: int) -> None:
+    """CNR (seed 003): the fonds d'innovation pédagogique asked, granted (or not yet), spent."""
+    for f in range(sub.randint(0, 2)):
+        fid = f"f{f}"
+        asked = sub.randint(5, 50) * 100
+        requested = b.at(date(year, 11, 5) + timedelta(days=sub.randint(0, 40)), 9)
+        b.emit(requested, "FundingRequested", stream, academie, {
+            **base, "funding_id": fid, "amount_eur": asked, "requested_at": requested.isoformat()})
+        if sub.random() < 0.3:
+            continue
+        granted, amount = b.at(date(year + 1, 1, 10) + timedelta(days=sub.randint(0, 30)), 9), sub.randint(0, asked)
+        b.emit(granted, "FundingGranted", stream, academie, {
+            **base, "funding_id": fid, "amount_eur": amount, "granted_by": "DASEN", "granted_at": granted.isoformat()})
+        total = 0
+        for x in range(sub.randint(0, 3)):
+            spend = sub.randint(1, max(1, amount // 3))
+            if total + spend > amount:
+                break
+            total += spend
+            day = date(year + 1, 2, 15) + timedelta(days=20 * x + sub.randint(0, 10))
+            b.emit(b.at(day, 15), "FundingSpent", stream, academie, {
+                **base, "funding_id": fid, "expense_id": f"{fid}-e{x}", "amount_eur": spend, "label": "Matériel",
+                "spent_on": day.isoformat(), "total_spent_eur": total})

@@ -25,6 +25,7 @@ from tests.infra.browser import browse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "reporting"))
 from reporting_app import hostile_story, story  # noqa: E402
+from reporting_figures_story import Q, three_figures  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,29 @@ async def test_the_dashboard_shows_the_academie_figures_and_charts_in_headless_c
     result = await asyncio.to_thread(browse, url, tmp_path / "profile-shot", f"--screenshot={shot}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("served", [three_figures()], indirect=True)
+async def test_the_dashboard_shows_cnr_funds_rencontres_and_the_questionnaire_in_headless_chromium(
+        served, tmp_path) -> None:
+    token = mint_token(SECRET, "academie", "paris")
+    url = f"{served}/dashboard/paris?token={token}"
+    dom = await asyncio.to_thread(browse, url, tmp_path / "profile-dom", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    sections = dict(re.findall(r'<section class="figure-table" id="(\w+)">(.*?)</section>', dom.stdout, re.S))
+    assert set(sections) == {"funds", "rencontres", "questionnaire"}
+    funds = re.findall(r"<td[^>]*>([^<]*)</td>", sections["funds"])
+    assert funds[:8] == ["Paris", "75", "2025-2026", "REP+", "3000", "2500", "1000", "1"]
+    assert "Ce qui fait que ça marche" in sections["rencontres"] and "https://example.fr/v1" in sections["rencontres"]
+    assert Q in sections["questionnaire"] and "<td>oui</td>" in sections["questionnaire"]
+    for name in ("funds", "rencontres", "questionnaire"):
+        assert f'href="/{name}.csv?academie=paris' in sections[name] and f'href="/{name}.xlsx?' in sections[name]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "reporting-dashboard-figures.png"
+    shot.unlink(missing_ok=True)
+    result = await asyncio.to_thread(browse, url, tmp_path / "profile-shot", f"--screenshot={shot}",
+                                     "--window-size=1280,2400")
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
 
 
 async def test_the_dashboard_refuses_another_academie_in_the_browser(served, tmp_path) -> None:

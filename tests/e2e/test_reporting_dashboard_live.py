@@ -85,5 +85,26 @@ async def test_commands_through_candidatures_and_programmes_reach_reporting_and_
                 e["type"] for e in timeline["timeline"]}
             dashboard = await http.get(f"{reporting}/dashboard/paris?as_of={YEAR + 2}-01-01", headers=academie)
             assert dashboard.status_code == 200 and 'data-indicator="actions_planned"' in dashboard.text
+
+            # issue 12: the school answers the end-of-year questionnaire in its own part of the
+            # bilan, after the bilan meeting; reporting counts it per question and side
+            await ok(await http.post(f"{programmes}/partnerships/{pid}/meetings", headers=school, json={
+                "meeting_id": "bilan", "kind": "bilan", "starts_at": at(YEAR + 1, 5, 20), "place": "École"}))
+            await ok(await http.post(f"{programmes}/admin/clock", json={"now": at(YEAR + 1, 5, 21)}, headers=admin))
+            await ok(await http.post(f"{programmes}/partnerships/{pid}/meetings/bilan/held", headers=school,
+                                     json={"minutes": "Bilan de l'année"}))
+            await ok(await http.post(f"{programmes}/partnerships/{pid}/bilan/school", headers=school, json={
+                "satisfaction": 5, "wish_to_continue": True, "questionnaire": [
+                    {"side": "school", "question": "Le jumelage a-t-il répondu à vos attentes ?", "answer": "Oui"}]}))
+
+            async def answered() -> bool:
+                body = await ok(await http.get(f"{reporting}/questionnaire?as_of={YEAR + 2}-01-01", headers=academie))
+                return [(i["side"], i["respondents"], i["answers"]) for i in body["items"]] == [
+                    ("school", 1, [{"answer": "oui", "count": 1}])]
+
+            await eventually(answered, timeout=30, what="reporting to count the school's answer")
+            exported = await http.get(f"{reporting}/questionnaire.csv?as_of={YEAR + 2}-01-01", headers=academie)
+            assert exported.status_code == 200 and "Le jumelage a-t-il répondu à vos attentes ?;école;1;oui;1" in \
+                exported.content.decode("utf-8-sig")
             lag = await ok(await http.get(f"{reporting}/lag", headers=admin))
             assert {s["source"] for s in lag["sources"]} >= {"candidatures", "programmes"}

@@ -97,6 +97,8 @@ class _Held:
 class _Batch:
     facts: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    rencontres: list[dict[str, Any]] = field(default_factory=list)
     dims: dict[str, dict[str, Any]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -289,6 +291,16 @@ class Projector:
                 "class_ref": f.class_ref, "n": f.n, "amount": f.amount,
                 "ep": f.ep, "ruralite": f.ruralite, "domains": f.domains,
             })
+        for a in effects.answers:
+            batch.answers.append({"day": ev.day, "subject": a.subject, "academie": ev.academie,
+                                  "school_year": a.school_year, "ep": a.ep, "ruralite": a.ruralite, "side": a.side,
+                                  "question": a.question, "answer": a.answer})
+        for m in effects.rencontres:
+            batch.rencontres.append({"day": ev.day, "subject": m.subject, "academie": ev.academie,
+                                     "school_year": m.school_year, "year_index": m.year_index, "ep": m.ep,
+                                     "ruralite": m.ruralite, "meeting_id": m.meeting_id, "kind": m.kind,
+                                     "number": m.number, "held_on": m.held_on, "title": m.title,
+                                     "productions": m.productions})
         for d in effects.dims:
             self._merge_dims(batch, d, ev.day)
         for t in effects.timeline:
@@ -361,6 +373,10 @@ class Projector:
             out.append((stmts["fact"], batch.facts))
         if batch.timeline:
             out.append((stmts["timeline"], batch.timeline))
+        if batch.answers:
+            out.append((stmts["answer"], batch.answers))
+        if batch.rencontres:
+            out.append((stmts["rencontre"], batch.rencontres))
         if batch.dims:
             out.append((stmts["subject"], list(batch.dims.values())))
         rows = [{"key": k, "value": self._state[k]} for k in batch.dirty if k in self._state]
@@ -395,6 +411,8 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
     _STATEMENTS[key] = {
         "fact": ins(g.fact),
         "timeline": ins(g.timeline),
+        "answer": ins(g.answer),
+        "rencontre": ins(g.rencontre),
         "subject": subject.on_conflict_do_update(index_elements=[g.subject.c.subject], set_=updates),
         "parked": ins(g.parked),
         "state": state.on_conflict_do_update(index_elements=[g.state.c.key], set_={"value": state.excluded.value}),

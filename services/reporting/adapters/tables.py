@@ -15,7 +15,11 @@ in the migration.
   both offer the same event: the second is skipped);
 - ``source``: per source, the last position applied (the lag endpoint reads it);
 - ``parked``: events held until their cause is projected (``reporting.domain.order``), whole,
-  with the state key each waits on. Normally empty; ``python -m reporting parked`` lists it.
+  with the state key each waits on. Normally empty; ``python -m reporting parked`` lists it;
+- ``answer``: one row per side, question and partnership-year of the end-of-year questionnaire
+  (``reporting.domain.questionnaire``), dated, never updated;
+- ``rencontre``: one row per rencontre held (centres sociaux) or meeting that recorded
+  productions, with its productions (title, kind, link), dated, never updated.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class Generation:
     applied: Table
     source: Table
     parked: Table
+    answer: Table
+    rencontre: Table
 
 
 _cache: dict[int, Generation] = {}
@@ -161,7 +167,39 @@ def generation(number: int) -> Generation:
         Column("envelope", JSON, nullable=False),
     )
     Index(p + "parked_waits_on", parked.c.waits_on)
-    gen = Generation(number, md, fact, subject, state, timeline, applied, source, parked)
+    answer = Table(
+        p + "answer", md,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("day", Date, nullable=False),
+        Column("subject", String(220), nullable=False),
+        Column("academie", String(30)),
+        Column("school_year", String(9), nullable=False),
+        Column("ep", String(5)),
+        Column("ruralite", String(40)),
+        Column("side", String(10), nullable=False),
+        Column("question", String(500), nullable=False),
+        Column("answer", String(100)),  # NULL: a free text (reporting.domain.questionnaire)
+    )
+    Index(p + "answer_academie", answer.c.academie, answer.c.day)
+    rencontre = Table(
+        p + "rencontre", md,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("day", Date, nullable=False),
+        Column("subject", String(220), nullable=False),
+        Column("academie", String(30)),
+        Column("school_year", String(9), nullable=False),
+        Column("year_index", SmallInteger),
+        Column("ep", String(5)),
+        Column("ruralite", String(40)),
+        Column("meeting_id", String(200), nullable=False),
+        Column("kind", String(20), nullable=False),
+        Column("number", SmallInteger),
+        Column("held_on", Date, nullable=False),
+        Column("title", String(300)),
+        Column("productions", JSON, nullable=False),
+    )
+    Index(p + "rencontre_academie", rencontre.c.academie, rencontre.c.day)
+    gen = Generation(number, md, fact, subject, state, timeline, applied, source, parked, answer, rencontre)
     _cache[number] = gen
     return gen
 

@@ -18,7 +18,7 @@ from jumelage_contracts import Role
 from reporting.adapters import csv_export, xlsx_export
 from reporting.adapters.projector import day_of
 from reporting.adapters.queries import Filters
-from reporting.app import views
+from reporting.app import figures, views
 from reporting.app.reader import Reader
 from reporting.domain.indicators import school_year_of
 
@@ -160,6 +160,7 @@ async def get_dashboard(request: Request, academie: Academie, who: Principal = D
         f"&school_year={school_year}" if school_year else "")
     html = _templates.get_template("dashboard.html").render(
         **views.dashboard_context(academie.value, as_of, school_year, *parts, csv_url=csv_url),
+        **await figures.dashboard_parts(r, who, as_of, flt),
         year_hint=school_year_of(day_of(request.app.state.runtime.clock.now())))
     response = HTMLResponse(html)
     remember_token(response, request, token)  # the query token signed the caller in: keep it for the page's links

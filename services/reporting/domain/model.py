@@ -103,12 +103,46 @@ class Entry:
     summary: str
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One side's answer to one question of the end-of-year questionnaire, for one
+    partnership-year (``reporting.domain.questionnaire`` says how answers are normalised)."""
+
+    subject: str
+    school_year: str
+    side: str
+    question: str
+    answer: str | None  # the normalised short answer; None: a free text (longer than a short choice)
+    ep: str | None = None
+    ruralite: str | None = None
+
+
+@dataclass(frozen=True)
+class Rencontre:
+    """A meeting held that the centres sociaux figure lists: a rencontre, or any meeting that
+    recorded productions (title, kind, link)."""
+
+    subject: str
+    school_year: str
+    year_index: int | None
+    meeting_id: str
+    kind: str
+    number: int | None  # 1st, 2nd or 3rd rencontre (from its MeetingScheduled)
+    held_on: date
+    title: str | None
+    productions: list[dict[str, Any]]
+    ep: str | None = None
+    ruralite: str | None = None
+
+
 @dataclass
 class Effects:
     facts: list[Fact] = field(default_factory=list)
     dims: list[Dims] = field(default_factory=list)
     timeline: list[Entry] = field(default_factory=list)
     state: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None deletes
+    answers: list[Answer] = field(default_factory=list)
+    rencontres: list[Rencontre] = field(default_factory=list)
 
 
 METRICS = (
@@ -122,4 +156,5 @@ METRICS = (
     "bilans_recorded", "satisfaction", "wish_to_continue", "programme_years_closed",
     "reminders_scheduled", "reminders_sent", "reminders_failed", "reminders_cancelled",
     "work_meeting_due", "bilan_due", "cnr_concertation", "cnr_projet_pedagogique", "cnr_financement",
+    "funds_requested", "funds_granted", "funds_spent",  # CNR, amount in euros (reporting.adapters.figures)
 )

@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from . import labels as fr
-from .model import Dims, Effects, Entry, Fact, Incoming
+from . import questionnaire
+from .model import Answer, Dims, Effects, Entry, Fact, Incoming, Rencontre
 
 State = Mapping[str, dict[str, Any]]
 PARIS = ZoneInfo("Europe/Paris")
@@ -35,6 +36,11 @@ def year_key(partnership_id: str, school_year: str) -> str:
     return f"pyear:{partnership_id}:{school_year}"
 
 
+def funding_key(partnership_id: str, school_year: str, funding_id: str) -> str:
+    """CNR funding ids are the clients' choice, unique within their partnership-year."""
+    return f"funding:{partnership_id}:{school_year}:{funding_id}"
+
+
 def subject_of(d: dict[str, Any]) -> str:
     return f"partnership:{d['partnership_id']}"
 
@@ -51,14 +57,20 @@ def needs(ev: Incoming) -> list[str]:
         keys.append(action_key(d["partnership_id"], d["action_id"]))
     if "meeting_id" in d:
         keys.append(meeting_key(d["partnership_id"], d["meeting_id"]))
+    if "funding_id" in d:
+        keys.append(funding_key(d["partnership_id"], d["school_year"], d["funding_id"]))
     keys += [action_key(d["partnership_id"], a) for a in d.get("cancelled_action_ids") or []]
     return keys
+
+
+def _classification(d: dict[str, Any], st: State) -> dict[str, Any]:
+    return (st.get(year_key(d["partnership_id"], d["school_year"])) or {}).get("cls") or _UNCLASSIFIED
 
 
 def _year_fact(d: dict[str, Any], st: State, metric: str, **kw: Any) -> Fact:
     """A fact of the partnership-year, classified by the school as it stands that year (the
     year's ProgrammeYearOpened, in the state)."""
-    cls = (st.get(year_key(d["partnership_id"], d["school_year"])) or {}).get("cls") or _UNCLASSIFIED
+    cls = _classification(d, st)
     return Fact(subject_of(d), metric, school_year=d["school_year"], year_index=d.get("year_index"),
                 ep=cls.get("ep"), ruralite=cls.get("ruralite"), **kw)
 
@@ -141,8 +153,11 @@ def meeting_scheduled(ev: Incoming, st: State) -> Effects:
     entry = [Entry(subject_of(d), ev.type, f"Réunion {_meeting(d)} prévue le {str(d.get('starts_at'))[:10]}")]
     if meeting:
         return Effects(timeline=entry)
+    known = {"kind": d.get("kind")}
+    if d.get("rencontre_number") is not None or d.get("title"):  # what the centres sociaux figure lists
+        known.update(number=d.get("rencontre_number"), title=d.get("title"))
     return Effects(facts=[_year_fact(d, st, "meetings_scheduled", kind=d.get("kind"))], timeline=entry,
-                   state={key: {"kind": d.get("kind")}})
+                   state={key: known})
 
 
 def meeting_moved(ev: Incoming, st: State) -> Effects:
@@ -159,7 +174,22 @@ def meeting_held(ev: Incoming, st: State) -> Effects:
     if meeting.get("held"):
         return Effects(timeline=entry)
     return Effects(facts=[_year_fact(d, st, "meetings_held", kind=d.get("kind"))], timeline=entry,
-                   state={key: {**meeting, "kind": d.get("kind"), "held": True}})
+                   state={key: {**meeting, "kind": d.get("kind"), "held": True}},
+                   rencontres=_rencontre(d, st, meeting))
+
+
+def _rencontre(d: dict[str, Any], st: State, meeting: dict[str, Any]) -> list[Rencontre]:
+    """Centres sociaux (seed 002): a rencontre held, and what it produced (video, paper…). Any
+    other meeting that recorded productions is listed too: they are capitalised all the same."""
+    productions = [{"kind": p.get("kind"), "title": p.get("title"), "url": p.get("url")}
+                   for p in d.get("productions") or []]
+    if d.get("kind") != "rencontre" and not productions:
+        return []
+    cls = _classification(d, st)
+    held = datetime.fromisoformat(str(d["held_at"])) if not isinstance(d["held_at"], datetime) else d["held_at"]
+    return [Rencontre(subject_of(d), d["school_year"], d.get("year_index"), d["meeting_id"], d.get("kind") or "",
+                      meeting.get("number"), held.astimezone(PARIS).date(), meeting.get("title"), productions,
+                      ep=cls.get("ep"), ruralite=cls.get("ruralite"))]
 
 
 # -- actions --------------------------------------------------------------------------------------
@@ -277,7 +307,81 @@ def bilan_recorded(ev: Incoming, st: State) -> Effects:
             facts.append(_year_fact(d, st, "satisfaction", amount=int(score), kind=side))
     if wish:
         facts.append(_year_fact(d, st, "wish_to_continue"))
-    return Effects(facts=facts, timeline=entry, state={key: {**year, "bilan": True}})
+    # the sides that recorded their own part (BilanSideRecorded) were counted then: the joint
+    # bilan repeats their answers, which must not count twice
+    answered = list(year.get("answered") or [])
+    sides = [side for side in ("school", "partner") if side not in answered]
+    return Effects(facts=facts, timeline=entry, state={key: {**year, "bilan": True, "answered": answered + sides}},
+                   answers=_answers(d, st, sides))
+
+
+def bilan_side_recorded(ev: Incoming, st: State) -> Effects:
+    """One side's own part: its questionnaire answers count once, here (not again in the joint
+    ``BilanRecorded`` that repeats them)."""
+    d = ev.data
+    key = year_key(d["partnership_id"], d["school_year"])
+    year = st.get(key) or {}
+    entry = [Entry(subject_of(d), ev.type, f"Bilan : part {d.get('side')} enregistrée")]
+    answered = list(year.get("answered") or [])
+    if year.get("bilan") or d.get("side") in answered:
+        return Effects(timeline=entry)
+    return Effects(timeline=entry, state={key: {**year, "answered": answered + [d.get("side")]}},
+                   answers=_answers(d, st, [d.get("side")]))
+
+
+def _answers(d: dict[str, Any], st: State, sides: list[str]) -> list[Answer]:
+    """The answers of ``sides`` (each question once per side: the first answer given), blank ones
+    left out (``reporting.domain.questionnaire``)."""
+    cls = _classification(d, st)
+    out: list[Answer] = []
+    seen: set[tuple[str, str]] = set()
+    for item in d.get("questionnaire") or []:
+        side, question = item.get("side"), questionnaire.question_of(item.get("question") or "")
+        if side not in sides or (side, question) in seen:
+            continue
+        seen.add((side, question))
+        answered, value = questionnaire.answer_of(item.get("answer"))
+        if answered:
+            out.append(Answer(subject_of(d), d["school_year"], side, question, value,
+                              ep=cls.get("ep"), ruralite=cls.get("ruralite")))
+    return out
+
+
+# -- CNR funding (fonds d'innovation pédagogique) ---------------------------------------------------
+
+
+def funding_requested(ev: Incoming, st: State) -> Effects:
+    return _funding(ev, st, "requested", "funds_requested", f"Financement demandé : {ev.data.get('amount_eur')} €")
+
+
+def funding_granted(ev: Incoming, st: State) -> Effects:
+    return _funding(ev, st, "granted", "funds_granted", f"Financement accordé : {ev.data.get('amount_eur')} €")
+
+
+def _funding(ev: Incoming, st: State, flag: str, metric: str, summary: str) -> Effects:
+    """A funding is requested once and granted once (the producer answers a repeat with nothing):
+    counted once each, in euros, under the year's classification."""
+    d = ev.data
+    key = funding_key(d["partnership_id"], d["school_year"], d["funding_id"])
+    funding = st.get(key) or {}
+    entry = [Entry(subject_of(d), ev.type, summary)]
+    if funding.get(flag) is not None:
+        return Effects(timeline=entry)
+    return Effects(facts=[_year_fact(d, st, metric, amount=int(d.get("amount_eur") or 0))], timeline=entry,
+                   state={key: {**funding, flag: int(d.get("amount_eur") or 0)}})
+
+
+def funding_spent(ev: Incoming, st: State) -> Effects:
+    """Each expense counts once, by its id (v2; a v1 spend gets one from its running total)."""
+    d = ev.data
+    key = funding_key(d["partnership_id"], d["school_year"], d["funding_id"])
+    funding = st.get(key) or {}
+    entry = [Entry(subject_of(d), ev.type, f"Dépense : {d.get('amount_eur')} € ({d.get('label')})")]
+    expenses = list(funding.get("expenses") or [])
+    if d.get("expense_id") in expenses:
+        return Effects(timeline=entry)
+    return Effects(facts=[_year_fact(d, st, "funds_spent", amount=int(d.get("amount_eur") or 0))], timeline=entry,
+                   state={key: {**funding, "expenses": expenses + [d.get("expense_id")]}})
 
 
 CNR_STEP_METRICS = {"concertation": "cnr_concertation", "projet_pedagogique": "cnr_projet_pedagogique",
@@ -323,9 +427,9 @@ HANDLERS: dict[str, Callable[[Incoming, State], Effects]] = {
     "ClassCancelled": class_cancelled,
     "ActionCompleted": action_completed,
     "BilanRecorded": bilan_recorded,
-    "BilanSideRecorded": _timeline_only("Bilan : part {side} enregistrée"),
+    "BilanSideRecorded": bilan_side_recorded,
     "StepCompleted": step_completed,
-    "FundingRequested": _timeline_only("Financement demandé : {amount_eur} €"),
-    "FundingGranted": _timeline_only("Financement accordé : {amount_eur} €"),
-    "FundingSpent": _timeline_only("Dépense : {amount_eur} € ({label})"),
+    "FundingRequested": funding_requested,
+    "FundingGranted": funding_granted,
+    "FundingSpent": funding_spent,
 }

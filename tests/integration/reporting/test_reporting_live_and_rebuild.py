@@ -18,6 +18,7 @@ from eventkit.bus import NatsConnection, provision_now
 from eventkit.settings import ServiceSettings
 from reporting.adapters import queries
 from reporting.adapters.jetstream import JetStreamLog
+from reporting.adapters import figures as asked
 from reporting.adapters.queries import Filters
 from reporting.app.rebuild import rebuild
 from reporting.bootstrap import SOURCES, build_runtime
@@ -25,6 +26,7 @@ from reporting.sample import history
 from tests.integration.reporting.reporting_support import wait_applied
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "reporting"))
+import reporting_figures_recount as figures_recount  # noqa: E402
 from reporting_recount import recount  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -43,12 +45,19 @@ async def figures(engine, as_of: date, flt: dict) -> dict:
     async with engine.connect() as conn:
         gen = await queries.current_generation(conn)
         values = await queries.indicators(conn, gen, as_of, Filters(**flt))
+        # issue 12's figures: CNR funds, the centres sociaux' rencontres, the questionnaire
+        values["_funds"] = await asked.funds(conn, gen, as_of, Filters(**flt))
+        values["_rencontres"] = await asked.rencontres(conn, gen, as_of, Filters(**flt))
+        values["_questionnaire"] = await asked.questionnaire(conn, gen, as_of, Filters(**flt))
     return values
 
 
 def expected(events, as_of: date, flt: dict) -> dict:
     want = recount(events, as_of, flt)
     want.pop("_by_month")
+    want["_funds"] = figures_recount.funds(events, as_of, flt)
+    want["_rencontres"] = figures_recount.rencontres(events, as_of, flt)
+    want["_questionnaire"] = figures_recount.questionnaire(events, as_of, flt)
     return want
 
 

@@ -167,7 +167,7 @@ async def rows(engine) -> dict[str, list]:
     out: dict[str, list] = {}
     async with engine.connect() as conn:
         gen = await queries.current_generation(conn)
-        for name in ("fact", "timeline", "subject", "state", "parked"):
+        for name in ("fact", "timeline", "subject", "state", "parked", "answer", "rencontre"):
             table = getattr(gen, name)
             cols = [c for c in table.c if c.name not in ("id", "parked_at")]
             out[name] = sorted((tuple(_plain(v) for v in r) for r in (await conn.execute(select(*cols))).all()),

@@ -22,6 +22,8 @@ from reporting.app.rebuild import ListLog, rebuild
 from reporting.bootstrap import MIGRATIONS
 from reporting.sample import history
 
+import reporting_figures_recount as figures_recount
+from reporting.adapters import figures
 from reporting_recount import by_domain, candidature_statuses, paris_day, partnerships_as_of, recount, timeline_ids
 
 FAR_FUTURE = date(2031, 1, 1)
@@ -104,6 +106,36 @@ async def statuses_then(engine, events, as_of: date) -> tuple[dict, dict]:
     return got, want
 
 
+def figure_filters(events, rng: random.Random) -> list[dict]:
+    academies = sorted({e.academie for e in events if e.academie})
+    departements = sorted({e.data["school"]["departement"] for e in events if e.type == "ProgrammeYearOpened"})
+    return [{}, {"academie": rng.choice(academies)}, {"school_year": rng.choice(["2025-2026", "2026-2027"])},
+            {"ep": rng.choice(["REP", "REP+", "none"])}, {"dispositif": rng.choice(["centre_social", "concertation",
+                                                                                  "entreprise"])},
+            {"ruralite": rng.choice(["petites_villes", "bourgs_ruraux"])}] + \
+        ([{"departement": rng.choice(departements)}] if departements else [])
+
+
+async def figures_then(engine, as_of: date, flt: dict) -> dict:
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        gen = await queries.current_generation(conn)
+        return {"funds": await figures.funds(conn, gen, as_of, Filters(**flt)),
+                "questionnaire": await figures.questionnaire(conn, gen, as_of, Filters(**flt)),
+                "rencontres": await figures.rencontres(conn, gen, as_of, Filters(**flt))}
+
+
+async def assert_figures_match(engine, events, as_of: date, rng: random.Random, stage: str) -> None:
+    """CNR funds, the questionnaire and the centres sociaux' rencontres (issue 12) equal the recount:
+    unfiltered, and under two of the filters (drawn per date, to keep the test's time)."""
+    for flt in [{}] + rng.sample(figure_filters(events, rng)[1:], 2):
+        got = await figures_then(engine, as_of, flt)
+        want = {"funds": figures_recount.funds(events, as_of, flt),
+                "questionnaire": figures_recount.questionnaire(events, as_of, flt),
+                "rencontres": figures_recount.rencontres(events, as_of, flt)}
+        assert got == want, f"{stage}: the figures as of {as_of} with {flt}"
+
+
 async def assert_matches(engine, events, rng: random.Random, stage: str) -> None:
     returns = [e.occurred_at.date() for e in events if e.type == "CandidatureReturnedForCorrection"]
     for as_of in as_of_dates(events, rng) + rng.sample(returns, min(2, len(returns))):
@@ -111,6 +143,7 @@ async def assert_matches(engine, events, rng: random.Random, stage: str) -> None
         assert got == want, f"{stage}: partnerships and timelines as of {as_of}"
         got, want = await statuses_then(engine, events, as_of)
         assert got == want, f"{stage}: the schools' candidatures as of {as_of}"
+        await assert_figures_match(engine, events, as_of, rng, stage)
         for flt in filter_sets(events, rng):
             got = await read_model(engine, as_of, flt)
             want = recount(events, as_of, flt)
