@@ -250,7 +250,7 @@ async def world(postgres_server_url, nats_url, tmp_path_factory):
 
 def path_values(row: Row, ids: dict[str, str]) -> dict[str, str]:
     kind = row.case.get("kind", "partnership")
-    key = {"partnership": ids.get("partnership_id"), "school": OWNER["school"], "referent": REFERENT}[kind]
+    key = {"partnership": ids.get("partnership_id"), "school": OWNER["school"], "referent": REFERENT}.get(kind)
     # reads go to the attributed candidature; commands to the spare one, so the partnership stays
     candidature = ids.get("attributed") if row.method == "GET" else ids.get("spare")
     return {"campaign_id": ids.get("campaign_id"), "offer_id": ids.get("offer_id"), "candidature_id": candidature,

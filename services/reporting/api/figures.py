@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from eventkit.auth import Principal
 from eventkit.http import offset_query
 from reporting.adapters.queries import Filters
-from reporting.api.routes import _export, as_of_date, filters, principal, reader
+from reporting.api.routes import as_of_date, export_table, filters, principal, reader
 from reporting.app import figures
 from reporting.app.reader import Reader
 
@@ -32,7 +32,7 @@ async def get_funds(who: Principal = Depends(principal), flt: Filters = Depends(
 async def get_funds_export(kind: Export, who: Principal = Depends(principal), flt: Filters = Depends(filters),
                            as_of: date = Depends(as_of_date), r: Reader = Depends(reader)) -> Response:
     """The CNR funds table as CSV or XLSX, with its total line."""
-    return _export(kind, figures.funds_table(await figures.funds(r, who, as_of, flt)), "fonds-cnr")
+    return export_table(kind, figures.funds_table(await figures.funds(r, who, as_of, flt)), "fonds-cnr")
 
 
 @router.get("/questionnaire", tags=["figures"])
@@ -50,7 +50,7 @@ async def get_questionnaire_export(kind: Export, who: Principal = Depends(princi
                                    r: Reader = Depends(reader)) -> Response:
     """The questionnaire's answers per question and side as CSV or XLSX."""
     answer = await figures.questionnaire(r, who, as_of, flt, 0, 1_000_000)
-    return _export(kind, figures.questionnaire_table(answer), "questionnaire")
+    return export_table(kind, figures.questionnaire_table(answer), "questionnaire")
 
 
 @router.get("/rencontres", tags=["figures"])
@@ -69,5 +69,5 @@ async def get_rencontres_export(kind: Export, who: Principal = Depends(principal
     """Every production (and rencontre) as CSV or XLSX; ``by=academie``: the counts per académie."""
     answer = await figures.rencontres(r, who, as_of, flt, 0, 1_000_000)
     if by:
-        return _export(kind, figures.rencontres_by_academie_table(answer), "rencontres-academies")
-    return _export(kind, figures.rencontres_table(answer), "rencontres")
+        return export_table(kind, figures.rencontres_by_academie_table(answer), "rencontres-academies")
+    return export_table(kind, figures.rencontres_table(answer), "rencontres")

@@ -76,7 +76,7 @@ async def get_indicators_csv(who: Principal = Depends(principal), flt: Filters =
                              as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
                              by: Dimension | None = None) -> Response:
     """The indicators (or their breakdown ``by`` a dimension) as CSV for a spreadsheet."""
-    return _export("csv", *await _indicators_table(r, who, as_of, flt, by))
+    return export_table("csv", *await _indicators_table(r, who, as_of, flt, by))
 
 
 @router.get("/indicators.xlsx", tags=["exports"], response_class=Response)
@@ -84,7 +84,7 @@ async def get_indicators_xlsx(who: Principal = Depends(principal), flt: Filters 
                               as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
                               by: Dimension | None = None) -> Response:
     """The same table as ``/indicators.csv``, as an XLSX workbook."""
-    return _export("xlsx", *await _indicators_table(r, who, as_of, flt, by))
+    return export_table("xlsx", *await _indicators_table(r, who, as_of, flt, by))
 
 
 async def _indicators_table(r: Reader, who: Principal, as_of: date, flt: Filters,
@@ -115,7 +115,7 @@ async def get_partnerships_csv(who: Principal = Depends(principal), flt: Filters
                                as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
                                uai: str | None = None) -> Response:
     """Every partnership in the caller's scope as CSV for a spreadsheet."""
-    return _export("csv", views.partnerships_table(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
+    return export_table("csv", views.partnerships_table(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
 
 
 @router.get("/partnerships.xlsx", tags=["exports"], response_class=Response)
@@ -123,7 +123,7 @@ async def get_partnerships_xlsx(who: Principal = Depends(principal), flt: Filter
                                 as_of: date = Depends(as_of_date), r: Reader = Depends(reader),
                                 uai: str | None = None) -> Response:
     """The same table as ``/partnerships.csv``, as an XLSX workbook."""
-    return _export("xlsx", views.partnerships_table(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
+    return export_table("xlsx", views.partnerships_table(await r.partnerships(who, as_of, flt, uai, 0, 1_000_000)), "jumelages")
 
 
 @router.get("/partnerships/{partnership_id}/timeline", tags=["partnerships"])
@@ -183,7 +183,7 @@ async def get_national(request: Request, who: Principal = Depends(require_roles(
     return response
 
 
-def _export(kind: str, table: views.Table, name: str) -> Response:
+def export_table(kind: str, table: views.Table, name: str) -> Response:
     """One table, written as the spreadsheet format asked for, as a download named ``name``."""
     if kind == "xlsx":
         body, media_type = xlsx_export.render(*table, title=name), xlsx_export.MEDIA_TYPE
