@@ -29,7 +29,6 @@ from walkthrough import (  # noqa: E402
     ACADEMIE,
     RUN,
     UAI,
-    URLS,
     YEAR,
     Api,
     at,
@@ -39,10 +38,10 @@ from walkthrough import (  # noqa: E402
     figures,
     finish,
     reminders,
+    services_ready,
     step,
 )
 
-import httpx  # noqa: E402
 
 MATERNELLE = "0750712S"  # the nursery school of the same network, joining with UAI above
 CAMPAIGN, PROJECT = f"cnr-walk-{RUN}", f"cnr-projet-{RUN}"
@@ -58,13 +57,7 @@ def main() -> int:
     secret = ServiceSettings.from_env("jumelage").jwt_secret
     api.tokens["maternelle"] = {"Authorization": f"Bearer {mint_token(secret, 'school', MATERNELLE)}"}
     api.tokens["creteil"] = {"Authorization": f"Bearer {mint_token(secret, 'academie', 'creteil')}"}
-    for service, url in URLS.items():
-        try:
-            status = httpx.get(url + "/readyz", timeout=5).status_code
-        except httpx.TransportError as exc:
-            status = f"{type(exc).__name__}: {exc} (is `CLOCK=manual python3 dev.py run` going?)"
-        check(status == 200, f"{service} ready at {url}", status)
-    if failures_so_far():
+    if not services_ready():
         return finish()
     school_year = f"{YEAR}-{YEAR + 1}"
 
@@ -174,12 +167,6 @@ def main() -> int:
     check(types.count("StepCompleted") == 3 and {"FundingRequested", "FundingGranted", "FundingSpent"} <= set(types),
           "the timeline shows the three steps and the funding", types)
     return finish()
-
-
-def failures_so_far() -> bool:
-    from walkthrough import failures
-
-    return bool(failures)
 
 
 if __name__ == "__main__":

@@ -140,15 +140,20 @@ def finish() -> int:
     return 0
 
 
-def main() -> int:
-    api = Api()
+def services_ready() -> bool:
+    """Check that each service answers /readyz; False (with the checks failed) when one does not."""
     for service, url in URLS.items():
         try:
             status = httpx.get(url + "/readyz", timeout=5).status_code
         except httpx.TransportError as exc:
             status = f"{type(exc).__name__}: {exc} (is `CLOCK=manual python3 dev.py run` going?)"
         check(status == 200, f"{service} ready at {url}", status)
-    if failures:
+    return not failures
+
+
+def main() -> int:
+    api = Api()
+    if not services_ready():
         return finish()
     school_year = f"{YEAR}-{YEAR + 1}"
 
