@@ -4,7 +4,9 @@ Logs never carry personal data (issue 16): :func:`mask_personal` is the last pro
 the renderer, so it sees every line of every service, traceback included. It masks the value of
 any key declared personal in the contracts (``name``, ``email``, ``phone``, ``signed_by``…, at
 any depth of a logged dict or list) and, in every other text, e-mail addresses, phone numbers
-and the input a pydantic validation error repeats (a poison payload's fields)."""
+and the input a pydantic validation error repeats (a poison payload's fields). Records of the
+standard ``logging`` module (libraries) pass :class:`ScrubPersonal` on the root handlers: their
+text is scrubbed the same way (no keys there)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any
 import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
 
-__all__ = ["configure_logging", "bind_contextvars", "clear_contextvars", "get_logger", "mask_personal"]
+__all__ = ["configure_logging", "bind_contextvars", "clear_contextvars", "get_logger", "mask_personal", "scrub",
+           "ScrubPersonal"]
 
 MASKED = "[personal]"
 PATTERN_ONLY_KEYS = frozenset({"error"})
@@ -61,6 +64,24 @@ def mask_personal(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[
     return _mask(event_dict, _personal_keys())
 
 
+class ScrubPersonal(logging.Filter):
+    """stdlib logging filter (libraries: uvicorn, SQLAlchemy, nats…, whose messages may quote a
+    statement's parameters or a peer's answer): the message and traceback are scrubbed as
+    :func:`scrub` does; every record still goes out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a library's bad format string: keep the record, unformatted
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = scrub(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     processors = [
         merge_contextvars,
@@ -79,6 +100,9 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     )
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ScrubPersonal) for f in handler.filters):
+            handler.addFilter(ScrubPersonal())
 
 
 def get_logger(name: str | None = None):

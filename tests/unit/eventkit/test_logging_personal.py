@@ -102,3 +102,25 @@ def test_ids_dates_and_counts_are_not_taken_for_phones(logs):
     [line] = logs()
     assert (line["position"], line["seq"], line["at"], line["event_id"], line["uai"]) == (
         612345678, 1234567890, "2026-06-12T10:15:00+02:00", "0612345678-aa", "0751234A")
+
+
+def test_library_records_through_the_standard_logging_are_scrubbed(monkeypatch):
+    import logging
+
+    saved = structlog.get_config()
+    stderr = io.StringIO()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(stderr)])  # as basicConfig would install
+    try:
+        configure_logging("notifications", "INFO")
+        configure_logging("notifications", "INFO")  # twice: one filter
+        try:
+            raise RuntimeError(f"duplicate key (email)=({EMAIL})")
+        except RuntimeError:
+            logging.getLogger("sqlalchemy.engine").error("insert failed for %s, phone %s", EMAIL, PHONE, exc_info=True)
+    finally:
+        structlog.configure(**saved)
+    out = stderr.getvalue()
+    assert "insert failed for [email], phone [phone]" in out and "RuntimeError: duplicate key" in out
+    assert EMAIL not in out and PHONE not in out
+    assert len(root.handlers[0].filters) == 1
