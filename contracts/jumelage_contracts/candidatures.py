@@ -32,6 +32,7 @@ from .reference import (
     SchoolYear,
     TimeSlot,
 )
+from .personal import personal
 from .registry import EventData, event
 
 SOURCE = "candidatures"
@@ -186,7 +187,8 @@ class CampaignOpened(EventData):
     school_year: SchoolYear
     title: str
     calendar: CampaignCalendar
-    opened_by: str = Field(description="Who opened it (user or service id)")
+    opened_by: str = personal(description="Who opened it (user or service id; a user's id may be their name "
+                                          "or e-mail)")
 
 
 @event(SOURCE)
@@ -357,9 +359,9 @@ class CandidatureReviewed(EventData):
     type: Literal["CandidatureReviewed"] = "CandidatureReviewed"
     candidature_id: str
     campaign_id: str
-    reviewer: str = Field(min_length=1, max_length=200)
+    reviewer: str = personal(min_length=1, max_length=200, description="The reviewer's name or account id")
     avis: Avis
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: str | None = personal(default=None, max_length=4000, description="Free text: may name people")
 
 
 @event(SOURCE)

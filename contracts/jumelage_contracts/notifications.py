@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import bounds as b
 from .reference import Academie, Dispositif, SchoolYear
+from .personal import personal
 from .registry import EventData, event
 
 SOURCE = "notifications"
@@ -43,8 +44,8 @@ class Recipient(_Part):
     académie's configuration)."""
 
     role: RecipientRole
-    name: str = Field(min_length=1, max_length=300)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = personal(min_length=1, max_length=300)
+    email: str = personal(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
 class SubjectRef(_Part):
@@ -121,7 +122,8 @@ class ReminderFailed(EventData):
     reminder_id: str
     rule: str
     dedup_key: str
-    error: str = Field(min_length=1, max_length=2000)
+    error: str = personal(min_length=1, max_length=2000,
+                          description="The mail server's answer; a refusal quotes the recipient's address")
     attempt: int = Field(ge=1)
     failed_at: b.Timestamp
     next_retry_at: b.Timestamp | None = None

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import bounds as b
 from .candidatures import CampaignCalendar, PartnerRef, SchoolRef
+from .personal import personal
 from .reference import ActionKind, Audience, CultureTier, Dispositif, Level, ResourceKind, SchoolYear, TimeSlot
 from .registry import EventData, event, upcaster
 
@@ -185,7 +186,7 @@ class SideEvaluation(_Part):
     """What one side says of the year."""
 
     satisfaction: int = Field(ge=1, le=5, description="1 (not satisfied) to 5 (very satisfied)")
-    comments: str | None = Field(default=None, max_length=8000)
+    comments: str | None = personal(default=None, max_length=8000, description="Free text: may name people")
     wish_to_continue: bool
 
 
@@ -269,9 +270,9 @@ class ReferentDesignated(_YearEvent):
     referent_id: Id = Field(min_length=1, max_length=200)
     side: Side
     role: ReferentRole
-    name: str = Field(min_length=1, max_length=300)
-    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
-    phone: str | None = Field(default=None, max_length=40)
+    name: str = personal(min_length=1, max_length=300)
+    email: str = personal(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
+    phone: str | None = personal(default=None, max_length=40)
     replaces: Id | None = Field(default=None, description="referent_id of the referent replaced")
 
 
@@ -282,7 +283,7 @@ class ConventionSigned(_YearEvent):
     type: Literal["ConventionSigned"] = "ConventionSigned"
     kind: ConventionKind
     side: Side
-    signed_by: str = Field(min_length=1, max_length=300)
+    signed_by: str = personal(min_length=1, max_length=300)
     signed_at: b.Timestamp
     fully_signed: bool
     engagements_accepted: list[CharterEngagement] = Field(
@@ -305,7 +306,7 @@ class MeetingScheduled(_YearEvent):
     starts_at: b.Timestamp
     duration_minutes: int = Field(default=120, ge=5, le=24 * 60)
     place: b.Place
-    attendees_planned: b.many(b.Name, b.PEOPLE) = Field(default_factory=list)
+    attendees_planned: b.many(b.Name, b.PEOPLE) = personal(default_factory=list)
     title: b.Title | None = None
     timing: MeetingTiming | None = Field(
         default=None, description="work and bilan meetings: against the calendar's window; none for other kinds")
@@ -344,8 +345,8 @@ class MeetingHeld(_YearEvent):
     meeting_id: Id
     kind: MeetingKind
     held_at: b.Timestamp
-    attendees: b.many(b.Name, b.PEOPLE) = Field(default_factory=list)
-    minutes: b.LongText
+    attendees: b.many(b.Name, b.PEOPLE) = personal(default_factory=list)
+    minutes: b.LongText = personal(description="Free text: who said and did what")
     productions: b.many(Production, b.ITEMS) = Field(default_factory=list)
     timing: MeetingTiming | None = Field(
         default=None, description="work and bilan meetings: against the calendar's window; none for other kinds")
@@ -412,7 +413,7 @@ class ActionCompleted(_YearEvent):
     participants: b.many(ClassParticipation, b.CLASSES) = Field(default_factory=list)
     staff_present: b.Count = 0
     families_present: b.Count = 0
-    notes: b.Text | None = None
+    notes: b.Text | None = personal(default=None, description="Free text: may name people")
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,7 +505,8 @@ class FundingGranted(_YearEvent):
     type: Literal["FundingGranted"] = "FundingGranted"
     funding_id: Id
     amount_eur: int = Field(ge=0)
-    granted_by: str = Field(min_length=1, max_length=300)
+    granted_by: str = personal(min_length=1, max_length=300,
+                               description="Who granted it: a body or a person's name (then personal)")
     granted_at: b.Timestamp
 
 
