@@ -1,0 +1,66 @@
+"""Given/when/then: updating an offer (rules the mutation run found untested: the exact updated
+event, the capacity boundary, an update repeated, an update of an offer that does not exist)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from candidatures_builders import BEFORE_DEADLINE, given, offer_content, offer_published, partner
+from jumelage_contracts.candidatures import OfferCapacityReserved, OfferUpdated, OfferWithdrawn
+
+from candidatures.domain import offer as O
+
+
+def reserved(classes: int) -> OfferCapacityReserved:
+    return OfferCapacityReserved(offer_id="offer-1", campaign_id="camp-1", candidature_id="c1",
+                                 partnership_id="p1", classes=classes, remaining_classes=4 - classes)
+
+
+def test_an_update_keeps_the_offer_its_id_campaign_academie_and_dispositif_and_takes_the_new_content():
+    c = new = replace(offer_content(6), title="Le musee hors les murs")
+    given(O, offer_published(4)).when(O.UpdateOffer("offer-1", new, BEFORE_DEADLINE)).then(OfferUpdated(
+        offer_id="offer-1", campaign_id="camp-1", academie="paris", dispositif="culture", partner=c.partner,
+        title="Le musee hors les murs", resources=list(c.resources), eac_domains=list(c.eac_domains),
+        levels=list(c.levels), audiences=list(c.audiences), time_slots=list(c.time_slots), capacity_classes=6))
+
+
+def test_an_update_that_changes_nothing_gives_no_event():
+    given(O, offer_published(4)).when(O.UpdateOffer("offer-1", offer_content(4), BEFORE_DEADLINE)).then()
+
+
+def test_the_capacity_may_come_down_to_exactly_the_classes_already_attributed():
+    events = given(O, offer_published(4), reserved(3)).when(
+        O.UpdateOffer("offer-1", offer_content(3), BEFORE_DEADLINE)).produce()
+    assert [e.capacity_classes for e in events] == [3]
+
+
+def test_the_capacity_cannot_come_down_one_below_the_classes_already_attributed():
+    err = given(O, offer_published(4), reserved(3)).when(
+        O.UpdateOffer("offer-1", offer_content(2), BEFORE_DEADLINE)).raises("capacity_cannot_drop_below_reservations")
+    assert err.field == "capacity_classes"
+
+
+def test_an_offer_that_does_not_exist_cannot_be_updated():
+    err = given(O).when(O.UpdateOffer("offer-1", offer_content(), BEFORE_DEADLINE)).raises("offer_must_exist")
+    assert isinstance(err, O.NotFound) and err.field == "offer_id"
+
+
+def test_a_withdrawn_offer_refuses_an_update_on_its_id():
+    err = given(O, offer_published(), OfferWithdrawn(offer_id="offer-1", campaign_id="camp-1", academie="paris")).when(
+        O.UpdateOffer("offer-1", offer_content(9), BEFORE_DEADLINE)).raises("withdrawn_offer_cannot_change")
+    assert err.field == "offer_id"
+
+
+def test_an_offer_stays_with_its_partner():
+    other = replace(offer_content(), partner=partner(partner_id="theatre-de-la-ville"))
+    err = given(O, offer_published()).when(O.UpdateOffer("offer-1", other, BEFORE_DEADLINE)).raises(
+        "offer_partner_cannot_change")
+    assert err.field == "partner.partner_id"
+
+
+def test_a_centre_social_offer_updated_to_a_partner_of_another_kind_is_refused():
+    published = offer_published(dispositif="centre_social", kind="social_centre")
+    museum = replace(offer_content(), partner=partner(kind="cultural_structure"))
+    err = given(O, published).when(O.UpdateOffer("offer-1", museum, BEFORE_DEADLINE)).raises(
+        "offer_partner_kind_must_fit_dispositif")
+    assert err.field == "partner.kind"
