@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -29,6 +30,7 @@ from jumelage_contracts.candidatures import (
     OfferCapacityReserved,
     OfferWithdrawn,
     PartnershipAttributed,
+    PartnerCompany,
     PartnershipBilanNoted,
     RenewalDeclined,
     RenewalGranted,
@@ -121,6 +123,19 @@ def test_a_jes_partnership_is_with_the_partner_company():
     [p] = result.candidature_events
     assert p.partner.kind == "company" and p.partner.partner_id == "siret-12345678900011"
     assert result.offer_events == []
+
+
+@pytest.mark.parametrize(("company", "partner_id"), [
+    (PartnerCompany(name="Boulangerie du 20e", siret="12345678900011", partner_id="boul-20"), "boul-20"),
+    (PartnerCompany(name="Boulangerie du 20e"), "boulangerie-du-20e"),
+    (PartnerCompany(name="  L'Atelier & Co. (Paris)  "), "l-atelier-co-paris"),
+    (PartnerCompany(name="!!!"), "partner"),
+])
+def test_a_jes_partner_company_without_siret_is_named_by_its_id_else_a_slug_of_its_name(company, partner_id):
+    content = replace(jes_content(), partner_company=company)
+    [p] = attribute(instructed(content, Dispositif.entreprise), offer=O.NoOffer(),
+                    dispositif=Dispositif.entreprise).candidature_events
+    assert (p.partner.partner_id, p.partner.name) == (partner_id, company.name)
 
 
 def test_a_cnr_partnership_may_have_no_named_partner():
