@@ -35,8 +35,9 @@ from jumelage_contracts.candidatures import (
     RenewalDeclined,
     RenewalGranted,
     RenewalRequested,
+    SchoolRef,
 )
-from jumelage_contracts.reference import CultureTier, Dispositif
+from jumelage_contracts.reference import CultureTier, Dispositif, uai_check_letter
 
 from candidatures.domain import attribution as A
 from candidatures.domain import campaign as C
@@ -359,3 +360,18 @@ def test_a_culture_renewal_into_year_three_takes_the_jumelage_tier():
     assert (event.year_index, event.tier) == (3, "jumelage")
     asked = R.RequestRenewal(NEXT_CLASSES, "encore", CultureTier.approfondir, IN_RENEWAL_WINDOW + timedelta(days=365))
     assert rule_of(lambda: R.decide(asked, R.fold(history))) == "culture_year_three_is_a_jumelage"
+
+
+def test_a_late_jumelage_at_la_reunion_ends_with_the_last_day_of_the_work_meeting_window_at_la_reunion():
+    # 17 October 2025 ends at 20:00 UTC at La Réunion (UTC+4), two hours before it ends in Paris
+    school = SchoolRef(uai="9740001" + uai_check_letter("9740001"), name="Ecole du Butor", academie="la-reunion",
+                       departement="974")
+    campaign = open_campaign(Dispositif.culture, "la-reunion")
+    offer = O.Published(offer_published().model_copy(update={"academie": "la-reunion"}))
+    cmd = K.SubmitCandidature("cand-1", campaign, offer, culture_content(school=school), BEFORE_DEADLINE)
+    history = [*K.decide(cmd, K.NoCandidature()), reviewed()]
+    in_time = datetime(2025, 10, 17, 19, 59, tzinfo=UTC)
+    assert attribute(history, offer=offer, campaign=campaign, now=in_time, late_reason=FREED).candidature_events
+    too_late = datetime(2025, 10, 17, 20, 0, tzinfo=UTC)
+    err = A_raises(lambda: attribute(history, offer=offer, campaign=campaign, now=too_late, late_reason=FREED))
+    assert (err.rule, err.field) == ("a_late_attribution_leaves_time_for_the_programme", "campaign_id")
