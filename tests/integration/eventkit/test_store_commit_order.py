@@ -73,11 +73,11 @@ async def test_a_tailing_reader_sees_every_event_once_with_many_concurrent_appen
             for i in range(per_writer):
                 batch = [an_event(stream_id=f"campaign-{w}") for _ in range(rng.choice((1, 1, 1, 2)))]
                 async with store.transaction() as tx:
-                    await asyncio.sleep(rng.random() * 0.002)
+                    await asyncio.sleep(rng.random() * 0.002)  # jitter: widens the race
                     await tx.append(f"campaign-{w}", batch)
                     # Hold the transaction open after the insert: this is where a late commit
                     # would let a later position become visible first.
-                    await asyncio.sleep(rng.random() * 0.004)
+                    await asyncio.sleep(rng.random() * 0.004)  # jitter: widens the race
                 committed.update(e.id for e in batch)
 
         seen = await tail_while(store, [writer(w) for w in range(writers)], page=50, timeout=30)
@@ -106,7 +106,7 @@ async def test_a_tailing_reader_sees_every_committed_event_once_despite_rollback
                     with pytest.raises(Boom):
                         async with store.transaction() as tx:
                             await tx.append(f"campaign-{w}", [an_event(stream_id=f"campaign-{w}")])
-                            await asyncio.sleep(rng.random() * 0.003)
+                            await asyncio.sleep(rng.random() * 0.003)  # jitter: widens the race
                             raise Boom()
                 elif i % 2:
                     await store.append("shared", batch)  # every writer on one stream: races
@@ -114,7 +114,7 @@ async def test_a_tailing_reader_sees_every_committed_event_once_despite_rollback
                 else:
                     async with store.transaction() as tx:
                         await tx.append(f"campaign-{w}", batch)
-                        await asyncio.sleep(rng.random() * 0.003)
+                        await asyncio.sleep(rng.random() * 0.003)  # jitter: widens the race
                     committed.update(e.id for e in batch)
 
         seen = await tail_while(store, [writer(w) for w in range(writers)], page=20, timeout=60)
