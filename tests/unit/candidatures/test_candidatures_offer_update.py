@@ -1,13 +1,14 @@
-"""Given/when/then: updating an offer (rules the mutation run found untested: the exact updated
-event, the capacity boundary, an update repeated, an update of an offer that does not exist)."""
+"""Given/when/then: updating, withdrawing and publishing an offer (rules the mutation run found
+untested: the exact updated event, the capacity boundary, an update repeated, an offer or campaign that does not exist)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from candidatures_builders import BEFORE_DEADLINE, given, offer_content, offer_published, partner
-from jumelage_contracts.candidatures import OfferCapacityReserved, OfferUpdated, OfferWithdrawn
+from candidatures_builders import BEFORE_DEADLINE, campaign_opened, given, offer_content, offer_published, partner
+from jumelage_contracts.candidatures import CampaignClosed, OfferCapacityReserved, OfferUpdated, OfferWithdrawn
 
+from candidatures.domain import campaign as C
 from candidatures.domain import offer as O
 
 
@@ -17,7 +18,9 @@ def reserved(classes: int) -> OfferCapacityReserved:
 
 
 def test_an_update_keeps_the_offer_its_id_campaign_academie_and_dispositif_and_takes_the_new_content():
-    c = new = replace(offer_content(6), title="Le musee hors les murs")
+    # audiences and time slots other than their defaults, so that dropping one shows
+    c = new = replace(offer_content(6), title="Le musee hors les murs", audiences=("staff", "families"),
+                      time_slots=("periscolaire",))
     given(O, offer_published(4)).when(O.UpdateOffer("offer-1", new, BEFORE_DEADLINE)).then(OfferUpdated(
         offer_id="offer-1", campaign_id="camp-1", academie="paris", dispositif="culture", partner=c.partner,
         title="Le musee hors les murs", resources=list(c.resources), eac_domains=list(c.eac_domains),
@@ -64,3 +67,21 @@ def test_a_centre_social_offer_updated_to_a_partner_of_another_kind_is_refused()
     err = given(O, published).when(O.UpdateOffer("offer-1", museum, BEFORE_DEADLINE)).raises(
         "offer_partner_kind_must_fit_dispositif")
     assert err.field == "partner.kind"
+
+
+def test_an_offer_that_does_not_exist_cannot_be_withdrawn():
+    err = given(O).when(O.WithdrawOffer("offer-1", None, BEFORE_DEADLINE)).raises("offer_must_exist")
+    assert isinstance(err, O.NotFound) and err.field == "offer_id"
+
+
+def test_an_offer_is_published_only_in_a_campaign_that_exists():
+    err = given(O).when(O.PublishOffer("offer-1", C.NoCampaign(), offer_content(), BEFORE_DEADLINE)).raises(
+        "campaign_must_exist")
+    assert isinstance(err, O.NotFound) and err.field == "campaign_id"
+
+
+def test_an_offer_in_a_closed_campaign_is_refused_on_the_campaign_id():
+    closed = C.fold([campaign_opened(), CampaignClosed(campaign_id="camp-1", academie="paris")])
+    err = given(O).when(O.PublishOffer("offer-1", closed, offer_content(), BEFORE_DEADLINE)).raises(
+        "campaign_must_be_open")
+    assert err.field == "campaign_id"

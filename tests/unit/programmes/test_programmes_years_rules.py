@@ -3,9 +3,12 @@ names, a class that is not in the year, the field each refusal names, and the ex
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from jumelage_contracts.reference import CultureTier
 from programmes.domain import commands as c
 from programmes.domain.errors import NotFound, RuleViolated
-from programmes_builders import PID, at, given, open_year, opened
+from programmes_builders import PID, at, given, given_events_of, open_year, opened, schedule
 
 
 def test_a_renewal_that_skips_a_year_is_refused_on_its_year_index():
@@ -54,3 +57,19 @@ def test_a_partnership_ended_in_its_second_year_counts_two_years():
     _, ended = given(opened(), renewal).when(c.EndPartnership("completed", at(2027, 6, 30))).then_types(
         "ProgrammeYearClosed", "PartnershipEnded")
     assert (ended.year_index, ended.years) == (2, 2)
+
+
+def test_the_opened_year_carries_the_attributions_campaign_offer_tier_and_cause():
+    cmd = replace(open_year(), tier=CultureTier.jumelage, offer_id="offer-7", caused_by="evt-attributed-1")
+    [event] = given([]).when(cmd).then_types("ProgrammeYearOpened")
+    assert (event.candidature_id, event.campaign_id, event.offer_id, event.tier, event.caused_by) == (
+        "cand-42", "camp-paris-2025", "offer-7", "jumelage", "evt-attributed-1")
+    assert (event.school, event.partner, event.calendar) == (cmd.school, cmd.partner, cmd.calendar)
+    assert [k.class_id for k in event.classes] == [k.class_id for k in cmd.classes]
+
+
+def test_cancelling_a_class_leaves_the_actions_of_the_other_classes_alone():
+    history = given_events_of(open_year(), schedule("mine", ("cm2-b",)), schedule("theirs", ("cm1-a",)))
+    cancelled, dropped = given(history).when(c.CancelClass("cm2-b", "classe fermee", at(2025, 10, 2))).then_types(
+        "ClassCancelled", "ActionCancelled")
+    assert (cancelled.cancelled_action_ids, dropped.action_id) == (["mine"], "mine")
