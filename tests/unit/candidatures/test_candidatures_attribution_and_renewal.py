@@ -375,3 +375,17 @@ def test_a_late_jumelage_at_la_reunion_ends_with_the_last_day_of_the_work_meetin
     too_late = datetime(2025, 10, 17, 20, 0, tzinfo=UTC)
     err = A_raises(lambda: attribute(history, offer=offer, campaign=campaign, now=too_late, late_reason=FREED))
     assert (err.rule, err.field) == ("a_late_attribution_leaves_time_for_the_programme", "campaign_id")
+
+
+def test_an_attribution_on_an_offer_that_does_not_exist_is_not_found_on_the_offer_id():
+    err = A_raises(lambda: attribute(instructed(), offer=O.NoOffer()))
+    assert (err.rule, err.field, err.status) == ("offer_must_exist", "offer_id", 404)
+
+
+def test_a_full_or_withdrawn_offer_refuses_the_attribution_on_the_offer_id():
+    full = O.fold([offer_published(1)])
+    gone = O.fold([offer_published(4), OfferWithdrawn(offer_id="offer-1", campaign_id="camp-1", academie="paris")])
+    for offer, rule in ((full, "attribution_must_fit_offer_capacity"), (gone, "withdrawn_offer_takes_no_attribution")):
+        err = A_raises(lambda: attribute(instructed(), offer=offer))
+        assert (err.rule, err.field) == (rule, "offer_id")
+
