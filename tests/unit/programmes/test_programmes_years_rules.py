@@ -7,6 +7,8 @@ from dataclasses import replace
 
 from jumelage_contracts.reference import CultureTier
 from programmes.domain import commands as c
+from programmes.domain import fold
+from programmes.domain.bilan import class_counts
 from programmes.domain.errors import NotFound, RuleViolated
 from programmes_builders import PID, at, given, given_events_of, open_year, opened, schedule
 
@@ -73,3 +75,16 @@ def test_cancelling_a_class_leaves_the_actions_of_the_other_classes_alone():
     cancelled, dropped = given(history).when(c.CancelClass("cm2-b", "classe fermee", at(2025, 10, 2))).then_types(
         "ClassCancelled", "ActionCancelled")
     assert (cancelled.cancelled_action_ids, dropped.action_id) == (["mine"], "mine")
+
+
+def test_the_folded_year_keeps_the_tier_and_the_candidature_it_came_from():
+    state = fold(given_events_of(replace(open_year(), tier=CultureTier.jumelage)))
+    assert (state.year.tier, state.identity.candidature_id) == (CultureTier.jumelage, "cand-42")
+
+
+def test_a_cancelled_class_counts_its_shared_action_as_cancelled_in_its_bilan_row():
+    history = given_events_of(open_year(), schedule("own", ("cm2-b",)), schedule("shared", ("cm1-a", "cm2-b")),
+                              c.CancelClass("cm2-b", "classe fermee", at(2025, 10, 2)))
+    rows = {r.class_id: r for r in class_counts(fold(history).year)}
+    assert (rows["cm2-b"].cancelled, rows["cm2-b"].class_cancelled) == (2, True)
+    assert rows["cm1-a"].cancelled == 0
