@@ -17,6 +17,7 @@ from candidatures_builders import (
     cnr_content,
     culture_content,
     jes_content,
+    mercredi_content,
     offer_published,
     open_campaign,
     published_offer,
@@ -31,6 +32,7 @@ from jumelage_contracts.candidatures import (
     OfferWithdrawn,
     PartnershipAttributed,
     PartnerCompany,
+    PartnerRef,
     PartnershipBilanNoted,
     RenewalDeclined,
     RenewalGranted,
@@ -389,3 +391,12 @@ def test_a_full_or_withdrawn_offer_refuses_the_attribution_on_the_offer_id():
         err = A_raises(lambda: attribute(instructed(), offer=offer))
         assert (err.rule, err.field) == (rule, "offer_id")
 
+
+
+def test_the_partner_the_academie_names_wins_over_the_one_the_school_wished():
+    named = PartnerRef(partner_id="cinema-le-louxor", kind="cultural_structure", name="Cinema Le Louxor")
+    history = instructed(mercredi_content(), Dispositif.mercredi)
+    cmd = A.Attribute("cand-1", "p-cand-1", open_campaign(Dispositif.mercredi), O.NoOffer(), AFTER_DEADLINE,
+                      partner=named)
+    [p] = A.decide(cmd, K.fold(history)).candidature_events
+    assert (p.partner, p.year_index) == (named, 1)

@@ -85,3 +85,29 @@ def test_an_offer_in_a_closed_campaign_is_refused_on_the_campaign_id():
     err = given(O).when(O.PublishOffer("offer-1", closed, offer_content(), BEFORE_DEADLINE)).raises(
         "campaign_must_be_open")
     assert err.field == "campaign_id"
+
+
+def test_an_offer_id_already_published_with_other_content_is_a_conflict_and_the_same_publish_is_a_no_op():
+    OPEN = C.Open(campaign_opened())
+    given(O, offer_published(4)).when(O.PublishOffer("offer-1", OPEN, offer_content(4), BEFORE_DEADLINE)).then()
+    err = given(O, offer_published(4)).when(O.PublishOffer("offer-1", OPEN, offer_content(5), BEFORE_DEADLINE)).raises(
+        "offer_id_is_unique")
+    assert (err.field, err.status) == ("offer_id", 409)
+
+
+def test_after_an_update_the_offer_counts_with_its_new_capacity():
+    updated = given(O, offer_published(4)).when(O.UpdateOffer("offer-1", offer_content(6), BEFORE_DEADLINE)).produce()
+    state = O.fold([offer_published(4), reserved(3), *updated])
+    assert (state.offer.capacity_classes, state.remaining, state.reserved) == (6, 3, 3)
+
+
+def test_a_withdrawn_offer_remembers_what_came_back_so_a_redelivered_release_gives_nothing():
+    from candidatures.domain import release
+
+    back = release.decide(release.ReleasePlaces("offer-1", "p1", "c1", ("k0",), "class_cancelled", "fermee",
+                                                BEFORE_DEADLINE), O.fold([offer_published(4), reserved(2)]))
+    gone = OfferWithdrawn(offer_id="offer-1", campaign_id="camp-1", academie="paris")
+    state = O.fold([offer_published(4), reserved(2), *back, gone])
+    assert isinstance(state, O.Withdrawn) and state.candidatures == frozenset({"c1"})
+    again = release.ReleasePlaces("offer-1", "p1", "c1", ("k0",), "class_cancelled", "fermee", BEFORE_DEADLINE)
+    assert release.decide(again, state) == []
