@@ -400,3 +400,14 @@ def test_the_partner_the_academie_names_wins_over_the_one_the_school_wished():
                       partner=named)
     [p] = A.decide(cmd, K.fold(history)).candidature_events
     assert (p.partner, p.year_index) == (named, 1)
+
+
+def test_a_candidature_returned_for_correction_is_not_attributed_until_resubmitted():
+    returned = CandidatureReturnedForCorrection(candidature_id="cand-1", campaign_id="camp-1", reason="Preciser")
+    err = A_raises(lambda: attribute([*instructed(), returned]))
+    assert (err.rule, err.status) == ("attribute_only_a_pending_candidature", 409)
+
+
+def test_an_attribution_in_a_campaign_that_does_not_exist_is_not_found_on_the_campaign_id():
+    err = A_raises(lambda: attribute(instructed(), campaign=C.NoCampaign()))
+    assert (err.rule, err.field, err.status) == ("campaign_must_exist", "campaign_id", 404)
