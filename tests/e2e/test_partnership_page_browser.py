@@ -13,6 +13,7 @@ import uvicorn
 from eventkit.auth import mint_token
 from tests.e2e.harness import free_port
 from tests.infra.browser import browse
+from tests.waiting import eventually
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "programmes"))
 from programmes_api_support import PID, attributed, make_harness  # noqa: E402
@@ -30,9 +31,8 @@ async def served():
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(h.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), task
-        await asyncio.sleep(0.05)
+    await eventually(lambda: server.started or task.done(), timeout=30, what="uvicorn started")
+    assert not task.done(), task
     yield f"http://127.0.0.1:{port}", h
     server.should_exit = True
     await task

@@ -3,17 +3,17 @@ start, wait for ``/readyz``, an HTTP client on it, stop."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
 import httpx
+
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,15 +47,16 @@ async def service_process(module: str, env: dict[str, str], port: int,
 
 
 async def _wait_ready(module: str, client: httpx.AsyncClient, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    async def ready() -> bool:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise RuntimeError(f"{module} exited {proc.returncode}: {err[-3000:]}")
         try:
-            if (await client.get("/readyz")).status_code == 200:
-                return
+            return (await client.get("/readyz")).status_code == 200
         except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{module} did not become ready in {timeout}s")
+            return False
+
+    try:
+        await eventually(ready, timeout=timeout, interval=0.1, what=f"{module} ready")
+    except AssertionError as exc:
+        raise RuntimeError(f"{module} did not become ready in {timeout}s") from exc

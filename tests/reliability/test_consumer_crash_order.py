@@ -63,7 +63,7 @@ async def publish_paced(nats, root: str) -> None:
         if len(pending) >= 6:
             await publish_envelopes(nats, root, pending)
             pending = []
-            await asyncio.sleep(0.12)
+            await asyncio.sleep(0.12)  # deliberate pacing: bursts keep arriving while children die
     pending += [closed(i) for i in range(max(0, CAMPAIGNS - LAG), CAMPAIGNS)]
     await publish_envelopes(nats, root, pending)
 

@@ -91,7 +91,7 @@ async def test_killing_nats_while_campaigns_are_being_created_loses_none_and_dou
                     # one campaign per command, as the candidatures API appends them
                     await source.append(f"campaign-{i}", [campaign_event(i)], expected_version=0)
                     relay.wake()
-                    await asyncio.sleep(0.002)
+                    await asyncio.sleep(0.002)  # deliberate pacing: commands spread over the outage
 
                 async def settled() -> bool:
                     return await relay.backlog() == 0 and consumer.counts.get("applied", 0) == total
@@ -171,7 +171,7 @@ async def test_a_service_started_while_nats_is_down_provisions_and_drains_once_n
                     for i in range(25):  # commands keep being accepted
                         await source.append(f"campaign-{i}", [campaign_event(i)], expected_version=0)
                         relay.wake()
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(0.2)  # deliberate: nothing may leave while NATS is down
                     assert await relay.backlog() == 25
                     server.start()
 

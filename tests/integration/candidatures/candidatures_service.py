@@ -4,7 +4,6 @@ NATS, plus the request bodies of a campaign per dispositif and a reader of its J
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 from eventkit.auth import mint_token
 
 from tests.infra.processes import free_port, service_process
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "candidatures-integration-secret-32-bytes-long"
@@ -127,15 +127,21 @@ async def stream_events(nats_url: str, stream: str, expected: int, timeout: floa
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        deadline = time.monotonic() + timeout
-        while True:
+
+        async def stored() -> int:
             try:
-                total = (await js.stream_info(stream)).state.messages
+                return (await js.stream_info(stream)).state.messages
             except Exception:  # noqa: BLE001 - the stream may not be provisioned yet
-                total = 0
-            if total >= expected or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
+                return 0
+
+        async def all_there() -> bool:
+            return await stored() >= expected
+
+        try:
+            await eventually(all_there, timeout=timeout, what=f"{expected} messages in {stream}")
+        except AssertionError:
+            pass  # read what is there: the caller's comparison shows what is missing
+        total = await stored()
         if total == 0:
             return []
         sub = await js.pull_subscribe("", stream=stream, config=ConsumerConfig(

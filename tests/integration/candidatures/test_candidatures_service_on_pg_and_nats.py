@@ -30,6 +30,7 @@ from tests.integration.candidatures.candidatures_service import (
     set_clock,
     stream_events,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -115,12 +116,14 @@ async def test_a_bilan_on_nats_lets_the_school_renew_and_the_academie_grants(pos
         await set_clock(http, IN_RENEWAL_WINDOW)
         bilan = await publish_bilan(nats_url, subject_root, pid)
         request = {"classes": candidature_body("culture", "a2", None)["classes"], "motivation": "Continuer"}
-        for _ in range(100):  # the consumer notes the bilan asynchronously
+        async def renewal_once_the_bilan_is_noted():  # the consumer notes the bilan asynchronously
             r = await http.post(f"/partnerships/{pid}/renewal", json=request, headers=SCHOOL)
-            if r.status_code == 200:
-                break
-            assert r.json()["rule"] == "renewal_requires_a_recorded_bilan"
-            await asyncio.sleep(0.1)
+            if r.status_code != 200:
+                assert r.json()["rule"] == "renewal_requires_a_recorded_bilan"
+                return None
+            return r
+
+        r = await eventually(renewal_once_the_bilan_is_noted, what="the renewal accepted once the bilan is noted")
         assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["RenewalRequested"]
         granted = await ok(await http.post(f"/partnerships/{pid}/renewal/grant", json={}, headers=ACADEMIE))
         assert [e["type"] for e in granted["events"]] == ["RenewalGranted"]
@@ -201,12 +204,11 @@ async def test_a_partnership_ended_on_nats_frees_its_places_for_one_late_attribu
                      detail="L'ecole se retire", ended_at=IN_WORK_MEETING_WINDOW.isoformat(), years=1)
         first = await publish_programmes_event(nats_url, subject_root, "PartnershipEnded", **ended)
         await publish_programmes_event(nats_url, subject_root, "PartnershipEnded", **ended)  # published again
-        for _ in range(100):  # the consumer releases the places asynchronously
+        async def places_released() -> bool:  # the consumer releases the places asynchronously
             offer = await ok(await http.get("/offers/offer-1", headers=ACADEMIE))
-            if offer["reserved_classes"] == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert offer["reserved_classes"] == 0
+            return offer["reserved_classes"] == 0
+
+        await eventually(places_released, what="the ended partnership's places back on the offer")
         done = await ok(await http.post("/candidatures/waiting-2/attribute", json=late, headers=ACADEMIE))
         assert [e["type"] for e in done["events"]] == ["PartnershipAttributed", "OfferCapacityReserved"]
         r = await http.post("/candidatures/waiting-1/attribute", json=late, headers=ACADEMIE)

@@ -42,7 +42,7 @@ async def test_an_event_whose_source_is_not_its_subjects_service_is_dead_lettere
         async with running(consumer):
             await eventually(lambda: consumer.counts.get("applied", 0) == 1, timeout=15,
                              what="the good event applied after the forged one")
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # deliberate: a second dead letter or application would show now
         assert consumer.counts["dead_lettered"] == 1
         assert projection.calls == {"campaign-2": 1}  # the forged event never reached the handler
         assert await Projection.campaigns(store) == ["campaign-2"]

@@ -20,6 +20,7 @@ from jumelage_contracts import Envelope
 from jumelage_contracts.subjects import SOURCES, dead_letter_stream, stream_name
 from tests.infra.nats import NatsServerProcess
 from tests.integration.eventkit.bus_support import campaign_event
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -117,17 +118,21 @@ async def test_the_kit_works_within_each_services_permissions(secured, subject_r
         relay.wake()
         # an undecodable message on the consumed subject, put there by the producer: dead-lettered
         await producer.js.publish(f"{subject_root}.candidatures.paris.CampaignClosed", b"not an event")
-        deadline = asyncio.get_running_loop().time() + 30
         dead = 0
-        while asyncio.get_running_loop().time() < deadline:
+
+        async def three_applied_one_dead() -> bool:
+            nonlocal dead
             ops = await nats.connect(url_of(server, passwords, OPS_USER))
             try:
                 dead = (await ops.jetstream().stream_info(dead_letter_stream(subject_root))).state.messages
             finally:
                 await ops.close()
-            if len(applied) == 3 and dead == 1:
-                break
-            await asyncio.sleep(0.2)
+            return len(applied) == 3 and dead == 1
+
+        try:
+            await eventually(three_applied_one_dead, timeout=30, interval=0.2, what="3 applied and 1 dead letter")
+        except AssertionError:
+            pass  # the two assertions below say which half is missing
         assert sorted(applied) == ["campaign-0", "campaign-1", "campaign-2"]
         assert dead == 1
         await consumer.stop()

@@ -92,7 +92,7 @@ async def test_only_one_of_two_relays_on_one_store_publishes_and_the_other_takes
                     first.wake()
                     second.wake()
                 await eventually(lambda: _drained(first), what="first batch drained")
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.3)  # deliberate: the second relay must not take over within this
                 assert first.is_leader and not second.is_leader
                 assert (first.published, second.published) == (20, 0)
 

@@ -20,6 +20,7 @@ from eventkit import sql
 from eventkit.store import ConcurrencyError
 
 from tests.integration.eventkit.store_support import SQL_KINDS, a_store, an_event
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ async def tail_while(store, writers: list, page: int, timeout: float) -> list:
             if not events:
                 if finished:
                     return
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # the tailing reader's poll: the reader is what is tested
 
     reading = asyncio.create_task(reader())
     await asyncio.gather(*writers)
@@ -72,11 +73,11 @@ async def test_a_tailing_reader_sees_every_event_once_with_many_concurrent_appen
             for i in range(per_writer):
                 batch = [an_event(stream_id=f"campaign-{w}") for _ in range(rng.choice((1, 1, 1, 2)))]
                 async with store.transaction() as tx:
-                    await asyncio.sleep(rng.random() * 0.002)
+                    await asyncio.sleep(rng.random() * 0.002)  # jitter: widens the race
                     await tx.append(f"campaign-{w}", batch)
                     # Hold the transaction open after the insert: this is where a late commit
                     # would let a later position become visible first.
-                    await asyncio.sleep(rng.random() * 0.004)
+                    await asyncio.sleep(rng.random() * 0.004)  # jitter: widens the race
                 committed.update(e.id for e in batch)
 
         seen = await tail_while(store, [writer(w) for w in range(writers)], page=50, timeout=30)
@@ -105,7 +106,7 @@ async def test_a_tailing_reader_sees_every_committed_event_once_despite_rollback
                     with pytest.raises(Boom):
                         async with store.transaction() as tx:
                             await tx.append(f"campaign-{w}", [an_event(stream_id=f"campaign-{w}")])
-                            await asyncio.sleep(rng.random() * 0.003)
+                            await asyncio.sleep(rng.random() * 0.003)  # jitter: widens the race
                             raise Boom()
                 elif i % 2:
                     await store.append("shared", batch)  # every writer on one stream: races
@@ -113,7 +114,7 @@ async def test_a_tailing_reader_sees_every_committed_event_once_despite_rollback
                 else:
                     async with store.transaction() as tx:
                         await tx.append(f"campaign-{w}", batch)
-                        await asyncio.sleep(rng.random() * 0.003)
+                        await asyncio.sleep(rng.random() * 0.003)  # jitter: widens the race
                     committed.update(e.id for e in batch)
 
         seen = await tail_while(store, [writer(w) for w in range(writers)], page=20, timeout=60)
@@ -142,11 +143,12 @@ async def test_a_reader_does_not_pass_the_position_of_a_transaction_still_open(k
         first = asyncio.create_task(slow_first())
         await first_inserted.wait()
         second = asyncio.create_task(store.append("campaign-b", [an_event(stream_id="campaign-b")]))
-        await asyncio.sleep(0.3)
         if kind == "sqlite":
+            await asyncio.sleep(0.3)  # deliberate: nothing may happen while the first writer holds on
             assert not second.done(), "SQLite: one writer at a time"
         else:
-            assert second.done(), "PostgreSQL: appenders no longer queue behind an open transaction"
+            await eventually(second.done, timeout=10,
+                             what="PostgreSQL: appenders no longer queue behind an open transaction")
             assert (await second).positions[0] == before.positions[0] + 2, "b drew its position after a"
 
         for _ in range(2):
@@ -223,7 +225,7 @@ async def test_appenders_racing_for_the_same_stream_version_leave_one_winner(kin
         # On PostgreSQL both pass their checks before the first commits: the unique constraint decides.
         loser = asyncio.create_task(store.append("campaign-1", [an_event(stream_id="campaign-1")], expected_version=0))
         any_version = asyncio.create_task(store.append("campaign-1", [an_event(stream_id="campaign-1")]))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # deliberate: neither may finish while the first holds on
         assert not loser.done() and not any_version.done(), "both wait for the first transaction"
         release.set()
         await first
@@ -272,7 +274,7 @@ async def test_inside_a_transaction_losing_an_any_version_race_is_a_conflict(kin
         first = asyncio.create_task(holding())
         await inserted.wait()
         second = asyncio.create_task(other_unit_of_work())
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # deliberate: the second reaches its insert before the first commits
         release.set()
         await first
 
@@ -330,7 +332,7 @@ async def test_appenders_racing_with_the_same_event_store_it_once_and_the_loser_
         first = asyncio.create_task(holding())
         await inserted.wait()
         again = asyncio.create_task(store.append("campaign-1", [event], expected_version=0))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # deliberate: the second may not finish while the first holds on
         assert not again.done(), "the second waits for the first transaction"
         release.set()
         stored, duplicate = await asyncio.gather(first, again)

@@ -18,6 +18,7 @@ from eventkit.settings import DEV_SECRET, ServiceSettings
 from jumelage_contracts import to_envelope
 from notifications.bootstrap import MailSettings, build
 from tests.integration.notifications.notif_events import PID, example, play_attribution
+from tests.waiting import eventually
 
 UTC = timezone.utc
 UAI = "0750655E"
@@ -184,10 +185,11 @@ async def test_a_cause_and_its_effect_applied_at_once_by_two_consumers_never_lea
     async with h.store.transaction() as tx:  # candidatures' consumer, not committed yet
         await h.handler(tx, a_env, attributed)
         other = asyncio.create_task(programmes_consumer())
-        deadline = asyncio.get_running_loop().time() + 10
-        while not other.done() and not await waiting_on_a_lock():
-            assert asyncio.get_running_loop().time() < deadline, "the other consumer neither ended nor waited"
-            await asyncio.sleep(0.02)
+        async def ended_or_waiting() -> bool:
+            return other.done() or await waiting_on_a_lock()
+
+        await eventually(ended_or_waiting, timeout=10, interval=0.02,
+                         what="the other consumer to end or wait on the lock")
     await asyncio.wait_for(other, 10)
     assert sorted(t.rule for t in await h.timers(scope="action", status="pending")) == [
         "action_j_minus_1", "action_j_minus_7"]

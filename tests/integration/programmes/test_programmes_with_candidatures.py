@@ -4,7 +4,6 @@ candidatures lets the school renew and the académie grants → programmes opens
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -49,12 +48,15 @@ async def renewal_answer(candidatures, pid: str, request: dict):
     """The answer to a renewal request once candidatures has noted programmes' BilanRecorded
     (it does so asynchronously: until then the request is refused for want of a bilan)."""
     await cand.set_clock(candidatures, cand.IN_RENEWAL_WINDOW)
-    for _ in range(150):
+
+    async def answer_once_the_bilan_is_noted():
         r = await candidatures.post(f"/partnerships/{pid}/renewal", json=request, headers=cand.SCHOOL)
         if r.status_code == 200 or r.json().get("rule") != "renewal_requires_a_recorded_bilan":
             return r
-        await asyncio.sleep(0.1)
-    return r
+        return None
+
+    return await eventually(answer_once_the_bilan_is_noted, timeout=15,
+                            what="an answer other than 'no recorded bilan' to the renewal request")
 
 
 async def test_an_attribution_in_candidatures_opens_the_partnership_and_a_granted_renewal_its_year_two(

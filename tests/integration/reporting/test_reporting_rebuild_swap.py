@@ -101,7 +101,7 @@ async def test_rebuilds_swapping_under_live_batches_and_single_events_fail_nothi
             step = rng.choice([1, 1, 5, 30])
             await publish(publisher, subject_root, later[start:start + step])
             start += step
-            await asyncio.sleep(rng.choice([0.0, 0.02, 0.1]))
+            await asyncio.sleep(rng.choice([0.0, 0.02, 0.1]))  # deliberate: random pacing across the swap
         done.set()
 
     publishing = asyncio.create_task(keep_publishing())
@@ -114,7 +114,7 @@ async def test_rebuilds_swapping_under_live_batches_and_single_events_fail_nothi
     tail = history(random.Random(517), campaigns=1, candidatures=2, start_year=2027, prefix="tail")
     for env in tail:
         await publish(publisher, subject_root, [env])
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # deliberate pacing: each event reaches the consumers on its own
     everything = events + later + tail
     await wait_applied(engine, len(everything), timeout=60)
 

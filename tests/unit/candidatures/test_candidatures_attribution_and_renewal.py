@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from candidatures_builders import (
     cnr_content,
     culture_content,
     jes_content,
+    mercredi_content,
     offer_published,
     open_campaign,
     published_offer,
@@ -29,12 +31,15 @@ from jumelage_contracts.candidatures import (
     OfferCapacityReserved,
     OfferWithdrawn,
     PartnershipAttributed,
+    PartnerCompany,
+    PartnerRef,
     PartnershipBilanNoted,
     RenewalDeclined,
     RenewalGranted,
     RenewalRequested,
+    SchoolRef,
 )
-from jumelage_contracts.reference import CultureTier, Dispositif
+from jumelage_contracts.reference import CultureTier, Dispositif, uai_check_letter
 
 from candidatures.domain import attribution as A
 from candidatures.domain import campaign as C
@@ -121,6 +126,19 @@ def test_a_jes_partnership_is_with_the_partner_company():
     [p] = result.candidature_events
     assert p.partner.kind == "company" and p.partner.partner_id == "siret-12345678900011"
     assert result.offer_events == []
+
+
+@pytest.mark.parametrize(("company", "partner_id"), [
+    (PartnerCompany(name="Boulangerie du 20e", siret="12345678900011", partner_id="boul-20"), "boul-20"),
+    (PartnerCompany(name="Boulangerie du 20e"), "boulangerie-du-20e"),
+    (PartnerCompany(name="  L'Atelier & Co. (Paris)  "), "l-atelier-co-paris"),
+    (PartnerCompany(name="!!!"), "partner"),
+])
+def test_a_jes_partner_company_without_siret_is_named_by_its_id_else_a_slug_of_its_name(company, partner_id):
+    content = replace(jes_content(), partner_company=company)
+    [p] = attribute(instructed(content, Dispositif.entreprise), offer=O.NoOffer(),
+                    dispositif=Dispositif.entreprise).candidature_events
+    assert (p.partner.partner_id, p.partner.name) == (partner_id, company.name)
 
 
 def test_a_cnr_partnership_may_have_no_named_partner():
@@ -333,3 +351,52 @@ def test_a_culture_renewal_into_year_three_takes_the_jumelage_tier():
     assert (event.year_index, event.tier) == (3, "jumelage")
     asked = R.RequestRenewal(NEXT_CLASSES, "encore", CultureTier.approfondir, IN_RENEWAL_WINDOW + timedelta(days=365))
     assert rule_of(lambda: R.decide(asked, R.fold(history))) == "culture_year_three_is_a_jumelage"
+
+
+def test_a_late_jumelage_at_la_reunion_ends_with_the_last_day_of_the_work_meeting_window_at_la_reunion():
+    # 17 October 2025 ends at 20:00 UTC at La Réunion (UTC+4), two hours before it ends in Paris
+    school = SchoolRef(uai="9740001" + uai_check_letter("9740001"), name="Ecole du Butor", academie="la-reunion",
+                       departement="974")
+    campaign = open_campaign(Dispositif.culture, "la-reunion")
+    offer = O.Published(offer_published().model_copy(update={"academie": "la-reunion"}))
+    cmd = K.SubmitCandidature("cand-1", campaign, offer, culture_content(school=school), BEFORE_DEADLINE)
+    history = [*K.decide(cmd, K.NoCandidature()), reviewed()]
+    in_time = datetime(2025, 10, 17, 19, 59, tzinfo=UTC)
+    assert attribute(history, offer=offer, campaign=campaign, now=in_time, late_reason=FREED).candidature_events
+    too_late = datetime(2025, 10, 17, 20, 0, tzinfo=UTC)
+    err = A_raises(lambda: attribute(history, offer=offer, campaign=campaign, now=too_late, late_reason=FREED))
+    assert (err.rule, err.field) == ("a_late_attribution_leaves_time_for_the_programme", "campaign_id")
+
+
+def test_an_attribution_on_an_offer_that_does_not_exist_is_not_found_on_the_offer_id():
+    err = A_raises(lambda: attribute(instructed(), offer=O.NoOffer()))
+    assert (err.rule, err.field, err.status) == ("offer_must_exist", "offer_id", 404)
+
+
+def test_a_full_or_withdrawn_offer_refuses_the_attribution_on_the_offer_id():
+    full = O.fold([offer_published(1)])
+    gone = O.fold([offer_published(4), OfferWithdrawn(offer_id="offer-1", campaign_id="camp-1", academie="paris")])
+    for offer, rule in ((full, "attribution_must_fit_offer_capacity"), (gone, "withdrawn_offer_takes_no_attribution")):
+        err = A_raises(lambda: attribute(instructed(), offer=offer))
+        assert (err.rule, err.field) == (rule, "offer_id")
+
+
+
+def test_the_partner_the_academie_names_wins_over_the_one_the_school_wished():
+    named = PartnerRef(partner_id="cinema-le-louxor", kind="cultural_structure", name="Cinema Le Louxor")
+    history = instructed(mercredi_content(), Dispositif.mercredi)
+    cmd = A.Attribute("cand-1", "p-cand-1", open_campaign(Dispositif.mercredi), O.NoOffer(), AFTER_DEADLINE,
+                      partner=named)
+    [p] = A.decide(cmd, K.fold(history)).candidature_events
+    assert (p.partner, p.year_index) == (named, 1)
+
+
+def test_a_candidature_returned_for_correction_is_not_attributed_until_resubmitted():
+    returned = CandidatureReturnedForCorrection(candidature_id="cand-1", campaign_id="camp-1", reason="Preciser")
+    err = A_raises(lambda: attribute([*instructed(), returned]))
+    assert (err.rule, err.status) == ("attribute_only_a_pending_candidature", 409)
+
+
+def test_an_attribution_in_a_campaign_that_does_not_exist_is_not_found_on_the_campaign_id():
+    err = A_raises(lambda: attribute(instructed(), campaign=C.NoCampaign()))
+    assert (err.rule, err.field, err.status) == ("campaign_must_exist", "campaign_id", 404)

@@ -156,3 +156,19 @@ def test_a_class_cancelled_in_the_first_year_releases_that_class():
 def test_a_partnership_without_an_offer_has_nothing_to_release():
     assert release.places_freed(attributed(offer_id=None), ended(), ENDED_AT) is None
 
+
+
+def test_an_end_without_detail_gives_its_reason_alone_as_the_release_detail():
+    assert release.places_freed(attributed(), ended(detail=None), ENDED_AT).detail == "withdrawn"
+
+
+def test_the_release_detail_is_clipped_to_its_bound_when_reason_and_detail_together_exceed_it():
+    cmd = release.places_freed(attributed(), ended(detail="x" * 4000), ENDED_AT)
+    assert len(cmd.detail) == 4000 and cmd.detail.startswith("withdrawn: x")
+
+
+def test_after_a_class_came_back_the_end_gives_back_only_what_is_still_held_even_if_asked_for_more():
+    # p1 reserved two places and gave k0 back; an end naming three classes returns one place, not two
+    [event] = given(GIVE_BACK, offer_published(4), reserved("p1", 2, 2), released(("k0",), remaining=3)).when(
+        release_cmd(("k0", "k1", "k2"))).produce()
+    assert (event.class_ids, event.remaining_classes) == (["k1"], 4)

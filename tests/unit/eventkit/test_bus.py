@@ -109,8 +109,7 @@ async def test_the_relay_keeps_its_checkpoint_when_one_ack_of_the_batch_fails() 
     js = FakeJetStream()
     relay = OutboxRelay(store, fake_nats(js), source="candidatures", subject_root="jumelage", ack_timeout=1)
     attempt = asyncio.create_task(relay.publish_once())
-    while len(js.futures) < 3:
-        await asyncio.sleep(0)
+    await eventually(lambda: len(js.futures) >= 3, timeout=5, interval=0.001, what="three publishes in flight")
     js.futures[0].set_result(SimpleNamespace(duplicate=False))
     js.futures[1].set_exception(RuntimeError("stream full"))
     try:
@@ -129,8 +128,7 @@ async def test_the_relay_publishes_in_position_order_with_the_envelope_headers_t
     js = FakeJetStream()
     relay = OutboxRelay(store, fake_nats(js), source="candidatures", subject_root="jumelage")
     attempt = asyncio.create_task(relay.publish_once())
-    while len(js.futures) < 4:
-        await asyncio.sleep(0)
+    await eventually(lambda: len(js.futures) >= 4, timeout=5, interval=0.001, what="four publishes in flight")
     assert await store.get_checkpoint("relay:candidatures") == 0, "no checkpoint before the acks"
     for future in js.futures:
         future.set_result(SimpleNamespace(duplicate=False))
@@ -150,7 +148,7 @@ async def test_while_nats_is_down_the_relay_waits_for_it_without_taking_the_leas
 
     async def wait_connected(timeout=None):
         nats.waits += 1
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # the fake's own wait for a connection that never comes
         return False
 
     nats.wait_connected = wait_connected
@@ -175,8 +173,7 @@ async def test_an_in_memory_lease_has_one_holder_until_it_is_released_or_expires
     assert not await store.acquire_lease("relay:x", "b", 0.2)
     await store.release_lease("relay:x", "a")
     assert await store.acquire_lease("relay:x", "b", 0.05)
-    await asyncio.sleep(0.08)
-    assert await store.acquire_lease("relay:x", "a", 0.2), "an expired lease is free"
+    await eventually(lambda: store.acquire_lease("relay:x", "a", 0.2), timeout=5, what="an expired lease is free")
 
 
 async def test_a_connection_to_an_unreachable_nats_starts_and_keeps_trying_in_the_background() -> None:

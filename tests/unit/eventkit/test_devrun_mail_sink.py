@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import socket
 from email.message import EmailMessage
@@ -11,6 +10,7 @@ from email.policy import default
 import aiosmtplib
 
 from eventkit.devrun import start_mail_sink
+from tests.waiting import eventually
 
 
 def free_port() -> int:
@@ -34,11 +34,8 @@ async def test_the_mail_sink_keeps_each_message_as_an_eml_file(tmp_path) -> None
     for msg in messages:
         await client.send_message(msg)
     await client.quit()
-    for _ in range(50):
-        kept = sorted(folder.glob("*.eml"))
-        if len(kept) == 2:
-            break
-        await asyncio.sleep(0.05)
+    kept = await eventually(lambda: len(found := sorted(folder.glob("*.eml"))) == 2 and found, timeout=5,
+                            what="two .eml files in the sink")
     read = [email.message_from_bytes(f.read_bytes(), policy=default) for f in kept]
     assert [m["Subject"] for m in read] == ["Rappel n°0 : réunion de travail", "Rappel n°1 : réunion de travail"]
     assert read[0].get_content().splitlines() == ["Première ligne", ".une ligne qui commence par un point", "Fin"]
