@@ -12,6 +12,10 @@ protocol error: ``-ERR 'Maximum Payload Violation'`` for a message whose headers
 did not ask for opens a new client, after a backoff that grows while closes keep coming; ``nc``
 and ``js`` are then the new ones. Callers read ``nats.js`` / ``nats.nc`` at each use (the relay
 and the consumer do; a consumer's subscription on the old client fails and it binds again).
+
+``url`` may name several servers of one cluster, comma-separated (``NATS_URL=nats://a:4222,
+nats://b:4222,nats://c:4222``): nats-py connects to one of them and, when it goes away, reconnects
+to another (it also learns the cluster's other members from the server it reached).
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ Hook = Callable[[], Awaitable[None]]
 log = get_logger("eventkit.bus")
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers a ``NATS_URL`` names: one URL, or several of one cluster comma-separated."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("NATS_URL names no server")
+    return urls
+
+
 class NatsConnection:
     """One NATS client and its JetStream context for a service process.
 
@@ -41,6 +53,7 @@ class NatsConnection:
                  publish_async_max_pending: int = 4000, reopen_initial: float = 0.5,
                  reopen_max: float = 10.0) -> None:
         self.url = url
+        self.servers = server_urls(url)
         self.name = name
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
@@ -131,7 +144,7 @@ class NatsConnection:
         # With max_reconnect_attempts=-1 nats-py retries the *first* connect forever too, and
         # once connected it reconnects forever: a service outlives any NATS outage.
         await self.nc.connect(
-            servers=[self.url],
+            servers=self.servers,
             name=self.name,
             connect_timeout=self._connect_timeout,
             allow_reconnect=True,

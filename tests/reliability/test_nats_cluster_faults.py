@@ -1,0 +1,144 @@
+"""Faults on a real three-node NATS cluster (``tests/infra/nats_cluster.py``), streams with three
+replicas: the relay of a PostgreSQL store publishes a steady load of events while two consumers
+of one durable (each on its own connection to the cluster; the store lease lets one consume)
+project them; the server leading the stream is killed (-9) mid-load, then restarted.
+
+After quiescence: every stored event is in the stream once, in position order; the projection
+holds each once, in that order (so each aggregate stream's order is kept); each event was applied
+by one of the two consumers (the lease hands the durable over if the holder stalls past it). The time from the kill until the stream has a new leader, and
+until an event appended after the kill is projected, is printed (``-s`` shows it) and recorded
+as test properties (``--junitxml``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from eventkit.bus import NatsConnection, OutboxRelay, StreamLimits, provision
+from jumelage_contracts import Header
+from jumelage_contracts.subjects import stream_name
+from tests.integration.eventkit.bus_support import (
+    Projection,
+    campaign_event,
+    eventually,
+    make_consumer,
+    open_store,
+    running,
+    stream_messages,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = "cluster"
+AGGREGATES = 12  # events are spread over this many aggregate streams, several events each
+
+
+async def start_connection(url: str, name: str) -> NatsConnection:
+    nats = NatsConnection(url, name=name, reconnect_wait=0.1, js_timeout=2.0)
+    await nats.start()
+    assert await nats.wait_connected(10), f"no NATS cluster at {url}"
+    return nats
+
+
+async def stream_leader(nats: NatsConnection, stream: str) -> str | None:
+    try:
+        info = await nats.js.stream_info(stream)
+    except Exception:  # noqa: BLE001 - no leader to answer yet
+        return None
+    return info.cluster.leader if info.cluster else None
+
+
+class Recovery:
+    """Watches the pipeline after the kill: when the stream has a new leader, and when an event
+    appended after the kill has been projected."""
+
+    def __init__(self) -> None:
+        self.killed_at = 0.0
+        self.first_after_kill = 0  # the index of the first event appended after the kill
+        self.new_leader_after: float | None = None
+        self.projected_after: float | None = None
+
+    async def watch(self, nats: NatsConnection, stream: str, victim: str, consumers) -> None:
+        while self.new_leader_after is None or self.projected_after is None:
+            now = time.monotonic() - self.killed_at
+            if self.new_leader_after is None and (await stream_leader(nats, stream)) not in (None, victim):
+                self.new_leader_after = now
+            if self.projected_after is None and sum(c.counts.get("applied", 0) for c in consumers) > self.first_after_kill:
+                self.projected_after = now
+            await asyncio.sleep(0.02)
+
+
+async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_none_twice_and_keeps_order(
+        nats_cluster, request, record_property):
+    total, kill_at, restart_at = 900, 300, 600
+    stream = stream_name("candidatures", ROOT)
+    async with open_store("postgres", request) as source, open_store("postgres", request, name="reporting") as sink:
+        producer = await start_connection(nats_cluster.url, "candidatures")
+        # the two consumer processes list the servers in other orders, as two hosts might
+        reversed_url = ",".join(reversed(nats_cluster.urls))
+        consumer_links = [await start_connection(url, f"reporting-{i}")
+                          for i, url in enumerate((nats_cluster.url, reversed_url))]
+        await provision(producer, ROOT, sources=("candidatures",), limits=StreamLimits(replicas=3))
+        relay = OutboxRelay(source, producer, source="candidatures", subject_root=ROOT, poll_interval=0.05,
+                            ack_timeout=2.0, backoff_initial=0.05, backoff_max=0.5, batch_size=50, lease_ttl=2.0)
+        projection = Projection()
+        consumers = [make_consumer(sink, link, ROOT, projection, name="reporting-campaigns", batch_size=64,
+                                   lease_ttl=3.0, holder=f"reporting-{i}")
+                     for i, link in enumerate(consumer_links)]
+        recovery = Recovery()
+        watcher: asyncio.Task | None = None
+        victim = ""
+        try:
+            async with running(relay, *consumers):
+                for i in range(total):
+                    if i == kill_at:
+                        victim = await eventually(lambda: stream_leader(producer, stream), what="a stream leader")
+                        nats_cluster.servers[victim].kill()
+                        recovery.killed_at, recovery.first_after_kill = time.monotonic(), i
+                        watcher = asyncio.create_task(recovery.watch(consumer_links[0], stream, victim, consumers))
+                    if i == restart_at:
+                        nats_cluster.servers[victim].start()
+                    # one event per command, spread over a few aggregates (several events each)
+                    await source.append(f"partnership-{i % AGGREGATES}", [campaign_event(i, stream_id=f"partnership-{i % AGGREGATES}")],
+                                        expected_version=i // AGGREGATES)
+                    relay.wake()
+                    await asyncio.sleep(0.005)
+
+                async def settled() -> bool:
+                    applied = sum(c.counts.get("applied", 0) for c in consumers)
+                    return await relay.backlog() == 0 and applied >= total
+
+                await eventually(settled, timeout=60, what="the backlog drained and every event projected")
+                assert watcher is not None
+                await asyncio.wait_for(watcher, 10)
+                # the restarted member caught up: its replica is current again
+                await eventually(lambda: nats_cluster.meta_leader(), timeout=30, what="the cluster whole again")
+
+            stored = await source.read_all(0, limit=total + 10)
+            assert len(stored) == total
+            messages = await stream_messages(producer, stream, timeout=10)
+            assert [m.headers[Header.MSG_ID] for m in messages] == [str(e.id) for e in stored], \
+                "the stream must hold every stored event once, in position order"
+            rows = await Projection.rows(sink)
+            assert rows == [str(e.id) for e in stored], "the projection must hold every event once, in order"
+            campaigns = [int(c.split("-")[1]) for c in await Projection.campaigns(sink)]
+            for aggregate in range(AGGREGATES):
+                mine = [n for n in campaigns if n % AGGREGATES == aggregate]
+                assert mine == sorted(mine), f"partnership-{aggregate} projected out of order"
+            split = [c.counts.get("applied", 0) for c in consumers]
+            assert sum(split) == total, f"each event applied by exactly one of the two consumers: {split}"
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+            for link in (producer, *consumer_links):
+                await link.close()
+        figures = {"stream_new_leader_s": recovery.new_leader_after, "projecting_again_s": recovery.projected_after,
+                   "applied_per_consumer": split}
+        for key, value in figures.items():
+            record_property(key, value)
+        print(f"\ncluster fault: killed {victim} (stream leader); new stream leader after "
+              f"{recovery.new_leader_after:.2f} s; events appended after the kill projected after "
+              f"{recovery.projected_after:.2f} s; applied per consumer {split}")
