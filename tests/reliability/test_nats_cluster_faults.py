@@ -72,7 +72,10 @@ class Recovery:
 
 
 async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_none_twice_and_keeps_order(
-        nats_cluster, request, record_property):
+        nats_cluster, request, record_property, monkeypatch):
+    # as a deployment on the cluster sets it: the relay provisions the stream again (with the
+    # environment's limits) when a publish finds no stream, and must not scale it down to R1
+    monkeypatch.setenv("NATS_STREAM_REPLICAS", "3")
     total, kill_at, restart_at = 900, 300, 600
     stream = stream_name("candidatures", ROOT)
     async with open_store("postgres", request) as source, open_store("postgres", request, name="reporting") as sink:
@@ -81,7 +84,7 @@ async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_non
         reversed_url = ",".join(reversed(nats_cluster.urls))
         consumer_links = [await start_connection(url, f"reporting-{i}")
                           for i, url in enumerate((nats_cluster.url, reversed_url))]
-        await provision(producer, ROOT, sources=("candidatures",), limits=StreamLimits(replicas=3))
+        await provision(producer, ROOT, sources=("candidatures",), limits=StreamLimits.from_env())
         relay = OutboxRelay(source, producer, source="candidatures", subject_root=ROOT, poll_interval=0.05,
                             ack_timeout=2.0, backoff_initial=0.05, backoff_max=0.5, batch_size=50, lease_ttl=2.0)
         projection = Projection()
@@ -117,6 +120,8 @@ async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_non
                 # the restarted member caught up: its replica is current again
                 await eventually(lambda: nats_cluster.meta_leader(), timeout=30, what="the cluster whole again")
 
+            info = await producer.js.stream_info(stream)
+            assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
             stored = await source.read_all(0, limit=total + 10)
             assert len(stored) == total
             messages = await stream_messages(producer, stream, timeout=10)
