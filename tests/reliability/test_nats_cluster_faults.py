@@ -8,27 +8,41 @@ holds each once, in that order (so each aggregate stream's order is kept); each 
 by one of the two consumers (the lease hands the durable over if the holder stalls past it). The time from the kill until the stream has a new leader, and
 until an event appended after the kill is projected, is printed (``-s`` shows it) and recorded
 as test properties (``--junitxml``).
+
+Then the same with real processes: two worker processes of one durable
+(``tests/reliability/consumer_crash_child.py``, the order-sensitive projection of the crash
+tests) on the cluster, the stream leader's server killed while they work, then the active worker
+SIGKILLed, a new one started beside the survivor and the server restarted: every event applied
+once, no effect before its cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import pytest
+from sqlalchemy import text
 
 from eventkit.bus import NatsConnection, OutboxRelay, StreamLimits, provision
+from eventkit.sql import open_store as open_sql_store
 from jumelage_contracts import Header
 from jumelage_contracts.subjects import stream_name
 from tests.integration.eventkit.bus_support import (
     Projection,
     campaign_event,
+    connected,
     eventually,
     make_consumer,
     open_store,
+    publish_envelopes,
     running,
     stream_messages,
 )
+from tests.reliability.consumer_crash_child import CONSUMER
+from tests.reliability.test_consumer_crash_order import CAMPAIGNS, count, publish_paced, start_child
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +161,89 @@ async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_non
         print(f"\ncluster fault: killed {victim} (stream leader); new stream leader after "
               f"{recovery.new_leader_after:.2f} s; events appended after the kill projected after "
               f"{recovery.projected_after:.2f} s; applied per consumer {split}")
+
+
+class PublishThroughFailover:
+    """Publishes each envelope until JetStream acknowledges it: while the stream elects a new
+    leader a publish times out or finds no responder. A retry that follows an accepted publish
+    whose ack was lost is dropped by the stream's duplicate window (same ``Nats-Msg-Id``)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+
+    async def __call__(self, nats: NatsConnection, root: str, envelopes) -> None:
+        for envelope in envelopes:
+            async def accepted() -> bool:
+                try:
+                    await publish_envelopes(nats, root, [envelope])
+                except Exception:  # noqa: BLE001 - no stream leader yet: again
+                    return False
+                return True
+
+            await eventually(accepted, timeout=30, interval=0.1, what="a publish accepted by the cluster")
+            self.accepted += 1
+
+
+async def test_two_consumer_processes_of_one_durable_on_the_cluster_survive_the_stream_leaders_and_the_active_ones_death(
+        nats_cluster, postgres_url, subject_root, tmp_path):
+    store = await open_sql_store(postgres_url)
+    log = tmp_path / "workers.log"
+    env = {"CHILD_DATABASE_URL": postgres_url, "CHILD_NATS_URL": nats_cluster.url, "CHILD_ROOT": subject_root,
+           "CHILD_ACK_WAIT": "30", "CHILD_LEASE_TTL": "1.5"}
+    stream = stream_name("candidatures", subject_root)
+    total = 2 * CAMPAIGNS
+
+    def applied() -> "asyncio.Future[int]":
+        return count(store, "select count(*) from inbox where consumer = :c", c=CONSUMER)
+
+    async def holder_pid() -> int | None:
+        async with store.reader.connect() as conn:
+            holder = await conn.scalar(text("select holder from leases where name = :n"), {"n": f"consumer:{CONSUMER}"})
+        return int(holder.split(":")[1]) if holder else None
+
+    workers: list[asyncio.subprocess.Process] = []
+    try:
+        async with connected(nats_cluster.url, subject_root, limits=StreamLimits(replicas=3)) as nats:
+            # both workers up before the load: the first holds the lease, the second stands by
+            workers.append(await start_child(env, "", log))
+            await eventually(lambda: holder_pid(), timeout=30, what="the first worker holding the lease")
+            workers.append(await start_child(env, "", log))
+            publish = PublishThroughFailover()
+            publisher = asyncio.create_task(publish_paced(nats, subject_root, publish=publish))
+            await eventually(lambda: _more(applied, 20), timeout=30, what="the first events applied")
+            victim = await eventually(lambda: stream_leader(nats, stream), what="a stream leader")
+            nats_cluster.servers[victim].kill()
+            killed_at, published_before = time.monotonic(), publish.accepted
+            assert not publisher.done(), "the load must still run when the leader dies"
+            # applied in stream order: past this count, an event published after the kill was applied
+            await eventually(lambda: _more(applied, published_before + 1), timeout=40,
+                             what="an event published after the leader died applied")
+            recovered = time.monotonic() - killed_at
+            active = await holder_pid()
+            os.kill(active, signal.SIGKILL)
+            workers.append(await start_child(env, "", log))
+            nats_cluster.servers[victim].start()
+            await publisher
+            await eventually(lambda: _more(applied, total - 1), timeout=90, interval=0.2, what=f"{total} events applied")
+        opened_ = await store.stream_version("opened")
+        closed_ = await store.stream_version("closed")
+        dropped = await store.stream_version("dropped")
+        print(f"\ncluster, two worker processes: killed {victim} (stream leader), an event published after the kill applied after "
+              f"{recovered:.2f} s; then the active worker (pid {active}) killed: opened={opened_} closed={closed_} "
+              f"dropped={dropped}")
+        assert active in {w.pid for w in workers[:2]}
+        assert (opened_, closed_, dropped) == (CAMPAIGNS, CAMPAIGNS, 0), "an event was lost, doubled or applied early"
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                await asyncio.wait_for(worker.wait(), 30)
+            except asyncio.TimeoutError:
+                worker.kill()
+        await store.close()
+
+
+async def _more(read, than: int) -> bool:
+    return await read() > than
