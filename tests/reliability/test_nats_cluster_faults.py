@@ -1,12 +1,14 @@
 """Faults on a real three-node NATS cluster (``tests/infra/nats_cluster.py``), streams with three
 replicas: the relay of a PostgreSQL store publishes a steady load of events while two consumers
 of one durable (each on its own connection to the cluster; the store lease lets one consume)
-project them; the server leading the stream is killed (-9) mid-load, then restarted.
+project them; the server leading the stream is killed (-9) mid-load, then restarted — or frozen
+(SIGSTOP for 30 s, a stopped VM or a partitioned host: sockets open, nothing answers), then
+resumed (SIGCONT).
 
 After quiescence: every stored event is in the stream once, in position order; the projection
 holds each once, in that order (so each aggregate stream's order is kept); each event was applied
 by one of the two consumers (the lease hands the durable over if the holder stalls past it). The time from the kill until the stream has a new leader, and
-until an event appended after the kill is projected, is printed (``-s`` shows it) and recorded
+until an event appended after the fault is projected, is printed (``-s`` shows it) and recorded
 as test properties (``--junitxml``).
 
 Then the same with real processes: two worker processes of one durable
@@ -48,6 +50,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = "cluster"
 AGGREGATES = 12  # events are spread over this many aggregate streams, several events each
+PAUSE = 30.0  # seconds a frozen server stays stopped (SIGSTOP … SIGCONT)
 
 
 async def start_connection(url: str, name: str) -> NatsConnection:
@@ -85,8 +88,14 @@ class Recovery:
             await asyncio.sleep(0.02)
 
 
-async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_none_twice_and_keeps_order(
-        nats_cluster, request, record_property, monkeypatch):
+async def resume_after(server, seconds: float) -> None:
+    await asyncio.sleep(seconds)  # the length of the fault, not a wait for a condition
+    server.resume()
+
+
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+async def test_the_stream_leaders_server_killed_or_frozen_mid_load_loses_none_applies_none_twice_and_keeps_order(
+        fault, nats_cluster, request, record_property, monkeypatch):
     # as a deployment on the cluster sets it: the relay provisions the stream again (with the
     # environment's limits) when a publish finds no stream, and must not scale it down to R1
     monkeypatch.setenv("NATS_STREAM_REPLICAS", "3")
@@ -107,16 +116,21 @@ async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_non
                      for i, link in enumerate(consumer_links)]
         recovery = Recovery()
         watcher: asyncio.Task | None = None
+        resumer: asyncio.Task | None = None
         victim = ""
         try:
             async with running(relay, *consumers):
                 for i in range(total):
                     if i == kill_at:
                         victim = await eventually(lambda: stream_leader(producer, stream), what="a stream leader")
-                        nats_cluster.servers[victim].kill()
+                        if fault == "kill":
+                            nats_cluster.servers[victim].kill()
+                        else:
+                            nats_cluster.servers[victim].pause()
+                            resumer = asyncio.create_task(resume_after(nats_cluster.servers[victim], PAUSE))
                         recovery.killed_at, recovery.first_after_kill = time.monotonic(), i
                         watcher = asyncio.create_task(recovery.watch(consumer_links[0], stream, victim, consumers))
-                    if i == restart_at:
+                    if i == restart_at and fault == "kill":
                         nats_cluster.servers[victim].start()
                     # one event per command, spread over a few aggregates (several events each)
                     await source.append(f"partnership-{i % AGGREGATES}", [campaign_event(i, stream_id=f"partnership-{i % AGGREGATES}")],
@@ -128,9 +142,11 @@ async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_non
                     applied = sum(c.counts.get("applied", 0) for c in consumers)
                     return await relay.backlog() == 0 and applied >= total
 
-                await eventually(settled, timeout=60, what="the backlog drained and every event projected")
+                await eventually(settled, timeout=60 + PAUSE, what="the backlog drained and every event projected")
                 assert watcher is not None
                 await asyncio.wait_for(watcher, 10)
+                if resumer is not None:
+                    await resumer
                 # the restarted member caught up: its replica is current again
                 await eventually(lambda: nats_cluster.meta_leader(), timeout=30, what="the cluster whole again")
 
@@ -150,16 +166,17 @@ async def test_killing_the_stream_leaders_server_mid_load_loses_none_applies_non
             split = [c.counts.get("applied", 0) for c in consumers]
             assert sum(split) == total, f"each event applied by exactly one of the two consumers: {split}"
         finally:
-            if watcher is not None and not watcher.done():
-                watcher.cancel()
+            for task in (watcher, resumer):
+                if task is not None and not task.done():
+                    task.cancel()
             for link in (producer, *consumer_links):
                 await link.close()
         figures = {"stream_new_leader_s": recovery.new_leader_after, "projecting_again_s": recovery.projected_after,
                    "applied_per_consumer": split}
         for key, value in figures.items():
-            record_property(key, value)
-        print(f"\ncluster fault: killed {victim} (stream leader); new stream leader after "
-              f"{recovery.new_leader_after:.2f} s; events appended after the kill projected after "
+            record_property(f"{fault}_{key}", value)
+        print(f"\ncluster fault: {fault} {victim} (stream leader); new stream leader after "
+              f"{recovery.new_leader_after:.2f} s; events appended after the fault projected after "
               f"{recovery.projected_after:.2f} s; applied per consumer {split}")
 
 
