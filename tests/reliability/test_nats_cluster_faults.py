@@ -152,6 +152,8 @@ async def test_the_stream_leaders_server_killed_or_frozen_mid_load_loses_none_ap
 
             info = await producer.js.stream_info(stream)
             assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
+            durable = await producer.js.consumer_info(stream, consumers[0].name)
+            assert len(durable.cluster.replicas or []) == 2, "the durable is replicated like its stream"
             stored = await source.read_all(0, limit=total + 10)
             assert len(stored) == total
             messages = await stream_messages(producer, stream, timeout=10)
