@@ -68,6 +68,16 @@ async def stream_leader(nats: NatsConnection, stream: str) -> str | None:
     return info.cluster.leader if info.cluster else None
 
 
+async def whole(info_call):
+    """The stream or consumer info when it has a leader and two current replicas, else None."""
+    try:
+        info = await info_call
+    except Exception:  # noqa: BLE001 - JetStream unavailable for a moment: not whole yet
+        return None
+    peers = info.cluster.replicas or [] if info.cluster else []
+    return info if info.cluster.leader and len(peers) == 2 and all(peer.current for peer in peers) else None
+
+
 class Recovery:
     """Watches the pipeline after the kill: when the stream has a new leader, and when an event
     appended after the kill has been projected."""
@@ -150,10 +160,13 @@ async def test_the_stream_leaders_server_killed_or_frozen_mid_load_loses_none_ap
                 # the restarted member caught up: its replica is current again
                 await eventually(lambda: nats_cluster.meta_leader(), timeout=30, what="the cluster whole again")
 
-            info = await producer.js.stream_info(stream)
-            assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
-            durable = await producer.js.consumer_info(stream, consumers[0].name)
-            assert len(durable.cluster.replicas or []) == 2, "the durable is replicated like its stream"
+            # the member back from its fault has caught its replicas up (JetStream answers 503
+            # for a moment while it rejoins)
+            info = await eventually(lambda: whole(producer.js.stream_info(stream)), timeout=30,
+                                    what="the stream's three replicas current")
+            assert info.config.num_replicas == 3
+            await eventually(lambda: whole(producer.js.consumer_info(stream, consumers[0].name)), timeout=30,
+                             what="the durable replicated like its stream, its three replicas current")
             stored = await source.read_all(0, limit=total + 10)
             assert len(stored) == total
             messages = await stream_messages(producer, stream, timeout=10)
