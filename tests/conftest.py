@@ -51,3 +51,14 @@ def subject_root() -> str:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def nats_cluster():
+    """A private three-node NATS JetStream cluster (``tests/infra/nats_cluster.py``), started and
+    with a meta leader; ``.urls`` are its three client URLs, ``.url`` them comma-separated."""
+    from tests.infra.nats_cluster import NatsCluster
+
+    cluster = NatsCluster().start()
+    yield cluster
+    cluster.cleanup()

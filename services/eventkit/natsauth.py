@@ -100,6 +100,9 @@ def load_or_create_passwords(path: Path) -> dict[str, str]:
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
+    """``url`` with ``user``/``password`` in it; each server of a comma-separated cluster list."""
+    if "," in url:
+        return ",".join(with_credentials(part.strip(), user, password) for part in url.split(",") if part.strip())
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")

@@ -53,19 +53,20 @@ def closed(i: int):
     return _envelope(CampaignClosed(campaign_id=f"c{i}", academie="paris"))
 
 
-async def publish_paced(nats, root: str) -> None:
-    """Opened i, Closed i-LAG, in small bursts: later events keep arriving while children die."""
+async def publish_paced(nats, root: str, publish=publish_envelopes) -> None:
+    """Opened i, Closed i-LAG, in small bursts: later events keep arriving while children die.
+    ``publish(nats, root, envelopes)`` sends a burst (the cluster test's retries through a failover)."""
     pending: list = []
     for i in range(CAMPAIGNS):
         pending.append(opened(i))
         if i >= LAG:
             pending.append(closed(i - LAG))
         if len(pending) >= 6:
-            await publish_envelopes(nats, root, pending)
+            await publish(nats, root, pending)
             pending = []
             await asyncio.sleep(0.12)  # deliberate pacing: bursts keep arriving while children die
     pending += [closed(i) for i in range(max(0, CAMPAIGNS - LAG), CAMPAIGNS)]
-    await publish_envelopes(nats, root, pending)
+    await publish(nats, root, pending)
 
 
 async def start_child(env: dict[str, str], kill: str, log: Path) -> asyncio.subprocess.Process:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import jwt
+import pytest
 from typer.testing import CliRunner
 
 from eventkit import metrics
@@ -202,3 +203,20 @@ def test_the_cli_prints_a_token_with_the_role_and_scope() -> None:
     assert result.exit_code == 0, result.output
     claims = jwt.decode(result.output.strip(), secret, algorithms=["HS256"])
     assert (claims["role"], claims["scope"]) == ("academie", "paris")
+
+
+def test_nats_url_may_name_the_servers_of_a_cluster_comma_separated():
+    from eventkit.bus.connection import server_urls
+
+    assert server_urls("nats://a:4222") == ["nats://a:4222"]
+    assert server_urls("nats://a:4222, nats://b:4222,nats://c:4222,") == ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+    assert NatsConnection("nats://a:4222,nats://b:4222").servers == ["nats://a:4222", "nats://b:4222"]
+    with pytest.raises(ValueError):
+        server_urls(" , ")
+
+
+def test_credentials_go_into_every_url_of_a_cluster_list():
+    from eventkit.natsauth import with_credentials
+
+    assert with_credentials("nats://a:4222,nats://b:4223", "programmes", "p/w") == \
+        "nats://programmes:p%2Fw@a:4222,nats://programmes:p%2Fw@b:4223"
