@@ -276,3 +276,12 @@ def test_the_page_services_sign_people_in_through_the_realms_confidential_pages_
         k: interpolate(str(v), moved) for k, v in services["programmes"]["environment"].items()})
     assert programmes.public_url + CALLBACK_PATH in {_keycloak_placeholders(u, keycloak_moved)
                                                      for u in client["redirectUris"]}
+
+
+def test_postgres_is_healthy_only_once_it_answers_over_tcp_and_the_image_context_is_lean() -> None:
+    """The image's first initialisation runs a temporary server on the socket only: a socket check
+    would call it ready before the init scripts (databases, users) have run."""
+    check = " ".join(compose()["services"]["postgres"]["healthcheck"]["test"])
+    assert "pg_isready" in check and "-h 127.0.0.1" in check
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var", "tests", ".env"} <= set(ignored)
