@@ -142,15 +142,27 @@ def _wished_partner_id(e) -> str | None:
     return None
 
 
+def _applicant(e) -> dict:
+    """The row's applicant columns: the school, or an ACM organiser with no school (no UAI; its
+    groups' children are counted as the row's pupils, its groups as its classes)."""
+    if e.organiser is None:
+        return dict(academie=e.school.academie.value, departement=e.school.departement, uai=e.school.uai,
+                    school_name=e.school.name, education_prioritaire=e.school.education_prioritaire.value)
+    o = e.organiser
+    return dict(academie=o.academie.value, departement=o.departement, uai=e.school.uai if e.school else None,
+                school_name=o.name, education_prioritaire=(e.school.education_prioritaire.value if e.school
+                                                           else "none"),
+                classes=len(o.groups), pupils=sum(g.children for g in o.groups))
+
+
 async def _content(conn, env: Envelope, e) -> None:
     params = dict(
-        key=e.candidature_id, campaign_id=e.campaign_id, academie=e.school.academie.value,
-        departement=e.school.departement, uai=e.school.uai, school_name=e.school.name,
-        education_prioritaire=e.school.education_prioritaire.value, dispositif=e.dispositif.value,
+        key=e.candidature_id, campaign_id=e.campaign_id, dispositif=e.dispositif.value,
         tier=e.tier.value if e.tier else None, status=STATUS_OF_CONTENT[type(e)], offer_id=e.offer_id,
         classes=len(e.classes), pupils=sum(c.pupils for c in e.classes), version=env.stream_version,
         updated_at=env.occurred_at, data=e.model_dump(mode="json", exclude={"type"}),
     )
+    params.update(_applicant(e))
     by_offer = e.offer_id is not None
     if by_offer:
         params["offer_ref"] = e.offer_id
