@@ -66,5 +66,5 @@ def scope_filters(principal: Principal, campaign_academie: str) -> dict[str, str
     if principal.role == Role.school:
         return {"uai": principal.scope}
     if principal.role == Role.partner:
-        return {"partner_id": principal.scope}
+        return {"addressed_to_or_organised_by": principal.scope}
     raise Forbidden("academie_acts_for_its_own_campaigns", "this campaign belongs to another académie")
