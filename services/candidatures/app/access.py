@@ -39,6 +39,15 @@ def applicant_acts_for_its_own_candidature(principal: Principal, content) -> Non
                         f"only the ACM organiser {content.organiser.partner_id} may do this")
 
 
+def school_side_asks_the_renewal(principal: Principal, origin) -> None:
+    """The school of the partnership; for an ACM organiser's partnership (``organiser`` on its
+    attribution), the organiser too, with its partner token — it built the projet éducatif."""
+    organiser = getattr(origin, "organiser", None)
+    if organiser is not None and principal.can_act_for(Role.partner, organiser.partner_id):
+        return
+    school_acts_for_its_own_uai(principal, origin.school.uai)
+
+
 def partner_acts_for_its_own_offers(principal: Principal, partner_id: str, academie: str) -> None:
     """The partner itself, or the académie of the campaign entering the offer on its behalf."""
     if not (principal.can_act_for(Role.partner, partner_id) or principal.can_act_for(Role.academie, str(academie))):

@@ -268,7 +268,7 @@ class CandidaturesApp:
             state = renewal.partnership_must_exist(loaded.fold(renewal.fold))
             school = state.year.origin.school
             if by_school:
-                access.school_acts_for_its_own_uai(ctx.principal, school.uai)
+                access.school_side_asks_the_renewal(ctx.principal, state.year.origin)
             else:
                 access.academie_acts_for_its_own_campaigns(ctx.principal, school.academie)
             return [Write(stream, loaded.version, renewal.decide(make(), state), school.academie.value)]

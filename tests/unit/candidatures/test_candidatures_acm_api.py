@@ -117,3 +117,28 @@ async def test_an_acm_without_any_school_waits_for_programmes_to_know_organisers
     r = await client.post("/candidatures/acm-1/attribute", json={}, headers=ACADEMIE)
     assert r.status_code == 422 and (r.json()["rule"], r.json()["field"]) == (
         "an_acm_partnership_names_a_school_for_now", "organiser")
+
+
+async def test_the_organiser_asks_the_renewal_of_its_partnership_with_its_groups(client):
+    from candidatures.api.consumers import on_bilan_recorded
+    from test_candidatures_api import bilan_envelope
+    from candidatures_builders import IN_RENEWAL_WINDOW
+
+    await open_mercredi(client)
+    assert (await client.post("/campaigns/camp-1/candidatures", json=organiser_body("acm-1"),
+                              headers=ORGANISER)).status_code == 201
+    await client.post("/candidatures/acm-1/reviews", json={"avis": "favourable"}, headers=ACADEMIE)
+    client.clock.set(AFTER_DEADLINE)
+    pid = (await client.post("/candidatures/acm-1/attribute", json={}, headers=ACADEMIE)).json()["partnership_id"]
+    client.clock.set(IN_RENEWAL_WINDOW)
+    env, event = bilan_envelope(pid)
+    async with client.runtime.transaction() as tx:
+        await on_bilan_recorded(tx, env, event)
+    groups = [{"class_id": "petits", "label": "ACM 6-8 ans", "level": "CP", "pupils": 22,
+               "objective": "Continuer l'atelier lecture"}]
+    request = {"classes": groups, "motivation": "Continuer le projet educatif"}
+    r = await client.post(f"/partnerships/{pid}/renewal", json=request, headers=token("partner", "acm-autre"))
+    assert r.status_code == 403
+    r = await client.post(f"/partnerships/{pid}/renewal", json=request, headers=ORGANISER)
+    assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["RenewalRequested"], r.text
+    assert (await client.get(f"/partnerships/{pid}", headers=ORGANISER)).status_code == 200
