@@ -142,3 +142,12 @@ async def test_the_organiser_asks_the_renewal_of_its_partnership_with_its_groups
     r = await client.post(f"/partnerships/{pid}/renewal", json=request, headers=ORGANISER)
     assert r.status_code == 200 and [e["type"] for e in r.json()["events"]] == ["RenewalRequested"], r.text
     assert (await client.get(f"/partnerships/{pid}", headers=ORGANISER)).status_code == 200
+
+
+async def test_the_campaign_page_lists_the_organiser_by_its_name_without_a_uai(client):
+    await open_mercredi(client)
+    assert (await client.post("/campaigns/camp-1/candidatures", json=organiser_body("acm-1", school=None),
+                              headers=ORGANISER)).status_code == 201
+    page = await client.get("/campaigns/camp-1/page", headers=ORGANISER)
+    assert page.status_code == 200 and "Association Loisirs Belleville" in page.text
+    assert "(None)" not in page.text
