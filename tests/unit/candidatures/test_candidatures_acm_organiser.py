@@ -8,6 +8,8 @@ band instead of classes; a school is an optional partner.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from candidatures_builders import (
     BEFORE_DEADLINE,
     AFTER_DEADLINE,
@@ -34,6 +36,7 @@ from pydantic import ValidationError
 from candidatures.domain import attribution as A
 from candidatures.domain import campaign as C
 from candidatures.domain import candidature as K
+from candidatures.domain.errors import DomainError
 
 MERCREDI = Dispositif.mercredi
 
@@ -88,7 +91,6 @@ def test_an_organiser_lists_groups_not_classes():
 
 def test_a_school_still_applies_with_at_least_one_class():
     content = acm_content()
-    from dataclasses import replace
     given(K).when(submit(replace(content, organiser=None))).raises("a_school_applies_with_its_classes")
     given(K).when(submit(replace(content, organiser=None, school=None))).raises("a_candidature_names_its_school")
 
@@ -160,7 +162,7 @@ def test_without_a_partner_school_the_school_place_is_the_school_side():
 
 
 def test_an_acm_in_dedicated_places_only_and_without_a_school_is_not_attributed_yet():
-    with pytest.raises(Exception) as info:
+    with pytest.raises(DomainError) as info:
         attribute([submitted(acm_content(school=None)), avis()])
     assert info.value.rule == "an_acm_partnership_names_a_school_for_now"
 
@@ -172,7 +174,7 @@ def test_an_organiser_takes_one_offer_place_per_group():
     decided = attribute([submitted(acm_content(offer_id="offer-1", groups=older), offer), avis()], offer)
     assert decided.offer_events[0].classes == 2 and decided.offer_events[0].remaining_classes == 0
     three = (*older, ChildGroup(group_id="c", age_min=9, age_max=11, children=12))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(DomainError) as info:
         attribute([submitted(acm_content(offer_id="offer-1", groups=three), offer), avis()], offer)
     assert info.value.rule == "attribution_must_fit_offer_capacity"
 
