@@ -170,6 +170,63 @@ class Concertation(_Part):
                                   "(needs the projet pedagogique)")
 
 
+class AcmPlace(_Part):
+    """Where an accueil collectif de mineurs is held. Seed 001: « au sein des écoles ou dans des
+    lieux spécifiquement dédiés » — a school, given by its UAI, or a dedicated place, by its address."""
+
+    kind: Literal["school", "dedicated"]
+    name: b.Name
+    uai: UAI | None = Field(default=None, description="kind school: the school's UAI")
+    address: b.Place | None = Field(default=None, description="kind dedicated: the place's address")
+    commune: str | None = Field(default=None, min_length=1, max_length=200)
+    postcode: str | None = Field(default=None, max_length=5, pattern=r"^[0-9]{5}$")
+
+    @model_validator(mode="after")
+    def _located(self) -> "AcmPlace":
+        if self.kind == "school" and self.uai is None:
+            raise ValueError("a school place is given by its uai")
+        if self.kind == "dedicated" and self.address is None:
+            raise ValueError("a dedicated place is given by its address")
+        return self
+
+
+class ChildGroup(_Part):
+    """A group of the ACM's children by age band (what a class is to a school)."""
+
+    group_id: str = Field(min_length=1, max_length=100)
+    age_min: int = Field(ge=3, le=17, description="Youngest age of the band, e.g. 6 for '6-8'")
+    age_max: int = Field(ge=3, le=17, description="Oldest age of the band, e.g. 8 for '6-8'")
+    children: int = Field(ge=1, le=60, description="How many children the group takes in")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ChildGroup":
+        if self.age_max < self.age_min:
+            raise ValueError("age_max is below age_min")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"ACM {self.age_min}-{self.age_max} ans"
+
+
+class Organiser(_Part):
+    """The organiser of an accueil collectif de mineurs applying to a plan mercredi campaign
+    (seed 001): a commune, an association or a centre de loisirs — a partner structure of kind
+    ``acm``, acting with its partner id — with the place(s) it runs the ACM in and its groups of
+    children by age band, in place of a school's classes."""
+
+    partner_id: b.Id
+    kind: Literal["commune", "association", "centre_loisirs"]
+    name: b.Name
+    siret: str | None = Field(default=None, max_length=14, pattern=r"^[0-9]{14}$")
+    academie: Academie
+    departement: str = Field(min_length=2, max_length=3, description="Département code, e.g. 75, 2A, 974")
+    commune: str = Field(min_length=1, max_length=200)
+    postcode: str | None = Field(default=None, max_length=5, pattern=r"^[0-9]{5}$")
+    places: b.many(AcmPlace, b.ITEMS, min_length=1)
+    groups: b.many(ChildGroup, b.CLASSES, min_length=1)
+
+
 # --------------------------------------------------------------------------------------------
 # Campaigns
 # --------------------------------------------------------------------------------------------
@@ -290,8 +347,11 @@ class _CandidatureContent(EventData):
     candidature_id: str
     campaign_id: str
     dispositif: Dispositif
-    school: SchoolRef
-    classes: list[ClassEntry] = Field(min_length=1)
+    school: SchoolRef | None = Field(
+        default=None, description="The applying school; for an ACM organiser's candidature (``organiser`` set) "
+                                  "the school partnering it, if any")
+    classes: list[ClassEntry] = Field(default_factory=list, description="At least one, except for an ACM "
+                                                                         "organiser (its groups instead)")
     school_objective: str = Field(min_length=1, max_length=4000)
     offer_id: str | None = Field(default=None, description="The offer wished, if any")
     partner_wished: PartnerRef | None = Field(default=None, description="The partner wished, without an offer")
@@ -302,6 +362,19 @@ class _CandidatureContent(EventData):
     associated_schools: b.many(SchoolRef, b.SCHOOLS) = Field(
         default_factory=list, description="CNR only: the other schools of a network or bassin that join the "
                                           "project together with ``school`` (which carries the candidature)")
+    organiser: Organiser | None = Field(
+        default=None, description="plan mercredi only: the ACM organiser applying, its places and groups")
+
+    @model_validator(mode="after")
+    def _an_applicant(self) -> "_CandidatureContent":
+        if self.organiser is None and (self.school is None or not self.classes):
+            raise ValueError("a school applies with at least one class (or an ACM organiser with its groups)")
+        return self
+
+    @property
+    def academie(self) -> Academie:
+        """The académie of the applicant: the school's, or the ACM organiser's."""
+        return self.school.academie if self.school is not None else self.organiser.academie  # type: ignore[union-attr]
 
 
 @event(SOURCE)
@@ -390,6 +463,10 @@ class PartnershipAttributed(EventData):
         default_factory=list, description="CNR only: the other schools of the project (see the candidature)")
     concertation: Concertation | None = Field(
         default=None, description="CNR only: the steps the project had reached when the académie accepted it")
+    organiser: Organiser | None = Field(
+        default=None, description="plan mercredi, an ACM organiser's candidature: the organiser (``classes`` "
+                                  "then lists its groups, one class of label 'ACM a-b ans' each; ``school`` the "
+                                  "school partnering it or hosting it)")
 
 
 @event(SOURCE)

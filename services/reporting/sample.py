@@ -193,13 +193,17 @@ def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
                "school": _school(rng, academie), "classes": _classes(rng, cand_id),
                "school_objective": "Ouvrir l'école sur son territoire",
                "offer_id": rng.choice(camp["offers"]) if camp["offers"] and rng.random() < 0.7 else None}
+    organised = _acm_organiser(content) if camp["dispositif"] == "mercredi" else None
+    if organised is not None:
+        content = organised
     day = camp["opened"] + timedelta(days=rng.randint(3, 60))
     b.emit(b.at(day), "CandidatureSubmitted", stream, academie, content)
     if rng.random() < 0.4:
         day += timedelta(days=rng.randint(1, 10))
-        content = {**content, "classes": _classes(rng, cand_id)}
-        if rng.random() < 0.5:  # the school's classification changed, or another offer was chosen
-            content["school"] = _reclassified(rng, content["school"])
+        amended_classes = _classes(rng, cand_id)  # drawn either way: the same draws follow
+        content = {**content, "classes": amended_classes if organised is None else []}
+        if rng.random() < 0.5 and content["school"] is not None:  # the school's classification changed,
+            content["school"] = _reclassified(rng, content["school"])  # or another offer was chosen
         if camp["offers"] and rng.random() < 0.5:
             content["offer_id"] = rng.choice(camp["offers"])
         b.emit(b.at(day), "CandidatureAmended", stream, academie, content)
@@ -232,17 +236,60 @@ def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
         _partnership(b, cand_id, camp, content, decided)
 
 
+def _acm_organiser(content: dict[str, Any]) -> dict[str, Any] | None:
+    """Some plan mercredi candidatures come from an ACM organiser (seed 001): its groups by age
+    band instead of classes, held in the drawn school (then named as a place) or in a dedicated
+    place with that school as partner. Drawn from its own generator (seeded by the candidature and
+    its school), so the history's generator is not consumed by the choice itself."""
+    school = content["school"]
+    sub = random.Random(f"acm:{content['candidature_id']}:{school['uai']}")
+    if sub.random() >= 0.4:
+        return None
+    in_the_school = sub.random() < 0.5
+    place = ({"kind": "school", "uai": school["uai"], "name": school["name"]} if in_the_school else
+             {"kind": "dedicated", "name": "Centre de loisirs", "address": "1 place de la Mairie"})
+    ages = sub.sample([(3, 5), (6, 8), (9, 11)], sub.randint(1, 3))
+    organiser = {"partner_id": f"acm-{content['candidature_id']}", "kind": sub.choice(["commune", "association",
+                                                                                       "centre_loisirs"]),
+                 "name": "Accueil de loisirs du mercredi", "academie": school["academie"],
+                 "departement": school["departement"], "commune": school.get("commune") or "Commune",
+                 "places": [place],
+                 "groups": [{"group_id": f"g{low}", "age_min": low, "age_max": high, "children": sub.randint(8, 40)}
+                            for low, high in ages]}
+    return {**content, "school": None if in_the_school else school, "classes": [], "organiser": organiser}
+
+
+_LEVEL_AT_AGE = {3: "PS", 6: "CP", 9: "CM1"}
+
+
+def _attributed_side(content: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The school and classes of the attribution, as candidatures writes them: an ACM organiser's
+    groups as classes 'ACM a-b ans', its school place when it names no partner school."""
+    organiser = content.get("organiser")
+    if organiser is None:
+        return content["school"], content["classes"]
+    school = content["school"]
+    if school is None:
+        place = organiser["places"][0]
+        school = {"uai": place["uai"], "name": place["name"], "academie": organiser["academie"],
+                  "departement": organiser["departement"], "education_prioritaire": "none", "ruralite": None}
+    return school, [{"class_id": g["group_id"], "label": f"ACM {g['age_min']}-{g['age_max']} ans",
+                     "level": _LEVEL_AT_AGE[g["age_min"]], "pupils": g["children"], "objective": "Projet éducatif"}
+                    for g in organiser["groups"]]
+
+
 def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content: dict[str, Any], day: date) -> None:
     rng = b.rng
     year, academie = camp["year"], camp["academie"]
     pid = f"p-{cand_id}"
-    school, classes = content["school"], content["classes"]
+    school, classes = _attributed_side(content)
     sy = camp["school_year"]
     partner = {"partner_id": "partner-x", "kind": "cultural_structure", "name": "Structure partenaire"}
     b.emit(b.at(day), "PartnershipAttributed", f"candidature-{cand_id}", academie, {
         "partnership_id": pid, "candidature_id": cand_id, "campaign_id": camp["campaign_id"],
         "dispositif": camp["dispositif"], "school_year": sy, "year_index": 1, "school": school, "partner": partner,
         "offer_id": content.get("offer_id"), "classes": classes, "calendar": _calendar(year),
+        **({"organiser": content["organiser"]} if content.get("organiser") else {}),
         **({"late": True, "late_reason": "Place libérée par un désistement"} if day > date(year, 7, 4) else {})})
     _programme_year(b, pid, cand_id, camp, school, partner, classes, sy, 1, year, day, content.get("offer_id"))
     if rng.random() < 0.5:

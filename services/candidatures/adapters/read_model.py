@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, func, literal, select, update
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +47,7 @@ candidatures = Table(
     Column("offer_id", String(200)), Column("partner_id", String(200)), Column("partnership_id", String(200)),
     Column("year_index", Integer), Column("classes", Integer), Column("pupils", Integer), Column("avis", String(20)),
     Column("version", Integer), Column("updated_at", UtcDateTime()), Column("data", JSON),
+    Column("organiser_id", String(200)),
 )
 
 CONTENT_EVENTS = (ev.CandidatureDrafted, ev.CandidatureSubmitted, ev.CandidatureAmended, ev.CandidatureResubmitted)
@@ -114,7 +115,8 @@ async def _offer_released(conn, env: Envelope, e: ev.OfferPlacesReleased) -> Non
 
 
 CONTENT_COLUMNS = ("campaign_id", "academie", "departement", "uai", "school_name", "education_prioritaire",
-                   "dispositif", "tier", "status", "offer_id", "classes", "pupils", "version", "updated_at", "data")
+                   "dispositif", "tier", "status", "offer_id", "classes", "pupils", "version", "updated_at", "data",
+                   "organiser_id")
 # Built once: a statement made per request costs more CPU (construction, cache key) than running it.
 # ``partner_id`` is the wished offer's partner, looked up in the same statement, else the partner
 # or company wished (a plain value).
@@ -142,15 +144,28 @@ def _wished_partner_id(e) -> str | None:
     return None
 
 
+def _applicant(e) -> dict:
+    """The row's applicant columns: the school, or an ACM organiser with no school (no UAI; its
+    groups' children are counted as the row's pupils, its groups as its classes)."""
+    if e.organiser is None:
+        return dict(academie=e.school.academie.value, departement=e.school.departement, uai=e.school.uai,
+                    school_name=e.school.name, education_prioritaire=e.school.education_prioritaire.value,
+                    organiser_id=None)
+    o = e.organiser
+    return dict(academie=o.academie.value, departement=o.departement, uai=e.school.uai if e.school else None,
+                school_name=o.name, education_prioritaire=(e.school.education_prioritaire.value if e.school
+                                                           else "none"),
+                classes=len(o.groups), pupils=sum(g.children for g in o.groups), organiser_id=o.partner_id)
+
+
 async def _content(conn, env: Envelope, e) -> None:
     params = dict(
-        key=e.candidature_id, campaign_id=e.campaign_id, academie=e.school.academie.value,
-        departement=e.school.departement, uai=e.school.uai, school_name=e.school.name,
-        education_prioritaire=e.school.education_prioritaire.value, dispositif=e.dispositif.value,
+        key=e.candidature_id, campaign_id=e.campaign_id, dispositif=e.dispositif.value,
         tier=e.tier.value if e.tier else None, status=STATUS_OF_CONTENT[type(e)], offer_id=e.offer_id,
         classes=len(e.classes), pupils=sum(c.pupils for c in e.classes), version=env.stream_version,
         updated_at=env.occurred_at, data=e.model_dump(mode="json", exclude={"type"}),
     )
+    params.update(_applicant(e))
     by_offer = e.offer_id is not None
     if by_offer:
         params["offer_ref"] = e.offer_id
@@ -244,6 +259,9 @@ async def list_candidatures(conn, campaign_id: str, *, limit: int = 500, offset:
     for name in FILTERS:
         if filters.get(name) is not None:
             query = query.where(candidatures.c[name] == filters[name])
+    partner = filters.get("addressed_to_or_organised_by")
+    if partner is not None:  # a partner's scope: the candidatures naming it, and its own as an ACM organiser
+        query = query.where(or_(candidatures.c.partner_id == partner, candidatures.c.organiser_id == partner))
     total = await conn.scalar(select(func.count()).select_from(query.subquery()))
     rows = await conn.execute(query.order_by(candidatures.c.candidature_id).limit(limit).offset(offset))
     return int(total or 0), [_row(r) for r in rows]

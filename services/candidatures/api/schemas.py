@@ -9,6 +9,7 @@ from jumelage_contracts.candidatures import (
     CampaignCalendar,
     ClassEntry,
     Concertation,
+    Organiser,
     Partner,
     PartnerCompany,
     PartnerRef,
@@ -69,9 +70,12 @@ class CandidatureBody(Body):
     """The full content of a candidature (drafts, submissions, amendments, resubmissions)."""
 
     candidature_id: str | None = Field(default=None, max_length=100, pattern=ID_PATTERN)
-    school: SchoolRef
-    classes: list[ClassEntry] = Field(min_length=1, max_length=b.CLASSES)
-    school_objective: b.Text
+    school: SchoolRef | None = Field(default=None, description="The applying school (required unless ``organiser`` "
+                                                               "is given: then the school partnering the ACM, if any)")
+    classes: list[ClassEntry] = Field(default_factory=list, max_length=b.CLASSES,
+                                      description="At least one for a school; none for an ACM organiser")
+    school_objective: b.Text = Field(description="The school's objective; for an ACM organiser, its projet "
+                                                 "éducatif's objective")
     offer_id: b.Id | None = None
     partner_wished: PartnerRef | None = None
     wishes: Wishes = Field(default_factory=Wishes)
@@ -82,13 +86,16 @@ class CandidatureBody(Body):
         default_factory=list, max_length=b.SCHOOLS,
         description="CNR only: the other schools of the network or bassin joining with ``school``, all of the "
                     "campaign's académie")
+    organiser: Organiser | None = Field(
+        default=None, description="plan mercredi only: the ACM organiser applying (partner token of its partner_id), "
+                                  "its place(s) and its groups of children by age band")
 
     def content(self) -> CandidatureContent:
         return CandidatureContent(
             school=self.school, classes=tuple(self.classes), school_objective=self.school_objective,
             offer_id=self.offer_id, partner_wished=self.partner_wished, wishes=self.wishes, tier=self.tier,
             partner_company=self.partner_company, concertation=self.concertation,
-            associated_schools=tuple(self.associated_schools),
+            associated_schools=tuple(self.associated_schools), organiser=self.organiser,
         )
 
 

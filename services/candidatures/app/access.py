@@ -27,6 +27,27 @@ def school_acts_for_its_own_uai(principal: Principal, uai: str) -> None:
         raise Forbidden("school_acts_for_its_own_uai", f"only school {uai} may do this")
 
 
+def applicant_acts_for_its_own_candidature(principal: Principal, content) -> None:
+    """A school for its own UAI; an ACM organiser (seed 001) is a partner structure of kind
+    ``acm``: it acts with a partner token scoped to its own partner id, the one its candidature
+    names (a school partnering it reads the candidature, but does not write it)."""
+    if content.organiser is None:
+        school_acts_for_its_own_uai(principal, content.school.uai)
+        return
+    if not principal.can_act_for(Role.partner, content.organiser.partner_id):
+        raise Forbidden("acm_organiser_acts_for_its_own_candidature",
+                        f"only the ACM organiser {content.organiser.partner_id} may do this")
+
+
+def school_side_asks_the_renewal(principal: Principal, origin) -> None:
+    """The school of the partnership; for an ACM organiser's partnership (``organiser`` on its
+    attribution), the organiser too, with its partner token — it built the projet éducatif."""
+    organiser = getattr(origin, "organiser", None)
+    if organiser is not None and principal.can_act_for(Role.partner, organiser.partner_id):
+        return
+    school_acts_for_its_own_uai(principal, origin.school.uai)
+
+
 def partner_acts_for_its_own_offers(principal: Principal, partner_id: str, academie: str) -> None:
     """The partner itself, or the académie of the campaign entering the offer on its behalf."""
     if not (principal.can_act_for(Role.partner, partner_id) or principal.can_act_for(Role.academie, str(academie))):
@@ -36,8 +57,11 @@ def partner_acts_for_its_own_offers(principal: Principal, partner_id: str, acade
 def may_read_candidature(principal: Principal, row: dict) -> None:
     """The académie, the school carrying it, the schools associated to a CNR project with it (they
     follow the project; only the school carrying it writes), the partner it is addressed to."""
-    associated = [school["uai"] for school in (row.get("data") or {}).get("associated_schools") or ()]
-    allowed = (principal.can_act_for(Role.academie, row["academie"]) or principal.can_act_for(Role.school, row["uai"])
+    data = row.get("data") or {}
+    associated = [school["uai"] for school in data.get("associated_schools") or ()]
+    organiser = (data.get("organiser") or {}).get("partner_id")
+    allowed = ((organiser is not None and principal.can_act_for(Role.partner, organiser)) or
+               principal.can_act_for(Role.academie, row["academie"]) or (row["uai"] is not None and principal.can_act_for(Role.school, row["uai"]))
                or any(principal.can_act_for(Role.school, uai) for uai in associated)
                or (row.get("partner_id") is not None and principal.can_act_for(Role.partner, row["partner_id"])))
     if not allowed:
@@ -51,5 +75,5 @@ def scope_filters(principal: Principal, campaign_academie: str) -> dict[str, str
     if principal.role == Role.school:
         return {"uai": principal.scope}
     if principal.role == Role.partner:
-        return {"partner_id": principal.scope}
+        return {"addressed_to_or_organised_by": principal.scope}
     raise Forbidden("academie_acts_for_its_own_campaigns", "this campaign belongs to another académie")

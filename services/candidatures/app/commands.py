@@ -151,7 +151,7 @@ class CandidaturesApp:
         """Draft, submit, amend or resubmit: every command that carries the full content. Without
         content (a draft submitted as it was saved) the candidature's current content is used."""
         if given is not None:
-            access.school_acts_for_its_own_uai(ctx.principal, given.school.uai)
+            access.applicant_acts_for_its_own_candidature(ctx.principal, given)
         cid = candidature_id or uuid.uuid4().hex
         stream = candidature_stream(cid)
 
@@ -159,7 +159,7 @@ class CandidaturesApp:
             loaded = await self.x.load(stream)
             state = loaded.fold(candidature.fold)
             if not isinstance(state, candidature.NoCandidature):
-                access.school_acts_for_its_own_uai(ctx.principal, state.content.school.uai)
+                access.applicant_acts_for_its_own_candidature(ctx.principal, state.content)
             camp_id = state.header.campaign_id if hasattr(state, "header") else campaign_id
             if camp_id is None:
                 raise NotFound("candidature_must_exist", "no such candidature", "candidature_id")
@@ -167,7 +167,7 @@ class CandidaturesApp:
             async with self.x.reader().connect() as conn:
                 camp, wished = await read_model.submission_context(conn, camp_id, content.offer_id)
             events = candidature.decide(kind(cid, camp, wished, content, self.x.now()), state)
-            return [Write(stream, loaded.version, events, content.school.academie.value)]
+            return [Write(stream, loaded.version, events, content.academie.value)]
 
         return await self.x.run(ctx, decide, cid, stream)
 
@@ -179,15 +179,15 @@ class CandidaturesApp:
             state = candidature.candidature_must_exist(loaded.fold(candidature.fold))
             authorize(state)
             events = candidature.decide(make(), state)
-            return [Write(stream, loaded.version, events, state.content.school.academie.value)]
+            return [Write(stream, loaded.version, events, state.content.academie.value)]
 
         return await self.x.run(ctx, decide, candidature_id, stream)
 
     def _school(self, ctx: Context):
-        return lambda state: access.school_acts_for_its_own_uai(ctx.principal, state.content.school.uai)
+        return lambda state: access.applicant_acts_for_its_own_candidature(ctx.principal, state.content)
 
     def _academie(self, ctx: Context):
-        return lambda state: access.academie_acts_for_its_own_campaigns(ctx.principal, state.content.school.academie)
+        return lambda state: access.academie_acts_for_its_own_campaigns(ctx.principal, state.content.academie)
 
     async def withdraw(self, ctx: Context, candidature_id: str, reason: str | None) -> Result:
         return await self._candidature_command(ctx, candidature_id, self._school(ctx), lambda: (
@@ -219,7 +219,7 @@ class CandidaturesApp:
         async def decide():
             loaded = await self.x.load(stream)
             state = candidature.candidature_must_exist(loaded.fold(candidature.fold))
-            access.academie_acts_for_its_own_campaigns(ctx.principal, state.content.school.academie)
+            access.academie_acts_for_its_own_campaigns(ctx.principal, state.content.academie)
             camp = (await self.x.load(campaign_stream(state.header.campaign_id))).fold(campaign.fold)
             offer_loaded = None
             if state.content.offer_id is not None:
@@ -227,7 +227,7 @@ class CandidaturesApp:
             cmd = attribution.Attribute(candidature_id, pid, camp, offer_loaded.fold(offer.fold) if offer_loaded
                                         else None, self.x.now(), partner, late_reason)
             decided = attribution.decide(cmd, state)
-            academie = state.content.school.academie.value
+            academie = state.content.academie.value
             writes = [Write(stream, loaded.version, decided.candidature_events, academie)]
             if offer_loaded is not None:
                 writes.append(Write(offer_loaded.stream_id, offer_loaded.version, decided.offer_events, academie))
@@ -268,7 +268,7 @@ class CandidaturesApp:
             state = renewal.partnership_must_exist(loaded.fold(renewal.fold))
             school = state.year.origin.school
             if by_school:
-                access.school_acts_for_its_own_uai(ctx.principal, school.uai)
+                access.school_side_asks_the_renewal(ctx.principal, state.year.origin)
             else:
                 access.academie_acts_for_its_own_campaigns(ctx.principal, school.academie)
             return [Write(stream, loaded.version, renewal.decide(make(), state), school.academie.value)]

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from jumelage_contracts.candidatures import OfferCapacityReserved, PartnerRef, PartnershipAttributed
-from jumelage_contracts.reference import Dispositif, PartnerKind
+from jumelage_contracts.candidatures import OfferCapacityReserved, PartnerRef, PartnershipAttributed, SchoolRef
+from jumelage_contracts.reference import Dispositif, PartnerKind, academie_of_uai, departement_of_uai
 
 from . import offer as offer_decider
 from .campaign import CampaignState, Closed, NoCampaign, cnr_campaign_ends_at, end_of_local_day
@@ -163,6 +163,24 @@ def partner_of_the_partnership(dispositif: Dispositif, content: CandidatureConte
     raise DomainError("attribution_names_a_partner", "name the partner of this partnership", "partner")
 
 
+def an_acm_partnership_names_a_school_for_now(content: CandidatureContent) -> SchoolRef:
+    """The school side of the partnership. An ACM organiser's candidature may name no school (a
+    dedicated place, no partner school: seed 001); the programme of a partnership is still built
+    and signed by a school side (programmes, notifications and reporting key it by UAI), so until
+    they know organisers, such a partnership takes the partner school, else the organiser's first
+    place that is a school — and with neither it cannot be attributed yet."""
+    if content.school is not None:
+        return content.school
+    assert content.organiser is not None
+    for place in content.organiser.places:
+        if place.uai is not None:
+            return SchoolRef(uai=place.uai, name=place.name, academie=academie_of_uai(place.uai),
+                             departement=departement_of_uai(place.uai), commune=place.commune)
+    raise DomainError("an_acm_partnership_names_a_school_for_now",
+                      "this ACM runs in dedicated places only and names no partner school: programmes cannot yet "
+                      "open a partnership without a school side", "organiser")
+
+
 # -- decider --------------------------------------------------------------------------------
 
 
@@ -188,20 +206,21 @@ def decide(cmd: Attribute, candidature: CandidatureState) -> Attribution:
     opened = cmd.campaign.opened
     content = state.content
     offer = None
+    entries = content.entries
     if content.offer_id is not None:
-        offer = attribution_must_fit_offer_capacity(cmd.offer or offer_decider.NoOffer(), len(content.classes))
+        offer = attribution_must_fit_offer_capacity(cmd.offer or offer_decider.NoOffer(), len(entries))
     attributed = PartnershipAttributed(
         partnership_id=cmd.partnership_id, candidature_id=state.header.candidature_id,
         campaign_id=opened.campaign_id, dispositif=state.header.dispositif, tier=content.tier,
-        school_year=opened.school_year, year_index=1, school=content.school,
+        school_year=opened.school_year, year_index=1, school=an_acm_partnership_names_a_school_for_now(content),
         partner=partner_of_the_partnership(state.header.dispositif, content, offer, cmd.partner),
-        offer_id=content.offer_id, classes=list(content.classes), calendar=opened.calendar,
+        offer_id=content.offer_id, classes=list(entries), calendar=opened.calendar,
         late=late, late_reason=late_reason, associated_schools=list(content.associated_schools),
-        concertation=content.concertation,
+        concertation=content.concertation, organiser=content.organiser,
     )
     offer_events = []
     if offer is not None:
-        taken = len(content.classes)
+        taken = len(entries)
         offer_events.append(OfferCapacityReserved(
             offer_id=offer.offer.offer_id, campaign_id=offer.offer.campaign_id,
             candidature_id=state.header.candidature_id, partnership_id=cmd.partnership_id,

@@ -69,7 +69,8 @@ def wished_offer_must_be_open_in_the_campaign(offer, campaign_id: str, content: 
     if not isinstance(offer, offer_decider.Published) or offer.offer.campaign_id != campaign_id:
         raise DomainError("wished_offer_must_be_open_in_the_campaign",
                           "the offer wished is not open in this campaign", "offer_id")
-    classes_must_fit_the_offer_levels(content.classes, offer.offer.levels)
+    classes_must_fit_the_offer_levels(content.entries, offer.offer.levels,
+                                      "organiser.groups" if content.organiser is not None else "classes")
 
 
 def content_is_acceptable(cmd: DraftCandidature) -> Header:

@@ -10,16 +10,20 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from jumelage_contracts.candidatures import (
+    ChildGroup,
     ClassEntry,
     Concertation,
+    Organiser,
     PartnerCompany,
     PartnerRef,
     SchoolRef,
     Wishes,
 )
 from jumelage_contracts.reference import (
+    Academie,
     CultureTier,
     Dispositif,
+    Level,
     academie_of_uai,
     departement_of_uai,
     normalise_departement,
@@ -30,9 +34,10 @@ from .errors import DomainError
 
 @dataclass(frozen=True)
 class CandidatureContent:
-    """What a school states in its candidature (everything but the ids and the dispositif)."""
+    """What a school (or, for the plan mercredi, an ACM organiser) states in its candidature
+    (everything but the ids and the dispositif)."""
 
-    school: SchoolRef
+    school: SchoolRef | None
     classes: tuple[ClassEntry, ...]
     school_objective: str
     offer_id: str | None = None
@@ -42,18 +47,35 @@ class CandidatureContent:
     partner_company: PartnerCompany | None = None
     concertation: Concertation | None = None
     associated_schools: tuple[SchoolRef, ...] = ()
+    organiser: Organiser | None = None
 
     @property
     def schools(self) -> tuple[SchoolRef, ...]:
         """Every school of the candidature: the one carrying it first."""
-        return (self.school, *self.associated_schools)
+        return tuple(s for s in (self.school, *self.associated_schools) if s is not None)
+
+    @property
+    def academie(self) -> Academie:
+        """The applicant's académie: the school's, or the ACM organiser's."""
+        if self.organiser is not None:
+            return self.organiser.academie
+        assert self.school is not None
+        return self.school.academie
+
+    @property
+    def entries(self) -> tuple[ClassEntry, ...]:
+        """What takes places on an offer and builds a programme: the school's classes, or the ACM
+        organiser's groups, one class each (see ``group_as_class``)."""
+        if self.organiser is None:
+            return self.classes
+        return tuple(group_as_class(group, self.school_objective) for group in self.organiser.groups)
 
     def as_fields(self) -> dict:
         return dict(
             school=self.school, classes=list(self.classes), school_objective=self.school_objective,
             offer_id=self.offer_id, partner_wished=self.partner_wished, wishes=self.wishes, tier=self.tier,
             partner_company=self.partner_company, concertation=self.concertation,
-            associated_schools=list(self.associated_schools),
+            associated_schools=list(self.associated_schools), organiser=self.organiser,
         )
 
     @classmethod
@@ -63,8 +85,23 @@ class CandidatureContent:
             school=event.school, classes=tuple(event.classes), school_objective=event.school_objective,
             offer_id=event.offer_id, partner_wished=event.partner_wished, wishes=event.wishes, tier=event.tier,
             partner_company=event.partner_company, concertation=event.concertation,
-            associated_schools=tuple(event.associated_schools),
+            associated_schools=tuple(event.associated_schools), organiser=event.organiser,
         )
+
+
+# Seed 001: an ACM takes in children of the écoles maternelles and élémentaires; a group is placed
+# at the level children of its youngest age are in at school, so the offer's levels and the
+# programme's per-class actions apply to it unchanged.
+_LEVEL_AT_AGE = {3: Level.PS, 4: Level.MS, 5: Level.GS, 6: Level.CP, 7: Level.CE1, 8: Level.CE2, 9: Level.CM1,
+                 10: Level.CM2, 11: Level.SIXIEME, 12: Level.CINQUIEME, 13: Level.QUATRIEME, 14: Level.TROISIEME,
+                 15: Level.SECONDE, 16: Level.PREMIERE, 17: Level.TERMINALE}
+
+
+def group_as_class(group: ChildGroup, objective: str) -> ClassEntry:
+    """An ACM group as the class the partnership's programme is built for: its id, the label
+    'ACM 6-8 ans', the level of its youngest children, its children as pupils."""
+    return ClassEntry(class_id=group.group_id, label=group.label, level=_LEVEL_AT_AGE[group.age_min],
+                      pupils=group.children, objective=objective)
 
 
 # -- the school -----------------------------------------------------------------------------
@@ -95,9 +132,57 @@ def school_must_belong_to_the_campaign_academie(school: SchoolRef, campaign_acad
 def every_school_must_belong_to_the_campaign_academie(content: "CandidatureContent", campaign_academie: str) -> None:
     """The school carrying the candidature and every associated school: a CNR network or bassin
     de formation lies inside one académie, whose groupe d'appui follows the project (seed 003)."""
-    school_must_belong_to_the_campaign_academie(content.school, campaign_academie)
+    if content.organiser is not None and content.organiser.academie != campaign_academie:
+        raise DomainError("organiser_must_belong_to_the_campaign_academie",
+                          f"the campaign is for académie {campaign_academie}", "organiser.academie")
+    if content.school is not None:
+        school_must_belong_to_the_campaign_academie(content.school, campaign_academie)
     for index, school in enumerate(content.associated_schools):
         school_must_belong_to_the_campaign_academie(school, campaign_academie, f"associated_schools.{index}")
+
+
+def an_applicant_school_or_organiser(dispositif: Dispositif, content: "CandidatureContent") -> None:
+    """A school applies with its classes; only a plan mercredi campaign also takes an ACM
+    organiser (seed 001: the commune, association or centre de loisirs that runs the accueil
+    builds the projet éducatif), with its places and groups and, if it has one, a partner school."""
+    if content.organiser is not None:
+        if dispositif is not Dispositif.mercredi:
+            raise DomainError("only_a_plan_mercredi_takes_an_acm_organiser",
+                              "only a plan mercredi campaign takes an ACM organiser's candidature", "organiser")
+        if content.classes:
+            raise DomainError("an_acm_organiser_applies_with_groups_not_classes",
+                              "an ACM organiser lists its groups of children, not classes", "classes")
+        return
+    if content.school is None:
+        raise DomainError("a_candidature_names_its_school", "name the applying school", "school")
+    if not content.classes:
+        raise DomainError("a_school_applies_with_its_classes", "list at least one class", "classes")
+
+
+def acm_places_and_groups_are_consistent(content: "CandidatureContent") -> None:
+    """Each group and each school place named once; a school place matches its UAI's académie,
+    which is the organiser's (the académie of the campaign instructs)."""
+    organiser = content.organiser
+    if organiser is None:
+        return
+    seen_groups: set[str] = set()
+    for index, group in enumerate(organiser.groups):
+        if group.group_id in seen_groups:
+            raise DomainError("acm_group_ids_must_be_unique", f"group {group.group_id} is listed twice",
+                              f"organiser.groups.{index}.group_id")
+        seen_groups.add(group.group_id)
+    seen_uais: set[str] = set()
+    for index, place in enumerate(organiser.places):
+        if place.uai is None:
+            continue
+        if place.uai in seen_uais:
+            raise DomainError("acm_places_are_named_once", f"school {place.uai} is named twice",
+                              f"organiser.places.{index}.uai")
+        seen_uais.add(place.uai)
+        if academie_of_uai(place.uai) != organiser.academie:
+            raise DomainError("acm_school_places_are_in_the_organiser_academie",
+                              f"school {place.uai} is not in académie {organiser.academie}",
+                              f"organiser.places.{index}.uai")
 
 
 def several_schools_only_for_a_cnr_project(dispositif: Dispositif, content: "CandidatureContent") -> None:
@@ -109,7 +194,7 @@ def several_schools_only_for_a_cnr_project(dispositif: Dispositif, content: "Can
     if dispositif is not Dispositif.concertation:
         raise DomainError("several_schools_only_for_a_cnr_project",
                           "only a CNR project is carried by several schools", "associated_schools")
-    seen = {content.school.uai}
+    seen = {school.uai for school in content.schools[:1]}
     for index, school in enumerate(content.associated_schools):
         field = f"associated_schools.{index}"
         if school.uai in seen:
@@ -203,17 +288,22 @@ def candidature_names_an_offer_or_partner(dispositif: Dispositif, content: Candi
                           "name the offer or the partner wished", "offer_id")
 
 
-def classes_must_fit_the_offer_levels(classes: Sequence[ClassEntry], offer_levels: Sequence) -> None:
+def classes_must_fit_the_offer_levels(classes: Sequence[ClassEntry], offer_levels: Sequence,
+                                      field: str = "classes") -> None:
+    """The offer takes every class (an ACM group: the level of its youngest children)."""
     allowed = set(offer_levels)
     for index, entry in enumerate(classes):
         if entry.level not in allowed:
             raise DomainError("classes_must_fit_the_offer_levels",
-                              f"the offer does not take {entry.level.value} classes", f"classes.{index}.level")
+                              f"the offer does not take {entry.level.value} classes", f"{field}.{index}.level")
 
 
 def content_must_follow_the_dispositif(dispositif: Dispositif, content: CandidatureContent) -> None:
     """Every content rule, in the order a school would want to hear about them."""
-    school_must_match_its_uai(content.school)
+    an_applicant_school_or_organiser(dispositif, content)
+    if content.school is not None:
+        school_must_match_its_uai(content.school)
+    acm_places_and_groups_are_consistent(content)
     several_schools_only_for_a_cnr_project(dispositif, content)
     class_ids_must_be_unique(content.classes)
     jes_only_from_5e_to_bts(dispositif, content.classes)

@@ -101,16 +101,20 @@ async def _campaign_closed(conn, envelope, e: c.CampaignClosed, now) -> None:
 
 async def _candidature_known(conn, envelope, e, now) -> None:
     """Who applied: a decision (rejection, return for correction) names only the candidature."""
+    # An ACM organiser's candidature (plan mercredi) may name no school: no UAI, the organiser's name.
+    school = e.school
     await db.upsert(conn, db.candidatures, {
-        "candidature_id": e.candidature_id, "campaign_id": e.campaign_id, "uai": e.school.uai,
-        "school_name": e.school.name, "academie": str(e.school.academie)}, ["candidature_id"])
+        "candidature_id": e.candidature_id, "campaign_id": e.campaign_id, "uai": school.uai if school else None,
+        "school_name": school.name if school else e.organiser.name, "academie": str(e.academie)}, ["candidature_id"])
 
 
 async def _candidature(conn, envelope, e: c.CandidatureDrafted, now) -> None:
     await _candidature_known(conn, envelope, e, now)
     campaign = await db.campaign(conn, e.campaign_id)
     # A CNR campaign has no submission deadline (seed 003): no deadline on the school's calendar.
-    if campaign is not None and campaign.calendar.get("submission_deadline") and campaign.dispositif != "concertation":
+    # An ACM organiser with no school has no school calendar to put the deadline on.
+    if campaign is not None and campaign.calendar.get("submission_deadline") and campaign.dispositif != "concertation" \
+            and e.school is not None:
         deadline = calendar_dates(campaign.calendar, None)["submission_deadline"]
         await db.save_calendar_item(
             conn, now, uid=f"deadline-submission-{e.campaign_id}-{e.school.uai}@{UID_DOMAIN}",

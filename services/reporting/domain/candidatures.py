@@ -182,6 +182,16 @@ def offer_withdrawn(ev: Incoming, st: State) -> Effects:
 # -- candidatures ---------------------------------------------------------------------------------
 
 
+def _applicant(d: dict[str, Any]) -> dict[str, Any]:
+    """Who a candidature is classified by: its school; an ACM organiser's candidature with no
+    school (plan mercredi, seed 001) by the organiser's académie and département, no UAI."""
+    if d.get("school"):
+        return d["school"]
+    organiser = d["organiser"]
+    return {"academie": organiser["academie"], "departement": organiser["departement"], "uai": None,
+            "name": organiser["name"], "education_prioritaire": "none", "ruralite": None}
+
+
 def candidature_content(ev: Incoming, st: State) -> Effects:
     """Submitted, amended or resubmitted: the payload is the whole content."""
     d = ev.data
@@ -189,7 +199,8 @@ def candidature_content(ev: Incoming, st: State) -> Effects:
     previous = st.get(key) or {}
     campaign = st.get(campaign_key(d["campaign_id"])) or {}
     offer = st.get(offer_key(d["offer_id"])) if d.get("offer_id") else None
-    cls = classification(d["school"], _offer_mask(offer))
+    applicant = _applicant(d)
+    cls = classification(applicant, _offer_mask(offer))
     facts = _moved(key, previous, cls)
     cand = {**previous, "school_year": campaign.get("school_year") or previous.get("school_year"),
             "offer_id": d.get("offer_id"), "cls": cls}
@@ -203,7 +214,7 @@ def candidature_content(ev: Incoming, st: State) -> Effects:
         cand["awaiting"] = False
     return Effects(
         facts=facts,
-        dims=[_school_dims(key, "candidature", d["school"], dispositif=d["dispositif"],
+        dims=[_school_dims(key, "candidature", applicant, dispositif=d["dispositif"],
                            school_year=campaign.get("school_year"), domains=cls["domains"])],
         timeline=[Entry(key, ev.type, _SUMMARIES[ev.type](d))],
         state={key: cand},

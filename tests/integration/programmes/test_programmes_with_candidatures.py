@@ -121,3 +121,47 @@ async def test_a_plan_mercredi_bilan_step_refusing_reconduction_refuses_the_rene
         assert r.status_code == 422, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["rule"] == "renewal_requires_the_wish_to_continue", (recorded, r.text)
+
+
+ORGANISER = cand.auth("partner", "acm-belleville")
+
+
+def organiser_body() -> dict:
+    """An ACM organiser's plan mercredi candidature (seed 001): a dedicated place, two groups by
+    age band and no classes, the école Belleville as partner school."""
+    return {
+        "candidature_id": "acm", "school": cand.SCHOOL_JSON, "school_objective": "Projet educatif du mercredi",
+        "partner_wished": {"partner_id": "mediatheque", "kind": "cultural_structure", "name": "Mediatheque"},
+        "organiser": {"partner_id": "acm-belleville", "kind": "centre_loisirs", "name": "Centre de loisirs Belleville",
+                      "academie": "paris", "departement": "75", "commune": "Paris", "postcode": "75020",
+                      "places": [{"kind": "dedicated", "name": "Centre de loisirs des Envierges",
+                                  "address": "12 rue des Envierges", "commune": "Paris", "postcode": "75020"}],
+                      "groups": [{"group_id": "petits", "age_min": 6, "age_max": 8, "children": 24},
+                                 {"group_id": "grands", "age_min": 9, "age_max": 11, "children": 18}]},
+    }
+
+
+async def test_an_acm_organiser_candidature_attributed_opens_a_year_with_its_groups_as_classes(
+        postgres_url, postgres_server_url, nats_url, subject_root):
+    async with fresh_database(postgres_server_url) as candidatures_db, nats_for(nats_url, subject_root), \
+            cand.running_service(candidatures_db, nats_url, subject_root) as candidatures, \
+            running_service(postgres_url, nats_url, subject_root) as programmes:
+        await cand.set_clock(candidatures, cand.BEFORE_DEADLINE)
+        await ok(await candidatures.post("/campaigns", json=cand.campaign_body("mercredi", "camp"),
+                                         headers=cand.ACADEMIE))
+        await ok(await candidatures.post("/campaigns/camp/candidatures", json=organiser_body(), headers=ORGANISER))
+        mine = await ok(await candidatures.get("/campaigns/camp/candidatures", headers=ORGANISER))
+        assert [row["candidature_id"] for row in mine["items"]] == ["acm"]
+        await cand.set_clock(candidatures, cand.AFTER_DEADLINE)
+        await ok(await candidatures.post("/candidatures/acm/reviews", json={"avis": "favourable"},
+                                         headers=cand.ACADEMIE))
+        pid = (await ok(await candidatures.post("/candidatures/acm/attribute", json={},
+                                                headers=cand.ACADEMIE)))["partnership_id"]
+
+        async def opened() -> bool:
+            return (await programmes.get(f"/partnerships/{pid}", headers=SCHOOL)).status_code == 200
+
+        await eventually(opened, what="programmes opened the ACM organiser's partnership")
+        year = (await programmes.get(f"/partnerships/{pid}", headers=SCHOOL)).json()["current_year"]
+        assert [(c["class_id"], c["label"], c["level"], c["pupils"]) for c in year["classes"]] == [
+            ("petits", "ACM 6-8 ans", "CP", 24), ("grands", "ACM 9-11 ans", "CM1", 18)]

@@ -99,3 +99,33 @@ def candidature_body(dispositif: str = "culture", candidature_id: str | None = N
         body["partner_wished"] = {"partner_id": "centre-social-belleville", "kind": "social_centre",
                                   "name": "Centre social Belleville"}
     return body
+
+
+ORGANISER = token("partner", "acm-belleville")
+DEDICATED_PLACE_JSON = {"kind": "dedicated", "name": "Centre de loisirs des Envierges",
+                        "address": "12 rue des Envierges", "commune": "Paris", "postcode": "75020"}
+SCHOOL_PLACE_JSON = {"kind": "school", "uai": "0750712S", "name": "Ecole maternelle Ramponeau"}
+
+
+def organiser_body(candidature_id: str | None = None, school: dict | None = SCHOOL_JSON,
+                   places=(DEDICATED_PLACE_JSON,), offer_id: str | None = None) -> dict:
+    """An ACM organiser's candidature to a plan mercredi campaign: its structure, place(s) and groups
+    by age band, no classes; ``school`` the partner school (optional)."""
+    body: dict = {
+        "school_objective": "Projet educatif : decouvrir le livre et l'image",
+        "organiser": {"partner_id": "acm-belleville", "kind": "association", "name": "Association Loisirs Belleville",
+                      "siret": "12345678900029", "academie": "paris", "departement": "75", "commune": "Paris",
+                      "postcode": "75020", "places": list(places),
+                      "groups": [{"group_id": "maternelle", "age_min": 3, "age_max": 5, "children": 16},
+                                 {"group_id": "petits", "age_min": 6, "age_max": 8, "children": 24},
+                                 {"group_id": "grands", "age_min": 9, "age_max": 11, "children": 20}]},
+    }
+    if school is not None:
+        body["school"] = school
+    if candidature_id:
+        body["candidature_id"] = candidature_id
+    if offer_id:
+        body["offer_id"] = offer_id
+    else:
+        body["partner_wished"] = {"partner_id": "mediatheque-20", "kind": "cultural_structure", "name": "Mediatheque"}
+    return body

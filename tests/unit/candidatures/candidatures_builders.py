@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from jumelage_contracts.candidatures import (
+    AcmPlace,
     BudgetLine,
     CampaignCalendar,
     CampaignOpened,
+    ChildGroup,
     ClassEntry,
     Concertation,
     DateWindow,
     FundingRequest,
     OfferPublished,
+    Organiser,
     Partner,
     PartnerCompany,
     PartnerRef,
@@ -184,3 +187,30 @@ class Spec:
 
 def given(decider, *events) -> Spec:
     return Spec(decider).given(*events)
+
+
+ACM_GROUPS = (ChildGroup(group_id="maternelle", age_min=3, age_max=5, children=16),
+              ChildGroup(group_id="petits", age_min=6, age_max=8, children=24),
+              ChildGroup(group_id="grands", age_min=9, age_max=11, children=20))
+SCHOOL_PLACE = AcmPlace(kind="school", uai="0750712S", name="Ecole maternelle Ramponeau", commune="Paris")
+DEDICATED_PLACE = AcmPlace(kind="dedicated", name="Centre de loisirs des Envierges",
+                           address="12 rue des Envierges", commune="Paris", postcode="75020")
+
+
+def acm_organiser(places=(DEDICATED_PLACE,), groups=ACM_GROUPS, academie: str = "paris",
+                  partner_id: str = "acm-belleville") -> Organiser:
+    return Organiser(partner_id=partner_id, kind="association", name="Association Loisirs Belleville",
+                     siret="12345678900029", academie=academie, departement="75", commune="Paris",
+                     postcode="75020", places=list(places), groups=list(groups))
+
+
+def acm_content(places=(DEDICATED_PLACE,), school: SchoolRef | None = PARIS_SCHOOL, groups=ACM_GROUPS,
+                classes=(), offer_id: str | None = None, **kw) -> CandidatureContent:
+    """An ACM organiser's candidature to a plan mercredi campaign (seed 001): no classes, its groups;
+    by default a dedicated place and a partner school."""
+    return CandidatureContent(
+        school=school, classes=tuple(classes), school_objective="Projet educatif : decouvrir le livre et l'image",
+        offer_id=offer_id, organiser=acm_organiser(places, groups, **kw),
+        partner_wished=None if offer_id else PartnerRef(partner_id="mediatheque-20", kind="cultural_structure",
+                                                        name="Mediatheque"),
+    )

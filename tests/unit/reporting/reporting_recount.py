@@ -25,6 +25,16 @@ def paris_month(value: str) -> str:
     return datetime.fromisoformat(value).astimezone(PARIS).strftime("%Y-%m")
 
 
+def _applicant(d: dict[str, Any]) -> dict[str, Any]:
+    """A candidature's school, or for an ACM organiser naming none (plan mercredi) its académie and
+    département, no éducation prioritaire, no rurality, no UAI."""
+    if d.get("school"):
+        return _school(d["school"])
+    o = d["organiser"]
+    return {"academie": o["academie"], "departement": o["departement"], "ep": "none", "ruralite": "unknown",
+            "uai": None}
+
+
 def _school(school: dict[str, Any]) -> dict[str, Any]:
     return {"academie": school["academie"], "departement": school["departement"],
             "ep": school.get("education_prioritaire"), "ruralite": school.get("ruralite") or "unknown",
@@ -94,7 +104,7 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
         elif t in ("CandidatureSubmitted", "CandidatureAmended", "CandidatureResubmitted"):
             camp = campaigns[d["campaign_id"]]
             cand = cands.setdefault(d["candidature_id"], {"flags": set()})
-            cand["dims"] = {**_school(d["school"]), "dispositif": d["dispositif"], "school_year": camp["school_year"],
+            cand["dims"] = {**_applicant(d), "dispositif": d["dispositif"], "school_year": camp["school_year"],
                             "domains": domains_of(d.get("offer_id"))}
             cand["offer_id"] = d.get("offer_id")
             if t == "CandidatureSubmitted" and "submitted" not in cand["flags"]:
@@ -358,7 +368,7 @@ def candidature_statuses(events: Iterable[Envelope], as_of: date, uai: str) -> d
         if paris_day(e.occurred_at) > as_of:
             continue
         d, t = e.data, e.type
-        if t == "CandidatureSubmitted" and d["school"]["uai"] == uai:
+        if t == "CandidatureSubmitted" and (d.get("school") or {}).get("uai") == uai:
             found.setdefault(d["candidature_id"], {"outcome": None, "returned": False})
         cand = found.get(d.get("candidature_id") or "")
         if cand is None:
