@@ -38,6 +38,8 @@ NOT_PERSONAL = {
     "PartnerRef.name": "a partner structure (museum, company, association)",
     "Partner.name": "a partner structure publishing an offer",
     "PartnerCompany.name": "the company of a JES jumelage",
+    "Organiser.name": "an ACM organiser: a commune, an association, a centre de loisirs",
+    "AcmPlace.name": "a place where an ACM is held (a school, a gymnasium, a centre)",
     "ProgrammeYearOpened.caused_by": "the id of the event that opened the year",
     "ReminderScheduled.caused_by": "the id of the event that planned the reminder",
     "ReminderMissed.caused_by": "the id of the event that planned the reminder",
