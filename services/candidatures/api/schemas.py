@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from jumelage_contracts import bounds as b
 from jumelage_contracts.candidatures import (
@@ -87,8 +87,18 @@ class CandidatureBody(Body):
         description="CNR only: the other schools of the network or bassin joining with ``school``, all of the "
                     "campaign's académie")
     organiser: Organiser | None = Field(
-        default=None, description="plan mercredi only: the ACM organiser applying (partner token of its partner_id), "
+        default=None, validate_default=True, description="plan mercredi only: the ACM organiser applying (partner token of its partner_id), "
                                   "its place(s) and its groups of children by age band")
+
+    @field_validator("organiser", mode="after")
+    @classmethod
+    def a_school_or_an_organiser_applies(cls, organiser: Organiser | None, info: ValidationInfo) -> Organiser | None:
+        """Someone must apply: a school, or (plan mercredi) an ACM organiser. Validated on
+        ``organiser``, the field after ``school``, so both are known; ``validate_default`` makes it
+        run when neither is sent. (A school sent but invalid has its own error beside this one.)"""
+        if organiser is None and info.data.get("school") is None:
+            raise ValueError("school is required (or organiser, for an ACM organiser applying to plan mercredi)")
+        return organiser
 
     def content(self) -> CandidatureContent:
         return CandidatureContent(

@@ -151,3 +151,19 @@ async def test_the_campaign_page_lists_the_organiser_by_its_name_without_a_uai(c
     page = await client.get("/campaigns/camp-1/page", headers=ORGANISER)
     assert page.status_code == 200 and "Association Loisirs Belleville" in page.text
     assert "(None)" not in page.text
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/campaigns/camp-1/candidatures"), ("POST", "/campaigns/camp-1/drafts"),
+    ("PUT", "/candidatures/cand-x"), ("PUT", "/candidatures/cand-x/draft"), ("POST", "/candidatures/cand-x/resubmit")])
+async def test_a_body_with_neither_a_school_nor_an_organiser_is_a_422_naming_them_and_stores_nothing(
+        client, method, path):
+    """Found by the OpenAPI fuzz test: once ``school`` became optional (for organisers), a body with
+    neither answered 500."""
+    await open_mercredi(client)
+    before = await client.runtime.store.last_position()
+    r = await client.request(method, path, json={"school_objective": "0"}, headers=SCHOOL)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "school is required" in r.text and "organiser" in r.json()["errors"][0]["field"]
+    assert await client.runtime.store.last_position() == before
