@@ -143,9 +143,12 @@ async def test_two_processes_side_by_side_the_active_one_killed_again_and_again_
                     assert child.returncode == -signal.SIGKILL, f"a worker exited {child.returncode}: {log.read_text()[-3000:]}"
                     alive.discard(child)
                     killed += 1
-                    alive.add(await start_child(env, pending_kills.pop(0) if pending_kills else "", log))
+                    # a replacement only while kills are left: a worker that never dies could
+                    # otherwise take the lease and leave the last killer in standby for ever
+                    if pending_kills:
+                        alive.add(await start_child(env, pending_kills.pop(0), log))
             await publisher
-            alive.add(await start_child(env, "", log))
+            alive |= {await start_child(env, "", log), await start_child(env, "", log)}
             try:
                 await eventually(lambda: _inbox_full(store, 2 * CAMPAIGNS), timeout=150, interval=0.2,
                                  what=f"{2 * CAMPAIGNS} events applied")
