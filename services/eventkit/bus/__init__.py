@@ -10,7 +10,8 @@ from .connection import NatsConnection
 from .consumer import Consumer, DeadLetterHeader, Undecodable
 from .deadletters import DeadLetter, Replayed, list_dead_letters, replay
 from .provision import StreamLimits, dead_letter_stream_config, ensure_stream, event_stream_config, provision, provision_now
-from .relay import Backoff, LeaseLost, OutboxRelay
+from .lease import LeaseLost, StoreLease
+from .relay import Backoff, OutboxRelay
 
 __all__ = [
     "NatsConnection", "Consumer", "DeadLetterHeader", "Undecodable", "StreamLimits", "dead_letter_stream_config",

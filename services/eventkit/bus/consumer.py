@@ -79,10 +79,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-import os
-import socket
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -96,7 +93,8 @@ from .. import metrics
 from ..logging import get_logger
 from .connection import NatsConnection
 from .inbox import mark_processed_many
-from .relay import Backoff, LeaseLost
+from .lease import LeaseLost, StoreLease
+from .relay import Backoff
 
 log = get_logger("eventkit.consumer")
 
@@ -233,11 +231,10 @@ class Consumer:
         self._failed_in_batch: dict[int, int] = {}
         self.name: str = spec.name
         self.stream = stream_name(spec.source, subject_root)
-        self.lease_ttl = lease_ttl
-        self.lease_name = f"consumer:{self.name}"
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.is_active = False  # holds the lease (module doc): only then does it fetch
-        self._lease_at = 0.0  # monotonic time of the last successful acquire/renew
+        # one active process per durable (module doc): only the lease's holder fetches
+        self.lease = StoreLease(store, f"consumer:{self.name}", lease_ttl, holder=holder, what="consumer",
+                                on_change=lambda held: metrics.CONSUMER_ACTIVE.labels(spec.name).set(1 if held else 0),
+                                consumer=self.name)
         self.last_stream_seq = 0
         self.position = 0  # last stream sequence committed in the store (module doc), once ensured
         self.counts: dict[str, int] = {}  # outcome -> messages, for this instance (tests, benchmarks)
@@ -366,7 +363,7 @@ class Consumer:
                     continue
                 if not await self._hold_lease():
                     await self._drop_subscription()  # standby: another process consumes
-                    await self._sleep(self.lease_ttl / 3)
+                    await self._sleep(self.lease.ttl / 3)
                     continue
                 if self._sub is None:
                     await self.ensure()
@@ -377,8 +374,8 @@ class Consumer:
             except LeaseLost:
                 # replaced while paused: nothing of the batch in hand was committed; the new
                 # holder delivers it again from the position
-                log.warning("consumer_lease_lost", consumer=self.name, holder=self.holder)
-                self._set_active(False)
+                log.warning("consumer_lease_lost", consumer=self.name, holder=self.lease.holder)
+                self.lease.lost()
                 await self._drop_subscription()
             except Exception as exc:  # noqa: BLE001 - rebind and retry
                 delay = backoff.next()
@@ -386,7 +383,7 @@ class Consumer:
                 await self._drop_subscription()
                 await self._sleep(delay)
         await self._drop_subscription()
-        await self._release_lease()
+        await self.lease.release()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Let the fetch in flight end (its pull request would otherwise still take messages
@@ -476,7 +473,7 @@ class Consumer:
             if self._stopping:
                 return False
             if not await self._hold_lease():  # a long retry must not outlive the lease unseen
-                raise LeaseLost(self.lease_name)
+                raise LeaseLost(self.lease.name)
         await self._ack(msg)
         self._done(seq)
         self._count("applied" if applied else "duplicate")
@@ -519,7 +516,7 @@ class Consumer:
                 if fresh:  # which message failed is unknown here: the careful path will tell
                     await batch_handler(tx, fresh)
                 last = max(msg.metadata.sequence.stream for msg in msgs)
-                await self._fence(tx)
+                await self.lease.fence(tx)
                 await tx.advance_consumer_position(self.name, self.stream, last)
         except (asyncio.CancelledError, LeaseLost):
             raise
@@ -582,7 +579,7 @@ class Consumer:
             applied = await tx.mark_processed(self.name, envelope.id)
             if applied:
                 await self.spec.handler(tx, envelope, event)
-            await self._fence(tx)
+            await self.lease.fence(tx)
             await tx.advance_consumer_position(self.name, self.stream, seq)
         self.position = max(self.position, seq)
         return applied
@@ -629,7 +626,7 @@ class Consumer:
         await self.nats.js.publish(dead_letter_subject(self.name, self.root), body, headers=headers)  # type: ignore[union-attr]
         if self.store is not None:
             async with self.store.transaction() as tx:
-                await self._fence(tx)
+                await self.lease.fence(tx)
                 await tx.advance_consumer_position(self.name, self.stream, seq)
             self.position = max(self.position, seq)
         await self._ack(msg)
@@ -670,50 +667,20 @@ class Consumer:
 
     # -- one active process per durable (module doc) -----------------------------------------
 
-    def _leased(self) -> bool:
-        return self.store is not None and getattr(self.store, "acquire_lease", None) is not None
+    @property
+    def is_active(self) -> bool:
+        return self.lease.held
 
     async def _hold_lease(self) -> bool:
-        """Take or renew the lease (renewed at most every third of its TTL); True while held."""
-        if not self._leased():  # no store, or one without leases: a single process by construction
-            self.is_active = True
-            return True
-        if self.is_active and time.monotonic() - self._lease_at < self.lease_ttl / 3:
-            return True
-        held = await self.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl)
-        if held:
-            self._lease_at = time.monotonic()
-            if not self.is_active:
-                log.info("consumer_lease_acquired", consumer=self.name, holder=self.holder)
-                await self._drop_subscription()  # reconcile the durable with the position first
-        elif self.is_active:
-            log.warning("consumer_lease_lost", consumer=self.name, holder=self.holder)
-        self._set_active(bool(held))
-        return self.is_active
-
-    async def _fence(self, tx: Any) -> None:
-        """Renew the lease inside ``tx``, or raise :class:`LeaseLost` (nothing gets committed).
-        Called last, just before the commit: the lease row stays locked only from here to the
-        commit, so a holder paused inside a handler does not hold a taker back — it is replaced,
-        and finds out here."""
-        if self._leased():
-            if not await tx.hold_lease(self.lease_name, self.holder, self.lease_ttl):
-                raise LeaseLost(self.lease_name)
-            self._lease_at = time.monotonic()
-
-    def _set_active(self, active: bool) -> None:
-        self.is_active = active
-        metrics.CONSUMER_ACTIVE.labels(self.name).set(1 if active else 0)
-
-    async def _release_lease(self) -> None:
-        """A clean stop hands the durable over at once instead of after the TTL."""
-        if not self._leased() or not self.is_active:
-            return
-        self._set_active(False)
-        try:
-            await asyncio.wait_for(self.store.release_lease(self.lease_name, self.holder), 2)
-        except BaseException as exc:  # noqa: BLE001 - the lease expires by itself anyway
-            log.warning("consumer_lease_release_failed", consumer=self.name, error=repr(exc))
+        """Take or renew the lease (a real renewal at most every third of its TTL); True while
+        held. On taking it, the durable is reconciled with the position first (a new
+        subscription). The fence (``self.lease.fence``) is the last statement of each commit: a
+        holder paused inside a handler keeps no lease row locked, is replaced, and finds out there."""
+        was = self.lease.held
+        held = await self.lease.hold()
+        if held and not was and self.lease.supported:
+            await self._drop_subscription()
+        return held
 
     async def _drop_subscription(self) -> None:
         sub, self._sub = self._sub, None

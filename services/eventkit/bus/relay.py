@@ -24,10 +24,7 @@ cause is fixed (e.g. the server's max_payload raised) it goes on by itself.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -41,6 +38,7 @@ from .. import metrics
 from ..logging import get_logger
 from ..store import HEADER_BOUND, nats_message_size
 from .connection import NatsConnection
+from .lease import LeaseLost, StoreLease
 from .provision import StreamLimits, ensure_stream, event_stream_config
 
 log = get_logger("eventkit.relay")
@@ -61,10 +59,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
-
-
-class LeaseLost(Exception):
-    """Another relay holds the lease now: this one must not move the checkpoint."""
 
 
 class TooLargeForBus(Exception):
@@ -116,14 +110,13 @@ class OutboxRelay:
         self.lease_ttl = lease_ttl
         self.ack_timeout = ack_timeout
         self.checkpoint_name = f"relay:{source}"
-        self.lease_name = f"relay:{source}"
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.is_leader = False
+        self.lease = StoreLease(store, f"relay:{source}", lease_ttl, holder=holder, what="relay",
+                                on_change=lambda held: metrics.RELAY_LEADER.labels(source).set(1 if held else 0),
+                                source=source)
         self.published = 0  # events this relay instance got acknowledged (tests, benchmarks)
         self.stall_after = stall_after  # failures in a row at one position before it reports a stall
         self._failing: Stall | None = None  # the current run of failures at one position
         self._failed_event: Envelope | None = None  # the event the last publish failed on, if known
-        self._lease_at = 0.0  # monotonic time of the last successful acquire/renew
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -366,44 +359,23 @@ class OutboxRelay:
             pass
         self._wake.clear()
 
+    @property
+    def is_leader(self) -> bool:
+        return self.lease.held
+
     async def _hold_lease(self) -> bool:
-        acquire = getattr(self.store, "acquire_lease", None)
-        if acquire is None:  # a store without leases: a single process by construction
-            self.is_leader = True
-            return True
-        if self.is_leader and time.monotonic() - self._lease_at < self.lease_ttl / 3:
-            return True
-        held = await acquire(self.lease_name, self.holder, self.lease_ttl)
-        if held:
-            self._lease_at = time.monotonic()
-            if not self.is_leader:
-                log.info("relay_lease_acquired", source=self.source, holder=self.holder)
-        elif self.is_leader:
-            log.warning("relay_lease_lost", source=self.source, holder=self.holder)
-        self.is_leader = bool(held)
-        metrics.RELAY_LEADER.labels(self.source).set(1 if held else 0)
-        return self.is_leader
+        return await self.lease.hold()
 
     async def _advance(self, position: int) -> None:
         """Move the checkpoint past the acknowledged batch, provided we still hold the lease (a
         relay paused past its TTL must not move a checkpoint another relay now owns)."""
-        if getattr(self.store, "acquire_lease", None) is not None and \
-                time.monotonic() - self._lease_at > self.lease_ttl / 2:
-            self.is_leader = False  # force a real renewal
-            if not await self._hold_lease():
-                raise LeaseLost(self.lease_name)
+        if self.lease.supported and self.lease.age() > self.lease_ttl / 2:
+            if not await self.lease.hold(force=True):
+                raise LeaseLost(self.lease.name)
         await self.store.set_checkpoint(self.checkpoint_name, position)
 
     async def _release(self) -> None:
-        release = getattr(self.store, "release_lease", None)
-        if release is None or not self.is_leader:
-            return
-        self.is_leader = False
-        metrics.RELAY_LEADER.labels(self.source).set(0)
-        try:
-            await asyncio.wait_for(release(self.lease_name, self.holder), 2)
-        except BaseException as exc:  # noqa: BLE001 - the lease expires by itself anyway
-            log.warning("relay_lease_release_failed", source=self.source, error=repr(exc))
+        await self.lease.release()
 
     async def _ensure_stream(self) -> None:
         try:
