@@ -51,6 +51,11 @@ pytestmark = pytest.mark.integration
 ROOT = "cluster"
 AGGREGATES = 12  # events are spread over this many aggregate streams, several events each
 PAUSE = 30.0  # seconds a frozen server stays stopped (SIGSTOP … SIGCONT)
+# The longest the pipeline may rightly stand still: the fault itself, then a client on the frozen
+# server noticing it (``ping_interval`` 5 s × ``max_outstanding_pings`` 2, plus one interval), the
+# consumer lease expiring (3 s) and a new stream leader (a few election timeouts). Waits that follow
+# the pipeline allow this much *without progress*; while events keep moving they keep waiting.
+STALL = PAUSE + 3 * 5.0 + 3.0 + 10.0
 
 
 async def start_connection(url: str, name: str) -> NatsConnection:
@@ -96,6 +101,27 @@ class Recovery:
             if self.projected_after is None and sum(c.counts.get("applied", 0) for c in consumers) > self.first_after_kill:
                 self.projected_after = now
             await asyncio.sleep(0.02)
+
+
+async def progress(relay: OutboxRelay, consumers) -> tuple[int, int]:
+    """How far the pipeline is: events left in the outbox, events projected."""
+    return await relay.backlog(), sum(c.counts.get("applied", 0) for c in consumers)
+
+
+async def while_progressing(done, measure, stall: float, what: str, interval: float = 0.1) -> None:
+    """Wait until ``done()``; fail only when ``measure()`` has not changed for ``stall`` seconds.
+
+    A loaded machine slows the pipeline down but does not stop it: a fixed deadline would fail a
+    slow but healthy run, while a pipeline stuck for longer than any fault explains fails here.
+    """
+    last, moved_at = await measure(), time.monotonic()
+    while not await done():
+        now_at = await measure()
+        if now_at != last:
+            last, moved_at = now_at, time.monotonic()
+        elif time.monotonic() - moved_at > stall:
+            raise AssertionError(f"no progress for {stall:.0f}s (at {last}) waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 async def resume_after(server, seconds: float) -> None:
@@ -152,20 +178,21 @@ async def test_the_stream_leaders_server_killed_or_frozen_mid_load_loses_none_ap
                     applied = sum(c.counts.get("applied", 0) for c in consumers)
                     return await relay.backlog() == 0 and applied >= total
 
-                await eventually(settled, timeout=60 + PAUSE, what="the backlog drained and every event projected")
+                await while_progressing(settled, lambda: progress(relay, consumers), stall=STALL,
+                                        what="the backlog drained and every event projected")
                 assert watcher is not None
-                await asyncio.wait_for(watcher, 10)
+                await asyncio.wait_for(watcher, STALL)
                 if resumer is not None:
                     await resumer
                 # the restarted member caught up: its replica is current again
-                await eventually(lambda: nats_cluster.meta_leader(), timeout=30, what="the cluster whole again")
+                await eventually(lambda: nats_cluster.meta_leader(), timeout=STALL, what="the cluster whole again")
 
             # the member back from its fault has caught its replicas up (JetStream answers 503
             # for a moment while it rejoins)
-            info = await eventually(lambda: whole(producer.js.stream_info(stream)), timeout=30,
+            info = await eventually(lambda: whole(producer.js.stream_info(stream)), timeout=STALL,
                                     what="the stream's three replicas current")
             assert info.config.num_replicas == 3
-            await eventually(lambda: whole(producer.js.consumer_info(stream, consumers[0].name)), timeout=30,
+            await eventually(lambda: whole(producer.js.consumer_info(stream, consumers[0].name)), timeout=STALL,
                              what="the durable replicated like its stream, its three replicas current")
             stored = await source.read_all(0, limit=total + 10)
             assert len(stored) == total

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -81,18 +81,35 @@ def stream_config(name: str, subjects: list[str], limits: StreamLimits, descript
 
 
 async def ensure_stream(nats: NatsConnection, config: StreamConfig) -> None:
-    """Add the stream, or update it to ``config`` when it exists (two processes may race)."""
+    """Add the stream, or update it to ``config`` when it exists (two processes may race).
+
+    An update never lowers the replicas of an existing stream: one process started with a
+    missing or wrong ``NATS_STREAM_REPLICAS`` on a cluster would otherwise turn every R3 stream
+    into a single copy, silently. Scaling down stays an operator's deliberate act
+    (``nats stream edit --replicas``); scaling up by configuration is allowed.
+    """
     js = nats.js
     assert js is not None, "NATS not connected"
     try:
-        await js.stream_info(config.name)
+        existing = await js.stream_info(config.name)
     except NotFoundError:
         try:
             await js.add_stream(config)
             return
         except BadRequestError:
-            pass  # another process created it between our two calls: update below
-    await js.update_stream(config)
+            # another process created it between our two calls: update below
+            existing = await js.stream_info(config.name)
+    await js.update_stream(replicas_never_lowered(config, existing.config))
+
+
+def replicas_never_lowered(wanted: StreamConfig, existing: StreamConfig) -> StreamConfig:
+    """``wanted``, with the existing stream's replicas when it has more."""
+    have, want = existing.num_replicas or 1, wanted.num_replicas or 1
+    if want >= have:
+        return wanted
+    log.warning("stream_replicas_kept", stream=wanted.name, replicas=have, configured=want,
+                hint="NATS_STREAM_REPLICAS is lower than the stream's replicas; set it to match")
+    return replace(wanted, num_replicas=have)
 
 
 def event_stream_config(source: str, root: str = DEFAULT_ROOT, limits: StreamLimits | None = None) -> StreamConfig:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from eventkit.bus import StreamLimits
+from eventkit.bus.provision import provision_now
 from jumelage_contracts.subjects import dead_letter_stream, stream_name
 from tests.integration.eventkit.bus_support import campaign_event, connected, eventually, publish_envelopes
 
@@ -54,3 +55,26 @@ async def test_a_connection_given_three_urls_moves_to_another_server_when_its_ow
             return (await nats.js.stream_info(stream)).state.messages >= 1
 
         await eventually(published, timeout=20, what="a publish accepted by the two members left")
+
+
+async def test_provisioning_with_fewer_replicas_never_scales_an_existing_stream_down(nats_cluster, subject_root):
+    # a service started without NATS_STREAM_REPLICAS (default 1) on a cluster whose streams are R3
+    # must not turn them into single-copy streams: provisioning keeps the replicas it finds
+    async with connected(nats_cluster.url, subject_root, limits=StreamLimits(replicas=3)) as nats:
+        await provision_now(nats, subject_root, sources=("candidatures",), limits=StreamLimits.from_env({}))
+        for stream in (stream_name("candidatures", subject_root), dead_letter_stream(subject_root)):
+            info = await nats.js.stream_info(stream)
+            assert info.config.num_replicas == 3, f"{stream} scaled down"
+            assert replicas(info) == set(nats_cluster.servers)
+        # the other settings are still applied, and more replicas are still possible (R1 → R3)
+        await provision_now(nats, subject_root, sources=("candidatures",),
+                            limits=StreamLimits(replicas=1, duplicate_window=300.0))
+        info = await nats.js.stream_info(stream_name("candidatures", subject_root))
+        assert (info.config.num_replicas, info.config.duplicate_window) == (3, 300.0)
+
+
+async def test_provisioning_with_more_replicas_scales_a_single_copy_stream_up(nats_cluster, subject_root):
+    async with connected(nats_cluster.url, subject_root, limits=StreamLimits(replicas=1)) as nats:
+        await provision_now(nats, subject_root, sources=("candidatures",), limits=StreamLimits(replicas=3))
+        info = await nats.js.stream_info(stream_name("candidatures", subject_root))
+        assert info.config.num_replicas == 3
