@@ -38,7 +38,10 @@ class RunningService:
 
 @dataclass
 class System:
-    services: dict[str, RunningService] = field(default_factory=dict)
+    services: dict[str, RunningService] = field(default_factory=dict)  # each service's first replica
+    replicas: dict[str, list[RunningService]] = field(default_factory=dict)
+    database_urls: dict[str, str] = field(default_factory=dict)
+    env: dict[str, dict[str, str]] = field(default_factory=dict)  # each service's environment
 
     def url(self, name: str) -> str:
         return self.services[name].url
@@ -104,40 +107,56 @@ async def _sleep(seconds: float) -> None:
 
 @asynccontextmanager
 async def running_system(postgres_server_url: str, nats_url: str, subject_root: str, tmp_path: Path,
-                         extra_env: dict[str, dict[str, str]] | None = None) -> AsyncIterator[System]:
+                         extra_env: dict[str, dict[str, str]] | None = None,
+                         replicas: int = 1) -> AsyncIterator[System]:
+    """The four services, each with ``replicas`` processes sharing its database (own HTTP ports).
+
+    A service's first replica is ready before the others start: it has run the migrations."""
     system = System()
     databases = []
     try:
-        for name in SERVICES:
-            cm = fresh_database(postgres_server_url)
-            databases.append(cm)
-            database_url = await cm.__aenter__()
-            command, env = compose_command(name)
-            port = free_port()
-            env.update(
-                DATABASE_URL=database_url, NATS_URL=nats_url, HOST="127.0.0.1", PORT=str(port),
-                NATS_SUBJECT_ROOT=subject_root, JWT_SECRET=SECRET, LOG_JSON="1",
-                # no Keycloak here: development tokens instead of compose's identity provider
-                OIDC_ISSUER="", OIDC_AUDIENCE="", OIDC_DISCOVERY_URL="",
-                JUMELAGE_DATA_DIR=str(tmp_path / "data"), SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()),
-            )
-            env.update((extra_env or {}).get(name, {}))
-            log_path = tmp_path / f"{name}.log"
-            process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
-                                       stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-            system.services[name] = RunningService(name, f"http://127.0.0.1:{port}", process, log_path)
         async with httpx.AsyncClient(timeout=10) as client:
-            for service in system.services.values():
+            for name in SERVICES:
+                cm = fresh_database(postgres_server_url)
+                databases.append(cm)
+                database_url = await cm.__aenter__()
+                command, env = compose_command(name)
+                env.update(
+                    DATABASE_URL=database_url, NATS_URL=nats_url, HOST="127.0.0.1",
+                    NATS_SUBJECT_ROOT=subject_root, JWT_SECRET=SECRET, LOG_JSON="1",
+                    # no Keycloak here: development tokens instead of compose's identity provider
+                    OIDC_ISSUER="", OIDC_AUDIENCE="", OIDC_DISCOVERY_URL="",
+                    JUMELAGE_DATA_DIR=str(tmp_path / "data"), SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()),
+                )
+                env.update((extra_env or {}).get(name, {}))
+                system.database_urls[name], system.env[name] = database_url, env
+                for i in range(replicas):
+                    service = start_service(name if i == 0 else f"{name}-{i + 1}", command, env, tmp_path)
+                    system.replicas.setdefault(name, []).append(service)
+                    system.services.setdefault(name, service)
+                    if i == 0 and replicas > 1:
+                        await wait_ready(client, service)
+            for service in (s for group in system.replicas.values() for s in group):
                 await wait_ready(client, service)
         yield system
     finally:
-        for service in system.services.values():
+        every = [service for group in system.replicas.values() for service in group]
+        for service in every:
             if service.process.poll() is None:
                 service.process.terminate()
-        for service in system.services.values():
+        for service in every:
             try:
                 service.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 service.process.kill()
         for cm in reversed(databases):
             await cm.__aexit__(None, None, None)
+
+
+def start_service(name: str, command: list[str], env: dict[str, str], tmp_path: Path) -> RunningService:
+    """One process of a service on a free port of its own, its output in ``<name>.log``."""
+    port = free_port()
+    log_path = tmp_path / f"{name}.log"
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "PORT": str(port)},
+                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    return RunningService(name, f"http://127.0.0.1:{port}", process, log_path)

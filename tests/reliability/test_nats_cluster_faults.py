@@ -43,6 +43,7 @@ from tests.integration.eventkit.bus_support import (
     running,
     stream_messages,
 )
+from tests.waiting import while_progressing
 from tests.reliability.consumer_crash_child import CONSUMER
 from tests.reliability.test_consumer_crash_order import CAMPAIGNS, count, publish_paced, start_child
 
@@ -106,22 +107,6 @@ class Recovery:
 async def progress(relay: OutboxRelay, consumers) -> tuple[int, int]:
     """How far the pipeline is: events left in the outbox, events projected."""
     return await relay.backlog(), sum(c.counts.get("applied", 0) for c in consumers)
-
-
-async def while_progressing(done, measure, stall: float, what: str, interval: float = 0.1) -> None:
-    """Wait until ``done()``; fail only when ``measure()`` has not changed for ``stall`` seconds.
-
-    A loaded machine slows the pipeline down but does not stop it: a fixed deadline would fail a
-    slow but healthy run, while a pipeline stuck for longer than any fault explains fails here.
-    """
-    last, moved_at = await measure(), time.monotonic()
-    while not await done():
-        now_at = await measure()
-        if now_at != last:
-            last, moved_at = now_at, time.monotonic()
-        elif time.monotonic() - moved_at > stall:
-            raise AssertionError(f"no progress for {stall:.0f}s (at {last}) waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def resume_after(server, seconds: float) -> None:

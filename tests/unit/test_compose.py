@@ -13,6 +13,8 @@ import re
 import pytest
 import yaml
 
+from eventkit.bus import StreamLimits
+from eventkit.bus.connection import server_urls
 from eventkit.settings import ServiceSettings
 from tests.e2e.harness import COMPOSE_SECRETS, MissingVariable, interpolate
 
@@ -24,9 +26,99 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 
 
+CLUSTER_MEMBERS = ("nats", "nats-2", "nats-3")
+CLUSTER_REPLICAS = tuple(f"{name}-2" for name in APP_SERVICES)
+
+
 def test_compose_declares_nats_postgres_mail_monitoring_and_the_four_services() -> None:
     assert set(compose()["services"]) == {"nats", "postgres", "keycloak", "mail", "prometheus", "grafana",
-                                          *APP_SERVICES}
+                                          *APP_SERVICES, *CLUSTER_MEMBERS, *CLUSTER_REPLICAS}
+
+
+def cluster_env() -> dict[str, str]:
+    """What an operator adds to .env for the cluster (deploy/nats/cluster.env), with the secrets."""
+    lines = (ROOT / "deploy/nats/cluster.env").read_text().splitlines()
+    added = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {**COMPOSE_SECRETS, **added}
+
+
+def resolved(service: dict, env: dict[str, str]) -> dict[str, str]:
+    return {k: interpolate(str(v), env) for k, v in (service.get("environment") or {}).items()}
+
+
+def test_the_cluster_profile_adds_two_nats_servers_and_a_second_replica_of_every_service() -> None:
+    services = compose()["services"]
+    env = cluster_env()
+    assert env["COMPOSE_PROFILES"] == "cluster"
+    for name in (*CLUSTER_MEMBERS[1:], *CLUSTER_REPLICAS):
+        assert services[name]["profiles"] == ["cluster"], name
+    for name in (*APP_SERVICES, "nats"):
+        assert "profiles" not in services[name], f"{name} runs in every deployment"
+    for name in APP_SERVICES:
+        first, second = services[name], services[f"{name}-2"]
+        assert second["command"] == first["command"] and second["build"] == first["build"]
+        # the same database, the same bus identity, R3 streams: one service, two processes
+        settings = [ServiceSettings.from_env(name, env=resolved(s, env)) for s in (first, second)]
+        assert settings[0] == settings[1], name
+        password = COMPOSE_SECRETS[f"{name.upper()}_NATS_PASSWORD"]
+        assert server_urls(settings[0].nats_url) == [f"nats://{name}:{password}@{member}:4222"
+                                                     for member in CLUSTER_MEMBERS], name
+        assert StreamLimits.from_env(resolved(second, env)).replicas == 3
+        # each replica's HTTP on a host port of its own, on loopback unless told
+        ports = [interpolate(s["ports"][0], env) for s in (first, second)]
+        assert ports[0] != ports[1] and all(p.startswith("127.0.0.1:") for p in ports), ports
+        assert second["depends_on"]["nats"]["condition"] == "service_healthy"
+        # started once the first is healthy: its migrations done, two never migrate at once
+        assert second["depends_on"][name]["condition"] == "service_healthy"
+        assert second["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "readyz" in " ".join(second["healthcheck"]["test"])
+
+
+def test_without_the_cluster_settings_every_service_speaks_to_the_one_server_with_r1_streams() -> None:
+    services = compose()["services"]
+    assert [interpolate(part, COMPOSE_SECRETS) for part in services["nats"]["command"]] == \
+        ["-c", "/etc/nats/nats-server.conf"]
+    for name in APP_SERVICES:
+        env = resolved(services[name], COMPOSE_SECRETS)
+        assert server_urls(ServiceSettings.from_env(name, env=env).nats_url) == [
+            f"nats://{name}:{COMPOSE_SECRETS[f'{name.upper()}_NATS_PASSWORD']}@nats:4222"]
+        assert StreamLimits.from_env(env).replicas == 1
+
+
+def test_the_three_nats_servers_form_one_jetstream_cluster_each_with_its_name_and_store() -> None:
+    services = compose()["services"]
+    env = cluster_env()
+    conf = (ROOT / "deploy/nats/nats-cluster.conf").read_text()
+    routes = re.search(r"routes:\s*\[([^\]]*)\]", conf).group(1)
+    assert {r.strip() for r in routes.split(",")} == {f"nats-route://{m}:6222" for m in CLUSTER_MEMBERS}
+    assert "include ./nats-server.conf" in conf and "server_name: $NATS_SERVER_NAME" in conf
+    names, stores = set(), set()
+    for member in CLUSTER_MEMBERS:
+        service = services[member]
+        assert [interpolate(part, env) for part in service["command"]] == ["-c", "/etc/nats/nats-cluster.conf"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+        for file in ("nats-server.conf", "nats-cluster.conf", "permissions.conf"):
+            assert mounts[f"/etc/nats/{file}"] == f"./deploy/nats/{file}", (member, file)
+        stores.add(mounts["/data/jetstream"])
+        member_env = resolved(service, env)
+        names.add(member_env["NATS_SERVER_NAME"])
+        assert all(f"{name.upper()}_NATS_PASSWORD" in member_env for name in ("ops", *APP_SERVICES)), member
+        assert "ports" not in service and service["healthcheck"]["test"], member
+    assert len(names) == len(stores) == len(CLUSTER_MEMBERS), "each member needs its own name and store"
+    assert set(compose()["volumes"]) >= stores
+
+
+def test_the_cluster_nats_configuration_is_valid() -> None:
+    import os
+    import subprocess
+
+    from tests.infra.nats import nats_server_binary
+
+    passwords = {f"{name.upper()}_NATS_PASSWORD": "x" for name in ("ops", *APP_SERVICES)}
+    checked = subprocess.run([nats_server_binary(), "-c", str(ROOT / "deploy/nats/nats-cluster.conf"), "-t"],
+                             capture_output=True, text=True, timeout=30,
+                             env={**os.environ, **passwords, "NATS_SERVER_NAME": "jumelage-nats-2"})
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_every_service_image_builds_from_a_context_that_exists() -> None:

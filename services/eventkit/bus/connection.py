@@ -38,11 +38,18 @@ log = get_logger("eventkit.bus")
 
 
 def server_urls(url: str) -> list[str]:
-    """The servers a ``NATS_URL`` names: one URL, or several of one cluster comma-separated."""
+    """The servers a ``NATS_URL`` names: one URL, or several of one cluster comma-separated.
+
+    A server after the first may be named by ``host:port`` alone, as in PostgreSQL's multi-host
+    URLs (``nats://user:password@nats:4222,nats-2:4222,nats-3:4222``): it takes the first's scheme
+    and credentials, so a deployment lists its servers without repeating the password."""
     urls = [part.strip() for part in url.split(",") if part.strip()]
     if not urls:
         raise ValueError("NATS_URL names no server")
-    return urls
+    scheme, _, rest = urls[0].partition("://")
+    userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+    prefix = f"{scheme}://" + (f"{userinfo}@" if userinfo else "")
+    return [urls[0], *(part if "://" in part else prefix + part for part in urls[1:])]
 
 
 class NatsConnection:

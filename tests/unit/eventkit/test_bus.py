@@ -215,6 +215,17 @@ def test_nats_url_may_name_the_servers_of_a_cluster_comma_separated():
         server_urls(" , ")
 
 
+def test_servers_after_the_first_may_be_named_by_host_and_port_and_take_its_scheme_and_credentials():
+    from eventkit.bus.connection import server_urls
+
+    # as PostgreSQL's multi-host URLs: what compose's cluster profile gives each service
+    assert server_urls("nats://reporting:s%2Fecret@nats:4222,nats-2:4222, nats-3:4222") == [
+        "nats://reporting:s%2Fecret@nats:4222", "nats://reporting:s%2Fecret@nats-2:4222",
+        "nats://reporting:s%2Fecret@nats-3:4222"]
+    assert server_urls("tls://a:4222,b:4222") == ["tls://a:4222", "tls://b:4222"]
+    assert server_urls("nats://u:p@a:4222,nats://b:4222") == ["nats://u:p@a:4222", "nats://b:4222"]  # as written
+
+
 def test_credentials_go_into_every_url_of_a_cluster_list():
     from eventkit.natsauth import with_credentials
 
