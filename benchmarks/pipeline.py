@@ -4,6 +4,7 @@ nats-server, same run.
 
     .venv/bin/python -m benchmarks.pipeline [--rate 500] [--seconds 20] [--max-events 20000]
                                             [--concurrency 16] [--fetch-wait 0.01] [--sync-always]
+                                            [--cluster]
 
 Kit pipeline, wired as ``ServiceRuntime.start`` wires a service (no argument tuned): the producer
 calls ``store.append`` then wakes the relay (the body of ``ServiceRuntime.append``), one event on
@@ -35,6 +36,11 @@ Scenarios (run in this order, each on a fresh subject root, stream and durable c
   set to ``--fetch-wait`` (the raw consumer's).
 * ``max throughput``: ``--max-events`` events appended by ``--concurrency`` tasks, one event per
   transaction, as fast as they go; events/s from the first append to the last event projected.
+
+``--cluster`` measures what the cluster costs instead: the kit pipeline (the services' defaults)
+on one nats-server with R1 streams, then on a 3-node cluster on loopback
+(``tests/infra/nats_cluster.py``) with R3 streams, both scenarios, same run, same database (a
+second of warm-up first, not reported); with ``--sync-always`` every server fsyncs each write.
 
 Columns besides the figures: ``lost`` = events never projected (the scenario ends once every
 event is projected, or when none was for 3 s after the last append: the raw relay skips late
@@ -124,10 +130,11 @@ class KitPipeline:
     """The kit's store, ``OutboxRelay`` and ``Consumer``; ``fetch_wait`` None keeps every default."""
 
     def __init__(self, store: Any, nats: NatsConnection, label: str, fetch_wait: float | None = None,
-                 batch_handler: bool = False) -> None:
+                 batch_handler: bool = False, replicas: int = 1) -> None:
         self.store = store
         self.nats = nats
         self.label = label
+        self.replicas = replicas
         self.fetch_wait = fetch_wait
         self.batch_handler = batch_handler
         self.settings = ""
@@ -136,7 +143,7 @@ class KitPipeline:
 
     async def start(self, root: str, timings: Timings) -> None:
         self.timings = timings
-        await provision(self.nats, root, sources=(SOURCE,), limits=StreamLimits())
+        await provision(self.nats, root, sources=(SOURCE,), limits=StreamLimits(replicas=self.replicas))
         self.relay = OutboxRelay(self.store, self.nats, source=SOURCE, subject_root=root)
         spec = ConsumerSpec(name=f"projection-{root}", source=SOURCE, handler=self._project,
                             batch_handler=self._project_many if self.batch_handler else None)
@@ -144,7 +151,7 @@ class KitPipeline:
         self.consumer = Consumer(spec, self.store, self.nats, subject_root=root, service="bench",
                                  after_commit=self._committed, **options)
         self.settings = (f"relay poll {self.relay.poll_interval}s batch {self.relay.batch_size}, consumer fetch "
-                         f"{self.consumer.batch_size} wait {self.consumer.fetch_timeout}s")
+                         f"{self.consumer.batch_size} wait {self.consumer.fetch_timeout}s, stream R{self.replicas}")
         self._tasks = [asyncio.create_task(self.relay.run()), asyncio.create_task(self.consumer.run())]
 
     async def _project(self, tx: Any, envelope: Envelope, event: Any) -> None:
@@ -192,7 +199,7 @@ class RawPipeline:
         self.timings = timings
         self.root = root
         self._stopping = False
-        await provision(self.nats, root, sources=(SOURCE,), limits=StreamLimits())
+        await provision(self.nats, root, sources=(SOURCE,), limits=StreamLimits(replicas=self.replicas))
         self.position = await self.pool.fetchval("SELECT coalesce(max(position), 0) FROM raw_events")
         js = self.nats.js
         name = f"raw-projection-{root}"
@@ -395,6 +402,61 @@ async def main_async(args: argparse.Namespace) -> None:
     report(args, fixed, maximum)
 
 
+def report_cluster(args: argparse.Namespace, fixed: list[Result], maximum: list[Result]) -> None:
+    nats = "sync_interval=always" if args.sync_always else "default sync"
+    print(f"\nthe cost of the cluster: the kit pipeline (services' defaults) on one nats-server with R1 "
+          f"streams against a 3-node cluster (loopback) with R3 streams, {nats}, same run, same database")
+    print(f"\nfixed rate {args.rate:g} ev/s for {args.seconds:g} s; latency = append returned -> projection "
+          f"committed and acked (ms)")
+    print(f"{'nats':20} {'ev/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'lost':>5} {'cpu/ev':>6}  "
+          f"{'p50 /R1':>8} {'p99 /R1':>8}")
+    for r in fixed:
+        p50, p99 = r.percentile(0.50) / fixed[0].percentile(0.50), r.percentile(0.99) / fixed[0].percentile(0.99)
+        print(f"{r.label:20} {r.rate:>7,.0f} {r.percentile(0.50):>8.1f} {r.percentile(0.95):>8.1f} "
+              f"{r.percentile(0.99):>8.1f} {r.latencies_ms[-1]:>8.1f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
+              f"{p50:>8.2f} {p99:>8.2f}")
+    print(f"\nmax throughput, {args.max_events:,} events, {args.concurrency} appenders, one event per transaction")
+    print(f"{'nats':20} {'ev/s':>7} {'/R1':>6} {'lost':>5} {'cpu/ev':>6}  {'p50 ms':>8} {'p99 ms':>8}")
+    for r in maximum:
+        print(f"{r.label:20} {r.rate:>7,.0f} {r.rate / maximum[0].rate:>6.2f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
+              f"{r.percentile(0.50):>8.1f} {r.percentile(0.99):>8.1f}")
+
+
+async def cluster_async(args: argparse.Namespace) -> None:
+    """``--cluster``: the kit pipeline on one server (R1), then on a 3-node cluster (R3)."""
+    from tests.infra.nats_cluster import NatsCluster
+
+    workdir = tempfile.mkdtemp(prefix="jumelage-bench-")
+    single, cluster = NatsServerProcess(sync_always=args.sync_always), NatsCluster(sync_always=args.sync_always)
+    fixed: list[Result] = []
+    maximum: list[Result] = []
+    try:
+        single.start()
+        cluster.start()
+        async with scratch_store("postgres", workdir, "pipeline") as store:
+            async with store.engine.begin() as conn:
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    await conn.execute(text(statement))
+            for label, url, replicas in (("1 server, R1", single.url, 1), ("3-node cluster, R3", cluster.url, 3)):
+                nats = NatsConnection(url, name="bench-pipeline")
+                await nats.start()
+                try:
+                    if not await nats.wait_connected(10):
+                        raise SystemExit(f"no NATS at {url}")
+                    pipeline = KitPipeline(store, nats, label, replicas=replicas)
+                    if not fixed:  # a second of warm-up, not reported: the first measured line starts warm too
+                        await fixed_rate(pipeline, args.rate, 1.0)
+                    fixed.append(await fixed_rate(pipeline, args.rate, args.seconds))
+                    maximum.append(await max_throughput(pipeline, args.max_events, args.concurrency))
+                finally:
+                    await nats.close()
+    finally:
+        single.cleanup()
+        cluster.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report_cluster(args, fixed, maximum)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0, help="events/s of the fixed-rate scenario")
@@ -404,11 +466,13 @@ def main() -> None:
     parser.add_argument("--fetch-wait", type=float, default=0.01,
                         help="fetch wait (s) of the raw consumer and of the tuned kit consumer")
     parser.add_argument("--sync-always", action="store_true", help="nats-server with sync_interval: always")
+    parser.add_argument("--cluster", action="store_true",
+                        help="the kit pipeline on one server with R1 streams against a 3-node cluster with R3")
     args = parser.parse_args()
     from eventkit.logging import configure_logging
 
     configure_logging("bench", "WARNING", json=False)
-    asyncio.run(main_async(args))
+    asyncio.run(cluster_async(args) if args.cluster else main_async(args))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ import asyncio
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from jumelage_contracts import Envelope
 from jumelage_contracts.subjects import service_filter, stream_name
+
+UNAVAILABLE_RETRIES = 40  # pulls answered 503 in a row (0.25 s apart) before the read gives up
 
 
 class ListLog:
@@ -44,13 +46,21 @@ class JetStreamLog:
                                 description="notifications rebuild (ephemeral)")
         sub = await self.js.pull_subscribe(service_filter(source, self.root), stream=stream_name(source, self.root),
                                            config=config)
-        cursor, empty = after, 0
+        cursor, empty, unavailable = after, 0, 0
         try:
             while cursor < last and empty < 3:  # three empty fetches: the rest was removed (limits)
                 try:
                     msgs = await sub.fetch(size, timeout=self.fetch_timeout)
                 except asyncio.TimeoutError:
                     msgs = []  # nats-py may also return [] instead of raising
+                except ServiceUnavailableError:
+                    # on a cluster the new consumer may not answer its first pulls yet (503): not
+                    # an empty fetch — counting it as one could end the read early — but a retry
+                    unavailable += 1
+                    if unavailable > UNAVAILABLE_RETRIES:
+                        raise
+                    await asyncio.sleep(0.25)
+                    continue
                 if not msgs:
                     empty += 1
                     continue
