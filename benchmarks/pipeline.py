@@ -38,9 +38,11 @@ Scenarios (run in this order, each on a fresh subject root, stream and durable c
   transaction, as fast as they go; events/s from the first append to the last event projected.
 
 ``--cluster`` measures what the cluster costs instead: the kit pipeline (the services' defaults)
-on one nats-server with R1 streams, then on a 3-node cluster on loopback
-(``tests/infra/nats_cluster.py``) with R3 streams, both scenarios, same run, same database (a
-second of warm-up first, not reported); with ``--sync-always`` every server fsyncs each write.
+on one nats-server with R1 streams and on a 3-node cluster on loopback
+(``tests/infra/nats_cluster.py``) with R3 streams, both scenarios, same run, same database, in the
+order R1, R3, R3, R1 (a machine whose load drifts weighs on both alike; each line is its two
+passes: every latency, the mean rate), after a second of warm-up not reported; with
+``--sync-always`` every server fsyncs each write.
 
 Columns besides the figures: ``lost`` = events never projected (the scenario ends once every
 event is projected, or when none was for 3 s after the last append: the raw relay skips late
@@ -410,18 +412,28 @@ async def main_async(args: argparse.Namespace) -> None:
 def report_cluster(args: argparse.Namespace, fixed: list[Result], maximum: list[Result]) -> None:
     nats = "sync_interval=always" if args.sync_always else "default sync"
     print(f"\nthe cost of the cluster: the kit pipeline (services' defaults) on one nats-server with R1 "
-          f"streams against a 3-node cluster (loopback) with R3 streams, {nats}, same run, same database")
+          f"streams against a 3-node cluster (loopback) with R3 streams, {nats}, same run, same database, "
+          f"passes R1 R3 R3 R1")
     tables(args, fixed, maximum, baseline=fixed[0].label, column="nats", ratio="/R1", width=20, settings=False)
 
 
+def merged(results: list[Result]) -> Result:
+    """One line from several passes of one pipeline: every latency, the mean rate and CPU."""
+    return Result(results[0].label, results[0].settings, sum(r.rate for r in results) / len(results),
+                  sum(r.lost for r in results), sum(r.cpu_ms_per_event for r in results) / len(results),
+                  sorted(ms for r in results for ms in r.latencies_ms))
+
+
 async def cluster_async(args: argparse.Namespace) -> None:
-    """``--cluster``: the kit pipeline on one server (R1), then on a 3-node cluster (R3)."""
+    """``--cluster``: the kit pipeline on one server (R1) and on a 3-node cluster (R3), in the
+    order R1, R3, R3, R1 so that a machine whose load drifts during the run weighs on both alike."""
     from tests.infra.nats_cluster import NatsCluster
 
     workdir = tempfile.mkdtemp(prefix="jumelage-bench-")
     single, cluster = NatsServerProcess(sync_always=args.sync_always), NatsCluster(sync_always=args.sync_always)
-    fixed: list[Result] = []
-    maximum: list[Result] = []
+    setups = {"1 server, R1": (single, 1), "3-node cluster, R3": (cluster, 3)}
+    fixed: dict[str, list[Result]] = {label: [] for label in setups}
+    maximum: dict[str, list[Result]] = {label: [] for label in setups}
     try:
         single.start()
         cluster.start()
@@ -429,24 +441,26 @@ async def cluster_async(args: argparse.Namespace) -> None:
             async with store.engine.begin() as conn:
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     await conn.execute(text(statement))
-            for label, url, replicas in (("1 server, R1", single.url, 1), ("3-node cluster, R3", cluster.url, 3)):
-                nats = NatsConnection(url, name="bench-pipeline")
+            labels = list(setups)
+            for n, label in enumerate([labels[0], labels[1], labels[1], labels[0]]):
+                server, replicas = setups[label]
+                nats = NatsConnection(server.url, name="bench-pipeline")
                 await nats.start()
                 try:
                     if not await nats.wait_connected(10):
-                        raise SystemExit(f"no NATS at {url}")
+                        raise SystemExit(f"no NATS at {server.url}")
                     pipeline = KitPipeline(store, nats, label, replicas=replicas)
-                    if not fixed:  # a second of warm-up, not reported: the first measured line starts warm too
+                    if n == 0:  # a second of warm-up, not reported: the first measured pass starts warm too
                         await fixed_rate(pipeline, args.rate, 1.0)
-                    fixed.append(await fixed_rate(pipeline, args.rate, args.seconds))
-                    maximum.append(await max_throughput(pipeline, args.max_events, args.concurrency))
+                    fixed[label].append(await fixed_rate(pipeline, args.rate, args.seconds))
+                    maximum[label].append(await max_throughput(pipeline, args.max_events, args.concurrency))
                 finally:
                     await nats.close()
     finally:
         single.cleanup()
         cluster.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    report_cluster(args, fixed, maximum)
+    report_cluster(args, [merged(r) for r in fixed.values()], [merged(r) for r in maximum.values()])
 
 
 def main() -> None:
