@@ -22,6 +22,7 @@ Usage in a service's ``bootstrap.py``::
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,11 @@ class ServiceRuntime:
         connected = self.nats is not None and self.nats.connected
         metrics.NATS_CONNECTED.labels(self.settings.service).set(1 if connected else 0)
         checks["nats"] = "ok" if connected else "down"
+        checks["process"] = os.getpid()  # which worker answered (WORKERS > 1: one port, several processes)
+        if self._consumer_runners:
+            # active: this process holds the durable's lease and fetches; standby: another one does
+            checks["consumers"] = {runner.name: "active" if runner.lease.held else "standby"
+                                   for runner in self._consumer_runners}
         if self._relay is not None:
             checks.update(self._relay.status())
             if checks["database"] == "ok":
@@ -264,8 +270,6 @@ def serve_service(service: str, factory: str, args: Any = None) -> None:
     """``python -m <service> [serve] [--workers N]``: settings from the environment, ``--workers``
     (from :func:`eventkit.commandline.add_workers_option`) written back into it so that every
     worker process reads the same count (each takes its share of the pool from it)."""
-    import os
-
     from .settings import ServiceSettings
 
     workers = getattr(args, "workers", None)
