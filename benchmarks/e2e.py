@@ -378,14 +378,19 @@ class System:
 
 # -- profile ---------------------------------------------------------------------------------------
 
-BUCKETS = [  # (label, pattern on the innermost frame's file), first match wins
-    ("asyncpg", r"/asyncpg/"), ("sqlalchemy", r"/sqlalchemy/"), ("pydantic", r"/pydantic(_core)?/"),
-    ("fastapi/starlette", r"/(fastapi|starlette)/"), ("uvicorn/httptools", r"/(uvicorn|httptools)/"),
-    ("json/orjson", r"/(json|orjson)/"), ("structlog/logging", r"/(structlog|logging)/"),
-    ("nats", r"/nats/"), ("prometheus", r"/prometheus_client/"), ("jwt/crypto", r"/(jwt|cryptography)/"),
-    ("event loop (uvloop/asyncio)", r"/(uvloop|asyncio)/"),
-    ("eventkit", r"/eventkit/"), ("candidatures", r"/candidatures/"), ("contracts", r"/jumelage_contracts/"),
+BUCKETS = [  # (label, package directories of a frame's file), first match wins
+    ("asyncpg", "asyncpg"), ("sqlalchemy", "sqlalchemy"), ("pydantic", "pydantic|pydantic_core"),
+    ("fastapi/starlette", "fastapi|starlette"), ("uvicorn/httptools", "uvicorn|httptools"),
+    ("json/orjson", "json|orjson"), ("structlog/logging", "structlog|logging"), ("nats", "nats"),
+    ("prometheus", "prometheus_client"), ("jwt/crypto", "jwt|cryptography"),
+    ("event loop (uvloop/asyncio)", "uvloop|asyncio"), ("eventkit", "eventkit"), ("candidatures", "candidatures"),
+    ("contracts", "jumelage_contracts"),
 ]
+_PATTERNS = [(label, re.compile(rf"\((?:.*/)?(?:{dirs})/")) for label, dirs in BUCKETS]
+
+
+def _bucket(frame: str) -> str:
+    return next((label for label, pattern in _PATTERNS if pattern.search(frame)), "other")
 
 
 def start_profiler(pid: int, out: Path) -> subprocess.Popen | None:
@@ -398,18 +403,27 @@ def start_profiler(pid: int, out: Path) -> subprocess.Popen | None:
                             stderr=subprocess.DEVNULL)
 
 
-def profile_summary(path: Path) -> list[tuple[str, float]]:
-    """Share of samples by the library of their innermost frame (self time)."""
-    counts: Counter[str] = Counter()
+def profile_summary(path: Path) -> dict[str, list[tuple[str, float]]]:
+    """Shares of the on-CPU samples: ``self`` by the library of the innermost frame, ``inside`` by
+    each library anywhere on the stack (a sample counts once per library), ``functions`` the
+    innermost functions that take the most."""
+    own: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
         stack, _, number = line.rpartition(" ")
         if not stack or not number.isdigit():
             continue
-        leaf = stack.rsplit(";", 1)[-1]
-        label = next((name for name, pattern in BUCKETS if re.search(pattern, leaf)), "other")
-        counts[label] += int(number)
-    total = sum(counts.values()) or 1
-    return [(label, n / total) for label, n in counts.most_common()]
+        frames = stack.split(";")
+        count = int(number)
+        own[_bucket(frames[-1])] += count
+        functions[frames[-1].split(" (")[0] + " (" + frames[-1].rsplit("(", 1)[-1]] += count
+        for label in {_bucket(frame) for frame in frames}:
+            inside[label] += count
+    total = sum(own.values()) or 1
+    return {"self": [(k, n / total) for k, n in own.most_common()],
+            "inside": [(k, n / total) for k, n in inside.most_common() if k != "other"],
+            "functions": [(k, n / total) for k, n in functions.most_common(12)]}
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -433,7 +447,7 @@ async def main_async(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="jumelage-e2e-"))
     nats_server = NatsServerProcess()
     load_before = os.getloadavg()[0]
-    profile: list[tuple[str, float]] = []
+    profile: dict[str, list[tuple[str, float]]] = {}
     try:
         nats_server.start()
         async with Scratch(server, "e2e_cand") as cand, Scratch(server, "e2e_rep") as rep:
@@ -470,7 +484,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def report(args, load_before, fixed: Run, maximum: Run, raw_fixed: Result, raw_max: Result,
-           profile: list[tuple[str, float]]) -> None:
+           profile: dict[str, list[tuple[str, float]]]) -> None:
     pct = Run.pct
     print(f"workers {args.workers} per service, cores {os.cpu_count()}, load average before {load_before:.2f}")
     print(f"\nfixed rate {args.rate:g} commands/s offered for {args.seconds:g} s (latency from the due time, ms)")
@@ -495,9 +509,13 @@ def report(args, load_before, fixed: Run, maximum: Run, raw_fixed: Result, raw_m
     cand_cpu = maximum.cpu["candidatures"] / max(1, args.max_commands) * 1000
     print(f"candidatures CPU per command at max rate: {cand_cpu:.2f} ms (all workers)")
     if profile:
-        print("\nprofile of candidatures (py-spy, innermost frame's library, share of on-CPU samples):")
-        for label, share in profile:
-            print(f"  {label:32} {share * 100:5.1f} %")
+        print("\nprofile of candidatures (py-spy, share of on-CPU samples)")
+        titles = {"self": "self: the library of the innermost frame", "inside": "inside: the library anywhere on the stack",
+                  "functions": "innermost functions"}
+        for part, title in titles.items():
+            print(f"  {title}")
+            for label, share in profile[part]:
+                print(f"    {label[:90]:90} {share * 100:5.1f} %")
 
 
 def main() -> None:
