@@ -462,6 +462,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
+                    await asyncio.sleep(1)  # py-spy's file complete before it is read
                 await system.stop()
         if spy is not None and (workdir / "profile.txt").exists():
             Path(args.profile).mkdir(parents=True, exist_ok=True)
@@ -481,6 +482,16 @@ async def main_async(args: argparse.Namespace) -> None:
         else:
             print(f"service logs kept in {workdir}", file=sys.stderr)
     report(args, load_before, fixed, maximum, raw_fixed, raw_max, profile)
+
+
+def print_profile(profile: dict[str, list[tuple[str, float]]]) -> None:
+    print("\nprofile of candidatures (py-spy, share of on-CPU samples)")
+    titles = {"self": "self: the library of the innermost frame", "inside": "inside: the library anywhere on the stack",
+              "functions": "innermost functions"}
+    for part, title in titles.items():
+        print(f"  {title}")
+        for label, share in profile[part]:
+            print(f"    {label[:90]:90} {share * 100:5.1f} %")
 
 
 def report(args, load_before, fixed: Run, maximum: Run, raw_fixed: Result, raw_max: Result,
@@ -509,13 +520,7 @@ def report(args, load_before, fixed: Run, maximum: Run, raw_fixed: Result, raw_m
     cand_cpu = maximum.cpu["candidatures"] / max(1, args.max_commands) * 1000
     print(f"candidatures CPU per command at max rate: {cand_cpu:.2f} ms (all workers)")
     if profile:
-        print("\nprofile of candidatures (py-spy, share of on-CPU samples)")
-        titles = {"self": "self: the library of the innermost frame", "inside": "inside: the library anywhere on the stack",
-                  "functions": "innermost functions"}
-        for part, title in titles.items():
-            print(f"  {title}")
-            for label, share in profile[part]:
-                print(f"    {label[:90]:90} {share * 100:5.1f} %")
+        print_profile(profile)
 
 
 def main() -> None:
@@ -530,7 +535,14 @@ def main() -> None:
                         help="kept-alive connections of the fixed-rate scenario (a command waits for a free one)")
     parser.add_argument("--poll", type=float, default=0.01, help="shortest interval between two visibility queries")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the candidatures processes; stacks into DIR")
+    parser.add_argument("--summarise", metavar="FILE", nargs="+",
+                        help="only print the summary of profiles written by --profile (one after the other)")
     args = parser.parse_args()
+    if args.summarise:
+        for path in args.summarise:
+            print(path)
+            print_profile(profile_summary(Path(path)))
+        return
     from eventkit.logging import configure_logging
 
     configure_logging("bench", "WARNING", json=False)
