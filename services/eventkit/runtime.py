@@ -117,14 +117,8 @@ class ServiceRuntime:
 
         configure_logging(self.settings.service, self.settings.log_level, self.settings.log_json)
         if self.store is None:
-            postgresql = self.settings.database_url.startswith("postgresql")
-            # no pre-ping round trips on each checkout: the socket's state says enough (eventkit.pooling)
-            pool = {**self.settings.worker_pool(), "pool_pre_ping": False} if postgresql else {}
+            pool = self.settings.worker_pool() if self.settings.database_url.startswith("postgresql") else {}
             self.store = await sql.open_store(self.settings.database_url, extra_migrations=list(self.migrations), **pool)
-            if postgresql:
-                from .pooling import check_closed_on_checkout
-
-                check_closed_on_checkout(self.store.engine)
         if hasattr(self.store, "max_event_bytes"):
             self.store.max_event_bytes = self.settings.event_max_bytes or None
         self.engine = getattr(self.store, "engine", None)
