@@ -127,6 +127,9 @@ class Load:
         while True:
             raw, future = await self.queue.get()
             try:
+                if writer is not None and reader.at_eof():  # the server closed it while idle (keep-alive timeout)
+                    writer.close()
+                    writer = None
                 if writer is None:
                     reader, writer = await asyncio.open_connection(self.host, self.port)
                 writer.write(raw)
