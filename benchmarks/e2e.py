@@ -275,9 +275,9 @@ class System:
                           self.workdir / "candidatures.log")
         self.rep = start("reporting", rep_db, rport, self.nats_url, self.root, self.args.workers,
                          self.workdir / "reporting.log")
+        self.http = httpx.AsyncClient(base_url=self.cand_url, timeout=60)
         await wait_ready(self.cand_url, self.cand, self.workdir / "candidatures.log")
         await wait_ready(self.rep_url, self.rep, self.workdir / "reporting.log")
-        self.http = httpx.AsyncClient(base_url=self.cand_url, timeout=60)
         year = datetime.now(UTC).year + 1
         r = await self.http.post("/campaigns", headers=ACADEMIE, json={
             "campaign_id": "bench", "academie": "paris", "dispositif": "culture",
@@ -292,9 +292,11 @@ class System:
         await self.scenario("warm-up", 200, concurrency=32)  # connections, caches, statements
 
     async def stop(self) -> None:
-        await self.http.aclose()
-        stop(self.cand)
-        stop(self.rep)
+        if getattr(self, "http", None) is not None:
+            await self.http.aclose()
+        for proc in (getattr(self, "cand", None), getattr(self, "rep", None)):
+            if proc is not None:
+                stop(proc)
 
     def submit(self, load: Load) -> tuple[str, asyncio.Future]:
         self.next_id += 1
@@ -455,8 +457,12 @@ async def main_async(args: argparse.Namespace) -> None:
         nats_server.start()
         async with Scratch(server, "e2e_cand") as cand, Scratch(server, "e2e_rep") as rep:
             system = System(args, nats_server.url, workdir)
-            await system.start(urlunsplit(("postgresql+asyncpg", cand.netloc, "/" + cand.database, "", "")),
-                               urlunsplit(("postgresql+asyncpg", rep.netloc, "/" + rep.database, "", "")))
+            try:
+                await system.start(urlunsplit(("postgresql+asyncpg", cand.netloc, "/" + cand.database, "", "")),
+                                   urlunsplit(("postgresql+asyncpg", rep.netloc, "/" + rep.database, "", "")))
+            except BaseException:
+                await system.stop()  # the processes must not outlive a failed start
+                raise
             spy = start_profiler(system.cand.pid, workdir / "profile.txt") if args.profile else None
             try:
                 fixed = await system.scenario("fixed", int(args.rate * args.seconds), rate=args.rate)
