@@ -20,6 +20,7 @@ import json
 import uuid
 from typing import Any, Callable, Sequence
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -38,6 +39,22 @@ RETRY_AFTER_SECONDS = 2
 # Pagination: far past any list the services hold, far below what a database integer holds.
 MAX_OFFSET = 1_000_000
 log = get_logger("eventkit.http")
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson (several times faster than the standard library on the services'
+    answers): every write's answer and, as the app's default response class, every route that
+    returns data. Same bytes as ``JSONResponse`` for JSON data (compact, UTF-8), except that a
+    NaN or infinity becomes ``null`` instead of a 500. Problems keep ``JSONResponse``."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def use_fast_json(app: FastAPI) -> None:
+    """Routes added to ``app`` from now on answer with :class:`FastJSONResponse` unless they name
+    another class (call before including the routers)."""
+    app.router.default_response_class = FastJSONResponse
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -134,7 +151,7 @@ def written(resource_id: str, stream_id: str, version: int, events: Sequence[Env
             **extra: Any) -> JSONResponse:
     """The answer to every write (see the module doc); ``extra`` adds command-specific fields."""
     body = {"id": resource_id, "stream_id": stream_id, "version": version, "events": event_refs(events), **extra}
-    return JSONResponse(body, status_code=status, headers={"ETag": etag(version)})
+    return FastJSONResponse(body, status_code=status, headers={"ETag": etag(version)})
 
 
 class CorrelationMiddleware:

@@ -22,6 +22,7 @@ Usage in a service's ``bootstrap.py``::
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from jumelage_contracts import Envelope, EventData
 
 from .auth import InsecureSigningSecret, TokenVerifier, check_signing_secret
 from .clock import Clock, ManualClock, SystemClock
-from .http import install_http_edges
+from .http import install_http_edges, use_fast_json
 from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
 from .store import AppendResult, EventStore, Transaction
@@ -77,6 +78,7 @@ class ServiceRuntime:
         self._relay: Any = None
         self._tasks: list[asyncio.Task] = []
         self._consumer_runners: list[Any] = []
+        self._wakeup: Any = None
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -100,8 +102,13 @@ class ServiceRuntime:
         self.wake_relay()
 
     def wake_relay(self) -> None:
-        if self._relay is not None:
-            self._relay.wake()
+        """Publish what was just committed now: this process's relay when it holds the lease,
+        otherwise the holder in another process (:mod:`eventkit.relaywake`)."""
+        relay = self._relay
+        if relay is not None:
+            relay.wake()
+        if self._wakeup is not None and (relay is None or not relay.is_leader):
+            self._wakeup.notify()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -110,8 +117,7 @@ class ServiceRuntime:
 
         configure_logging(self.settings.service, self.settings.log_level, self.settings.log_json)
         if self.store is None:
-            pool = ({"pool_size": self.settings.db_pool_size, "max_overflow": self.settings.db_max_overflow}
-                    if self.settings.database_url.startswith("postgresql") else {})
+            pool = self.settings.worker_pool() if self.settings.database_url.startswith("postgresql") else {}
             self.store = await sql.open_store(self.settings.database_url, extra_migrations=list(self.migrations), **pool)
         if hasattr(self.store, "max_event_bytes"):
             self.store.max_event_bytes = self.settings.event_max_bytes or None
@@ -123,6 +129,7 @@ class ServiceRuntime:
             self._relay = bus.OutboxRelay(self.store, self.nats, source=self.settings.service,
                                           subject_root=self.settings.subject_root)
             self._tasks.append(asyncio.create_task(self._relay.run(), name="relay"))
+        await self._start_wakeup()
         for spec in self.consumers:
             runner = bus.Consumer(spec, self.store, self.nats, subject_root=self.settings.subject_root,
                                   service=self.settings.service, after_commit=self.wake_relay)
@@ -134,6 +141,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self._relay is not None:
             await self._relay.stop()
+        if self._wakeup is not None:
+            await self._wakeup.stop()
         # together: each lets its fetch in flight end (up to its fetch timeout) before returning
         await asyncio.gather(*(runner.stop() for runner in self._consumer_runners), return_exceptions=True)
         for task in self._tasks:
@@ -154,6 +163,20 @@ class ServiceRuntime:
         finally:
             await self.stop()
 
+    async def _start_wakeup(self) -> None:
+        """Other processes on this store (workers, replicas) wake this one's relay, and the other
+        way round, when the store is PostgreSQL and the service's own store (not one a test passed)."""
+        from .relaywake import RelayWakeup, asyncpg_dsn, channel_for
+
+        url = getattr(getattr(self.store, "engine", None), "url", None)
+        dsn = asyncpg_dsn(url.render_as_string(hide_password=False)) if url is not None else None
+        if dsn is None:
+            return
+        relay = self._relay
+        self._wakeup = RelayWakeup(dsn, channel_for(self.settings.service),
+                                   on_wake=relay.wake if relay is not None else (lambda: None))
+        await self._wakeup.start()
+
     # -- ops endpoints -------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
@@ -169,6 +192,11 @@ class ServiceRuntime:
         connected = self.nats is not None and self.nats.connected
         metrics.NATS_CONNECTED.labels(self.settings.service).set(1 if connected else 0)
         checks["nats"] = "ok" if connected else "down"
+        checks["process"] = os.getpid()  # which worker answered (WORKERS > 1: one port, several processes)
+        if self._consumer_runners:
+            # active: this process holds the durable's lease and fetches; standby: another one does
+            checks["consumers"] = {runner.name: "active" if runner.lease.held else "standby"
+                                   for runner in self._consumer_runners}
         if self._relay is not None:
             checks.update(self._relay.status())
             if checks["database"] == "ok":
@@ -180,6 +208,8 @@ class ServiceRuntime:
 
     def install(self, app: FastAPI) -> None:
         from .docs import install_offline_docs
+
+        use_fast_json(app)  # before any route: the ops routes here, the service's routers after
 
         install_offline_docs(app)
         from .httpmetrics import HttpMetricsMiddleware
@@ -213,8 +243,15 @@ class ServiceRuntime:
             return Response(render(), media_type="text/plain; version=0.0.4")
 
 
-def serve(app: Any, settings: Any) -> None:
-    """Serve a service's ASGI app with uvicorn on the settings' host and port, until SIGINT/SIGTERM.
+def serve(app: str, settings: Any) -> None:
+    """Serve a service with uvicorn on the settings' host and port, until SIGINT/SIGTERM.
+
+    ``app`` names a factory building the service's ASGI app from the environment
+    (``"candidatures.main:create_app"``): with ``settings.workers`` > 1 (``WORKERS``) uvicorn's
+    supervisor binds the port once and starts that many worker processes, each calling the
+    factory (its own runtime: pool share, relay, consumers — the store leases keep one active
+    relay and one active consumer per durable among them), restarts one that dies, and stops
+    them all on SIGTERM/SIGINT. uvloop and httptools, always (fails at start without them).
     The kit logs (structlog JSON, with correlation ids) replace uvicorn's, and there is no
     per-request access line: the kit's middleware logs what is worth logging. Refuses to start
     outside development on a guessable token secret (:func:`eventkit.auth.check_signing_secret`)."""
@@ -224,8 +261,21 @@ def serve(app: Any, settings: Any) -> None:
         check_signing_secret(settings)
     except InsecureSigningSecret as exc:
         raise SystemExit(f"{settings.service}: refusing to start: {exc}") from None
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+    uvicorn.run(app, factory=True, host=settings.host, port=settings.port, workers=settings.workers,
+                loop="uvloop", http="httptools", log_config=None, access_log=False,
                 log_level=settings.log_level.lower())
+
+
+def serve_service(service: str, factory: str, args: Any = None) -> None:
+    """``python -m <service> [serve] [--workers N]``: settings from the environment, ``--workers``
+    (from :func:`eventkit.commandline.add_workers_option`) written back into it so that every
+    worker process reads the same count (each takes its share of the pool from it)."""
+    from .settings import ServiceSettings
+
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        os.environ[f"{service.upper()}_WORKERS"] = str(workers)
+    serve(factory, ServiceSettings.from_env(service))
 
 
 def _project_version() -> str:

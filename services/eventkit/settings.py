@@ -7,16 +7,16 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .store import DEFAULT_EVENT_MAX_BYTES
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024  # eventkit.http's request body limit
 
 DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
-# PostgreSQL pool of one service process (see ServiceSettings.db_pool_size); eventkit.sql's default.
-DB_POOL_SIZE = 20
-DB_MAX_OVERFLOW = 5
+# PostgreSQL pool of one service (see ServiceSettings.db_pool_size); eventkit.sql's default.
+DB_POOL_SIZE = 25
+DB_MAX_OVERFLOW = 0
 DEFAULT_PORTS = {"candidatures": 8101, "programmes": 8102, "notifications": 8103, "reporting": 8104}
 
 
@@ -33,13 +33,19 @@ class ServiceSettings(BaseModel):
     clock: str = "system"  # "system" or "manual" (demo/tests: POST /admin/clock moves it)
     relay_enabled: bool = True
     public_url: str = ""
-    # PostgreSQL connections of one process: HTTP handlers, relay and consumers share them. The
-    # pool keeps ``db_pool_size`` open; up to ``db_max_overflow`` more are opened under a burst
-    # and CLOSED when handed back, so a steady load above the pool size pays a connection (and
-    # asyncpg's type introspection and statement preparation) per request. Size the pool for the
-    # steady load and keep the server's max_connections >= services x (pool + overflow).
+    # PostgreSQL connections of one service (one ``serve`` command, all its workers): HTTP
+    # handlers, relay and consumers share them. The pool keeps ``db_pool_size`` open; up to
+    # ``db_max_overflow`` more are opened under a burst and CLOSED when handed back, so a steady
+    # load above the pool size would pay a connection (and asyncpg's type introspection and
+    # statement preparation) per request: the default is no overflow, a request beyond the pool
+    # waits for a connection instead. Keep the server's max_connections >= services x (pool +
+    # overflow). Each worker process gets its share (:meth:`worker_pool`).
     db_pool_size: int = DB_POOL_SIZE
     db_max_overflow: int = DB_MAX_OVERFLOW
+    # Worker processes serving the HTTP port (uvicorn's supervisor, one listening socket): each
+    # runs the whole runtime; the store leases keep one active relay per store and one active
+    # consumer per durable among them. 1: a single process, no supervisor.
+    workers: int = Field(default=1, ge=1)
     # Who signs people in (eventkit.auth). "development" (JUMELAGE_ENV, set by the embedded runner)
     # is the only environment where the built-in or a short HS256 secret may start a service.
     environment: str = "production"
@@ -65,6 +71,13 @@ class ServiceSettings(BaseModel):
     event_max_bytes: int = DEFAULT_EVENT_MAX_BYTES
     # The largest request body, answered 413 before parsing (eventkit.http); 0 turns it off.
     http_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def worker_pool(self) -> dict[str, int]:
+        """One worker's share of the service's pool: ``pool_size`` and ``max_overflow`` divided
+        among the workers (rounded up), so WORKERS does not multiply the connections."""
+        workers = max(1, self.workers)
+        return {"pool_size": max(1, -(-self.db_pool_size // workers)),
+                "max_overflow": -(-self.db_max_overflow // workers)}
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -92,6 +105,7 @@ class ServiceSettings(BaseModel):
             "public_url": pick("PUBLIC_URL", f"http://127.0.0.1:{port}"),
             "db_pool_size": int(pick("DATABASE_POOL_SIZE") or DB_POOL_SIZE),
             "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
+            "workers": int(pick("WORKERS") or 1),
             "environment": pick("JUMELAGE_ENV", "production"),
             **{name: value for name, value in _oidc_values(pick).items() if value is not None},
 

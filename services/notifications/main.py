@@ -8,8 +8,8 @@ import asyncio
 import json
 import sys
 
-from eventkit.commandline import add_command, command_parser
-from eventkit.runtime import serve
+from eventkit.commandline import add_command, add_workers_option, command_parser
+from eventkit.runtime import serve_service
 from eventkit.settings import ServiceSettings
 
 from .bootstrap import build
@@ -21,25 +21,32 @@ def parser() -> argparse.ArgumentParser:
                          "(DATABASE_URL, NATS_URL, SMTP_HOST, PUBLIC_URL…).",
                          ["python -m notifications", "python -m notifications rebuild"])
     sub = top.add_subparsers(dest="command")
-    add_command(sub, "serve", "run the HTTP API, the consumers and the scheduler (default)",
-                ["SMTP_HOST=127.0.0.1 SMTP_PORT=1025 python -m notifications serve"])
+    serve = add_command(sub, "serve", "run the HTTP API, the consumers and the scheduler (default)",
+                        ["SMTP_HOST=127.0.0.1 SMTP_PORT=1025 python -m notifications serve",
+                         "WORKERS=2 python -m notifications serve"])
+    add_workers_option(top, serve)
     add_command(sub, "rebuild", "replay candidatures' and programmes' streams from the start and reconcile "
                                 "timers, facts and feeds with them (sent reminders stay sent)",
                 ["NATS_URL=nats://127.0.0.1:4250 python -m notifications rebuild"])
     return top
 
 
+def create_app():
+    """What each worker process serves (``eventkit.runtime.serve`` imports it by name)."""
+    app, _ = build(ServiceSettings.from_env("notifications"))
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    settings = ServiceSettings.from_env("notifications")
     if args.command == "rebuild":
         from .app.rebuild import rebuild_from_env
 
-        json.dump(asyncio.run(rebuild_from_env(settings)), sys.stdout, indent=2, default=str)
+        json.dump(asyncio.run(rebuild_from_env(ServiceSettings.from_env("notifications"))), sys.stdout,
+                  indent=2, default=str)
         sys.stdout.write("\n")
         return
-    app, _ = build(settings)
-    serve(app, settings)
+    serve_service("notifications", "notifications.main:create_app", args)
 
 
 if __name__ == "__main__":

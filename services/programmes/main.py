@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from eventkit.commandline import add_command, command_parser
-from eventkit.runtime import serve
+from fastapi import FastAPI
+
+from eventkit.commandline import add_command, add_workers_option, command_parser
+from eventkit.runtime import serve_service
 from eventkit.settings import ServiceSettings
 
 from programmes.bootstrap import SERVICE, build_app
@@ -18,15 +20,20 @@ def parser() -> argparse.ArgumentParser:
                          ["python -m programmes",
                           "DATABASE_URL=postgresql://user@db/programmes python -m programmes serve"])
     commands = top.add_subparsers(dest="command")
-    add_command(commands, "serve", "run the HTTP API, the outbox relay and the consumers (default)",
-                ["PORT=8102 python -m programmes serve"])
+    serve = add_command(commands, "serve", "run the HTTP API, the outbox relay and the consumers (default)",
+                        ["PORT=8102 python -m programmes serve",
+                         "WORKERS=2 python -m programmes serve   # or: serve --workers 2"])
+    add_workers_option(top, serve)
     return top
 
 
+def create_app() -> FastAPI:
+    """What each worker process serves (``eventkit.runtime.serve`` imports it by name)."""
+    return build_app(ServiceSettings.from_env(SERVICE))
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser().parse_args(argv)
-    settings = ServiceSettings.from_env(SERVICE)
-    serve(build_app(settings), settings)
+    serve_service(SERVICE, "programmes.main:create_app", parser().parse_args(argv))
 
 
 if __name__ == "__main__":

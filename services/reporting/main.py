@@ -8,16 +8,15 @@ import asyncio
 import json
 import sys
 
-from eventkit.commandline import add_command, command_parser
+from eventkit.commandline import add_command, add_workers_option, command_parser
 from eventkit.settings import ServiceSettings
 
 
-def serve() -> None:
-    from eventkit.runtime import serve
+def create_app():
+    """What each worker process serves (``eventkit.runtime.serve`` imports it by name)."""
     from reporting.bootstrap import build_app
 
-    settings = ServiceSettings.from_env("reporting")
-    serve(build_app(settings), settings)
+    return build_app(ServiceSettings.from_env("reporting"))
 
 
 async def show_parked(settings: ServiceSettings, limit: int, as_json: bool) -> int:
@@ -47,7 +46,9 @@ def parser() -> argparse.ArgumentParser:
                          "CSV, dashboard. Settings come from the environment (DATABASE_URL, NATS_URL, PORT…).",
                          ["python -m reporting", "python -m reporting parked --json"])
     sub = top.add_subparsers(dest="command")
-    add_command(sub, "serve", "run the HTTP API and the consumers (default)", ["PORT=8104 python -m reporting serve"])
+    serve = add_command(sub, "serve", "run the HTTP API and the consumers (default)",
+                        ["PORT=8104 python -m reporting serve", "WORKERS=2 python -m reporting serve"])
+    add_workers_option(top, serve)
     rebuild = add_command(sub, "rebuild", "rebuild every read model from the JetStream streams, then swap",
                           ["python -m reporting rebuild --batch-size 5000"])
     rebuild.add_argument("--batch-size", type=int, default=2000)
@@ -70,4 +71,6 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    serve()
+    from eventkit.runtime import serve_service
+
+    serve_service("reporting", "reporting.main:create_app", args)
