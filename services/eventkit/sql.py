@@ -64,6 +64,15 @@ the versions and performs both checks in the single statement. In every case, on
 was inserted does a second query find out why (duplicate → the stored result, otherwise →
 ConcurrencyError).
 
+The driver on the hot path. On PostgreSQL, ``store.append``, ``store.read_stream`` and
+``store.stream_version`` — what every command does — speak asyncpg directly (:class:`FastPath`:
+its own pool, prepared statements cached per connection, rows turned into envelopes without
+SQLAlchemy's result layer). Everything else (transactions, the relay, consumers, ad-hoc queries,
+migrations) goes through SQLAlchemy. The fast pool does not ping a connection on checkout: asyncpg
+notices a connection the server closed while it sat idle (the socket is watched), and an
+operation that meets a lost connection is run once more on a new one — safe for an append too,
+since a retried append of the same event ids returns the stored result (``duplicate=True``).
+
 ``tx.append_many`` records many streams (a scheduler's batch of one-event reminder streams) in
 one statement — arrays and ``unnest`` on PostgreSQL, the portable VALUES form on SQLite — after
 the same xid step, all or nothing; when the statement inserts nothing, the streams are appended one
@@ -606,20 +615,26 @@ class _RaceLost(ConcurrencyError):
 
 _ID_KEY, _VERSION_KEY = "events_id_key", "events_stream_version_key"
 _DEADLOCK = "40P01"
+_UNIQUE_VIOLATION = "23505"
 
 
-def _lost_to_another_appender(exc: DBAPIError) -> bool:
+def _lost_to_another_appender(exc: BaseException) -> bool:
     """A unique violation, or (PostgreSQL) a deadlock: two transactions appending to the same
     streams in opposite orders wait for each other on the unique index until PostgreSQL aborts
-    one of them (after ``deadlock_timeout``). Both mean: another writer got there first."""
-    return isinstance(exc, IntegrityError) or getattr(exc.orig, "pgcode", None) == _DEADLOCK
+    one of them (after ``deadlock_timeout``). Both mean: another writer got there first.
+    ``exc``: SQLAlchemy's wrapper, or asyncpg's own error on the fast path."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "pgcode", None) == _DEADLOCK
+    return getattr(exc, "sqlstate", None) in (_UNIQUE_VIOLATION, _DEADLOCK)
 
 
-def _violation(exc: DBAPIError) -> tuple[str, str]:
+def _violation(exc: BaseException) -> tuple[str, str]:
     """(constraint name, detail) of a unique violation: asyncpg names them; SQLite only says
     ``UNIQUE constraint failed: events.stream_id, events.stream_version`` (never reached there:
     SQLite has one writer at a time)."""
-    error: BaseException | None = exc.orig
+    error: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
     while error is not None:
         name = getattr(error, "constraint_name", None)
         if name:
@@ -645,7 +660,7 @@ def _stream_of_violation(exc: DBAPIError, work: list[tuple[str, list[Envelope], 
 
 
 async def _race_lost(
-    store: "SqlEventStore", stream_id: str, expected_version: int | None, exc: DBAPIError
+    store: "SqlEventStore", stream_id: str, expected_version: int | None, exc: BaseException
 ) -> _RaceLost:
     constraint, _ = _violation(exc)
     return _RaceLost(stream_id, expected_version, await _version_after_failure(store, stream_id), constraint)
@@ -925,6 +940,11 @@ class SqlEventStore:
         # the transactions that may fill it, looking every gap_poll_interval seconds.
         self.gap_wait_timeout = GAP_WAIT_TIMEOUT_S
         self.gap_poll_interval = GAP_POLL_INTERVAL_S
+        # PostgreSQL: appends and stream reads on asyncpg directly (module doc, "The driver on
+        # the hot path"); None on SQLite.
+        from .pgfast import FastPath
+
+        self.fast: FastPath | None = FastPath(engine) if self.dialect == "postgresql" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
@@ -952,14 +972,18 @@ class SqlEventStore:
             # The function call is its own transaction: xid, checks, insert and commit in one round trip.
             check_event_sizes(stream_id, batch, self.max_event_bytes)
             recorded_at = datetime.now(timezone.utc)
-            async with self._reader.connect() as conn:
-                try:
-                    rows = await _call_append_function(conn, stream_id, batch, expected_version, recorded_at)
-                except DBAPIError as exc:
-                    if not _lost_to_another_appender(exc):
-                        raise
-                    raise await _race_lost(self, stream_id, expected_version, exc) from exc
-                if not rows:
+            try:
+                if self.fast is not None:
+                    rows = await self.fast.append(stream_id, batch, expected_version, recorded_at)
+                else:
+                    async with self._reader.connect() as conn:
+                        rows = await _call_append_function(conn, stream_id, batch, expected_version, recorded_at)
+            except Exception as exc:
+                if not _lost_to_another_appender(exc):
+                    raise
+                raise await _race_lost(self, stream_id, expected_version, exc) from exc
+            if not rows:
+                async with self._reader.connect() as conn:
                     return await _explain_empty_insert(conn, stream_id, batch, expected_version)
             return _appended(stream_id, batch, rows, recorded_at)
         async with self.transaction() as tx:
@@ -979,10 +1003,14 @@ class SqlEventStore:
         raise race
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:
+        if self.fast is not None:
+            return await self.fast.read_stream(stream_id, from_version)
         async with self._reader.connect() as conn:
             return await _read_stream(conn, stream_id, from_version)
 
     async def stream_version(self, stream_id: str) -> int:
+        if self.fast is not None:
+            return await self.fast.stream_version(stream_id)
         async with self._reader.connect() as conn:
             return int(await conn.scalar(_stream_version_query(stream_id)) or 0)
 
@@ -1054,6 +1082,8 @@ class SqlEventStore:
             await conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
 
     async def close(self) -> None:
+        if self.fast is not None:
+            await self.fast.close()
         await self.engine.dispose()
 
 
