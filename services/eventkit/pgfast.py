@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import asyncpg
+import orjson
 
 from jumelage_contracts import Envelope
 
@@ -58,7 +59,16 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
 
     metrics.counter("jumelage_db_connections_opened_total",
                     "PostgreSQL connections opened by this process's pools").inc()
-    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads)
+    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=orjson.loads)
+
+
+def json_body(data: Any) -> bytes:
+    """An event's data as compact JSON (orjson; what it cannot encode goes through ``json``,
+    which refuses what is not JSON, as the SQLAlchemy path does)."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class FastPath:
@@ -105,14 +115,15 @@ class FastPath:
         return int(await self.run(lambda conn: conn.fetchval(STREAM_VERSION, stream_id)) or 0)
 
     async def append(self, stream_id: str, batch: Sequence[Envelope], expected_version: int | None,
-                     recorded_at: datetime) -> list[Any]:
+                     recorded_at: datetime, bodies: Sequence[bytes]) -> list[Any]:
         """One call of ``eventkit_append`` (its own transaction): the (position, version) rows,
-        none when nothing was inserted (a duplicate, or not at the expected version)."""
+        none when nothing was inserted (a duplicate, or not at the expected version). ``bodies``:
+        each event's data as JSON (:func:`json_body`)."""
         args = (stream_id, expected_version, recorded_at, [e.id for e in batch], [e.type for e in batch],
                 [e.schema_version for e in batch], [e.source for e in batch], [e.occurred_at for e in batch],
                 [e.correlation_id for e in batch], [e.causation_id for e in batch],
                 [e.actor.role.value for e in batch], [e.actor.id for e in batch], [e.academie for e in batch],
-                [json.dumps(e.data) for e in batch])
+                [body.decode() for body in bodies])
         return await self.run(lambda conn: conn.fetch(APPEND, *args))
 
     async def close(self) -> None:
