@@ -226,7 +226,8 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
     """An ``AsyncEngine`` configured for the store: SQLite in WAL mode, writers waiting on
     ``busy_timeout`` and starting ``BEGIN IMMEDIATE``; PostgreSQL with a pool sized for the
     relay, the consumers and the HTTP handlers of one process (20 kept open, 5 more in a burst),
-    each pinged when checked out so a connection the server dropped is replaced, not handed out.
+    where a connection the server dropped is replaced on checkout, not handed out (without a
+    ping: :func:`_refuse_closed_connections`; ``pool_pre_ping=True`` asks for the ping instead).
 
     ``options`` go to ``create_async_engine`` (e.g. ``pool_size=16``).
     """
@@ -250,12 +251,29 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
     else:
         options.setdefault("pool_size", DB_POOL_SIZE)
         options.setdefault("max_overflow", DB_MAX_OVERFLOW)
-        # a connection the server closed (restart, failover, pg_terminate_backend, idle timeout)
-        # is found on checkout and replaced, instead of failing the request that drew it
-        options.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **options)
     _count_connections(engine)
+    if not migrations and not options.get("pool_pre_ping"):
+        _refuse_closed_connections(engine)
     return engine
+
+
+def _refuse_closed_connections(engine: AsyncEngine) -> None:
+    """A connection the server closed (restart, failover, ``pg_terminate_backend``, idle timeout)
+    is found on checkout and replaced, instead of failing the request that drew it — without the
+    round trips of ``pool_pre_ping`` (on asyncpg a ping outside autocommit is BEGIN, ``;``,
+    ROLLBACK). asyncpg reads every connection's socket on the event loop, so a connection the
+    server closed while it sat in the pool is already marked closed; raising DisconnectionError
+    here makes the pool discard it and draw another. One closed between the checkout and its
+    first statement fails that statement (a 503 at the HTTP edge; the store's hot path runs it
+    once more, see :mod:`eventkit.pgfast`)."""
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _count_connections(engine: AsyncEngine) -> None:
@@ -955,7 +973,7 @@ class SqlEventStore:
         self.gap_poll_interval = GAP_POLL_INTERVAL_S
         # PostgreSQL: appends and stream reads on asyncpg directly (module doc, "The driver on
         # the hot path"); None on SQLite.
-        self.fast: FastPath | None = FastPath(engine) if self.dialect == "postgresql" else None
+        self.fast: FastPath | None = FastPath(self.reader) if self.dialect == "postgresql" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
@@ -1094,8 +1112,6 @@ class SqlEventStore:
             await conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
 
     async def close(self) -> None:
-        if self.fast is not None:
-            await self.fast.close()
         await self.engine.dispose()
 
 
