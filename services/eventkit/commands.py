@@ -202,7 +202,9 @@ class CommandRunner:
         through it, and a conflict aborts it (the consumer's retry runs it again)."""
         attempt = Attempt(self, ctx, main_stream, optimistic=False, source=tx)
         writes = await decide(attempt)
-        return await self._write(attempt, writes, tx)
+        # no cache move: the caller's transaction may still roll back, and a cached state ahead of
+        # the stream would be taken for a snapshot by the next load
+        return await self._write(attempt, writes, tx, advance=False)
 
     async def _decide(self, attempt: Attempt, decide: Decide) -> Sequence[Write]:
         try:
