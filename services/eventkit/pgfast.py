@@ -53,6 +53,12 @@ def json_body(data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _json_data(data: Any) -> Any:
+    """``data`` as read: JSON text where SQLAlchemy's asyncpg dialect installed its jsonb codec
+    on the connection (it hands the text over), already parsed otherwise."""
+    return orjson.loads(data) if isinstance(data, (str, bytes)) else data
+
+
 class FastPath:
     """Appends, stream reads and stream versions sent by asyncpg on the connections of
     ``engine`` (the store's autocommit engine)."""
@@ -77,13 +83,7 @@ class FastPath:
         from .sql import _row_to_envelope
 
         rows = await self.run(lambda conn: conn.fetch(READ_STREAM, stream_id, from_version))
-        envelopes = [_row_to_envelope(row) for row in rows]
-        for envelope in envelopes:
-            # SQLAlchemy's asyncpg dialect installs a jsonb codec that hands the text over
-            data = envelope.__dict__["data"]
-            if isinstance(data, (str, bytes)):
-                envelope.__dict__["data"] = orjson.loads(data)
-        return envelopes
+        return [_row_to_envelope(row, _json_data) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         return int(await self.run(lambda conn: conn.fetchval(STREAM_VERSION, stream_id)) or 0)

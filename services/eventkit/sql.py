@@ -354,10 +354,14 @@ def _actor(role: str, actor_id: str) -> Actor:
     return actor
 
 
-def _row_to_envelope(row: Any) -> Envelope:
+def _row_to_envelope(row: Any, load_data: Any = None) -> Envelope:
+    """``load_data``: parses ``data`` when the driver hands it over as JSON text (asyncpg under
+    SQLAlchemy's jsonb codec, see ``eventkit.pgfast``)."""
     # Unpacking by position: a Row's attribute access costs a key lookup per field.
     (position, id_, stream_id, stream_version, type_, schema_version, source, occurred_at, recorded_at,
      correlation_id, causation_id, actor_role, actor_id, academie, data) = row
+    if load_data is not None:
+        data = load_data(data)
     values = {
         "id": id_,
         "type": type_,
