@@ -6,8 +6,9 @@ same PostgreSQL server, same run.
 * ``http submit``: ``python -m candidatures`` runs as its own process (uvicorn, one worker) on a
   scratch PostgreSQL database, relay on towards NATS (``NATS_URL``, default local). The client
   sends ``POST /campaigns/<id>/candidatures`` (a new candidature each, two classes, a wished
-  offer) with ``--concurrency`` requests in flight. Each submission reads 3 streams (candidature,
-  campaign, offer), decides, and commits one transaction (the event + its read-table row).
+  offer) with ``--concurrency`` requests in flight. Each submission reads its context (campaign
+  and wished offer rows, one statement; the new candidature's stream is not read: the append at
+  version 0 proves it empty), decides, and commits one transaction (the event + its read-table row).
 * ``raw asyncpg``: ``--concurrency`` connections each running ``BEGIN; INSERT one event row;
   COMMIT`` into a bare table shaped like the kit's events table — the floor an event-sourced
   write cannot beat. Also run on one connection.

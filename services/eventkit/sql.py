@@ -64,6 +64,15 @@ the versions and performs both checks in the single statement. In every case, on
 was inserted does a second query find out why (duplicate → the stored result, otherwise →
 ConcurrencyError).
 
+The driver on the hot path. On PostgreSQL, ``store.append``, ``store.read_stream`` and
+``store.stream_version`` — what every command does — speak asyncpg directly (:class:`FastPath`:
+its own pool, prepared statements cached per connection, rows turned into envelopes without
+SQLAlchemy's result layer). Everything else (transactions, the relay, consumers, ad-hoc queries,
+migrations) goes through SQLAlchemy. The fast pool does not ping a connection on checkout: asyncpg
+notices a connection the server closed while it sat idle (the socket is watched), and an
+operation that meets a lost connection is run once more on a new one — safe for an append too,
+since a retried append of the same event ids returns the stored result (``duplicate=True``).
+
 ``tx.append_many`` records many streams (a scheduler's batch of one-event reminder streams) in
 one statement — arrays and ``unnest`` on PostgreSQL, the portable VALUES form on SQLite — after
 the same xid step, all or nothing; when the statement inserts nothing, the streams are appended one
@@ -107,6 +116,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from jumelage_contracts import Envelope
 from jumelage_contracts.envelope import Actor, Role
 
+from .pgfast import FastPath, json_body
 from .store import DEFAULT_EVENT_MAX_BYTES, AppendResult, ConcurrencyError, check_event_sizes
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -216,7 +226,8 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
     """An ``AsyncEngine`` configured for the store: SQLite in WAL mode, writers waiting on
     ``busy_timeout`` and starting ``BEGIN IMMEDIATE``; PostgreSQL with a pool sized for the
     relay, the consumers and the HTTP handlers of one process (20 kept open, 5 more in a burst),
-    each pinged when checked out so a connection the server dropped is replaced, not handed out.
+    where a connection the server dropped is replaced on checkout, not handed out (without a
+    ping: :func:`_refuse_closed_connections`; ``pool_pre_ping=True`` asks for the ping instead).
 
     ``options`` go to ``create_async_engine`` (e.g. ``pool_size=16``).
     """
@@ -240,12 +251,29 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
     else:
         options.setdefault("pool_size", DB_POOL_SIZE)
         options.setdefault("max_overflow", DB_MAX_OVERFLOW)
-        # a connection the server closed (restart, failover, pg_terminate_backend, idle timeout)
-        # is found on checkout and replaced, instead of failing the request that drew it
-        options.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **options)
     _count_connections(engine)
+    if not migrations and not options.get("pool_pre_ping"):
+        _refuse_closed_connections(engine)
     return engine
+
+
+def _refuse_closed_connections(engine: AsyncEngine) -> None:
+    """A connection the server closed (restart, failover, ``pg_terminate_backend``, idle timeout)
+    is found on checkout and replaced, instead of failing the request that drew it — without the
+    round trips of ``pool_pre_ping`` (on asyncpg a ping outside autocommit is BEGIN, ``;``,
+    ROLLBACK). asyncpg reads every connection's socket on the event loop, so a connection the
+    server closed while it sat in the pool is already marked closed; raising DisconnectionError
+    here makes the pool discard it and draw another. One closed between the checkout and its
+    first statement fails that statement (a 503 at the HTTP edge; the store's hot path runs it
+    once more, see :mod:`eventkit.pgfast`)."""
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _count_connections(engine: AsyncEngine) -> None:
@@ -326,10 +354,14 @@ def _actor(role: str, actor_id: str) -> Actor:
     return actor
 
 
-def _row_to_envelope(row: Any) -> Envelope:
+def _row_to_envelope(row: Any, load_data: Any = None) -> Envelope:
+    """``load_data``: parses ``data`` when the driver hands it over as JSON text (asyncpg under
+    SQLAlchemy's jsonb codec, see ``eventkit.pgfast``)."""
     # Unpacking by position: a Row's attribute access costs a key lookup per field.
     (position, id_, stream_id, stream_version, type_, schema_version, source, occurred_at, recorded_at,
      correlation_id, causation_id, actor_role, actor_id, academie, data) = row
+    if load_data is not None:
+        data = load_data(data)
     values = {
         "id": id_,
         "type": type_,
@@ -582,11 +614,23 @@ class SqlTransaction:
 # -- append helpers -------------------------------------------------------------------------------
 
 
+def _stored_copy(ev: Envelope, update: dict[str, Any]) -> Envelope:
+    """``ev.model_copy(update=update)`` at a fraction of the cost (see ``_row_to_envelope``)."""
+    if not _FAST_CONSTRUCT:
+        return ev.model_copy(update=update)
+    envelope = Envelope.__new__(Envelope)
+    _set_attr(envelope, "__dict__", {**ev.__dict__, **update})
+    _set_attr(envelope, "__pydantic_fields_set__", ev.__pydantic_fields_set__ | update.keys())
+    _set_attr(envelope, "__pydantic_extra__", None)
+    _set_attr(envelope, "__pydantic_private__", None)
+    return envelope
+
+
 def _appended(stream_id: str, batch: list[Envelope], rows: Sequence[Any], recorded_at: datetime) -> AppendResult:
     by_version = sorted((int(r[1]), int(r[0])) for r in rows)  # rows are (position, stream_version)
     stored = tuple(
-        ev.model_copy(update={"stream_id": stream_id, "stream_version": version,
-                              "recorded_at": recorded_at, "position": position})
+        _stored_copy(ev, {"stream_id": stream_id, "stream_version": version,
+                          "recorded_at": recorded_at, "position": position})
         for ev, (version, position) in zip(batch, by_version)
     )
     return AppendResult(stream_version=by_version[-1][0], positions=tuple(p for _, p in by_version), events=stored)
@@ -606,20 +650,26 @@ class _RaceLost(ConcurrencyError):
 
 _ID_KEY, _VERSION_KEY = "events_id_key", "events_stream_version_key"
 _DEADLOCK = "40P01"
+_UNIQUE_VIOLATION = "23505"
 
 
-def _lost_to_another_appender(exc: DBAPIError) -> bool:
+def _lost_to_another_appender(exc: BaseException) -> bool:
     """A unique violation, or (PostgreSQL) a deadlock: two transactions appending to the same
     streams in opposite orders wait for each other on the unique index until PostgreSQL aborts
-    one of them (after ``deadlock_timeout``). Both mean: another writer got there first."""
-    return isinstance(exc, IntegrityError) or getattr(exc.orig, "pgcode", None) == _DEADLOCK
+    one of them (after ``deadlock_timeout``). Both mean: another writer got there first.
+    ``exc``: SQLAlchemy's wrapper, or asyncpg's own error on the fast path."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "pgcode", None) == _DEADLOCK
+    return getattr(exc, "sqlstate", None) in (_UNIQUE_VIOLATION, _DEADLOCK)
 
 
-def _violation(exc: DBAPIError) -> tuple[str, str]:
+def _violation(exc: BaseException) -> tuple[str, str]:
     """(constraint name, detail) of a unique violation: asyncpg names them; SQLite only says
     ``UNIQUE constraint failed: events.stream_id, events.stream_version`` (never reached there:
     SQLite has one writer at a time)."""
-    error: BaseException | None = exc.orig
+    error: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
     while error is not None:
         name = getattr(error, "constraint_name", None)
         if name:
@@ -645,7 +695,7 @@ def _stream_of_violation(exc: DBAPIError, work: list[tuple[str, list[Envelope], 
 
 
 async def _race_lost(
-    store: "SqlEventStore", stream_id: str, expected_version: int | None, exc: DBAPIError
+    store: "SqlEventStore", stream_id: str, expected_version: int | None, exc: BaseException
 ) -> _RaceLost:
     constraint, _ = _violation(exc)
     return _RaceLost(stream_id, expected_version, await _version_after_failure(store, stream_id), constraint)
@@ -925,6 +975,9 @@ class SqlEventStore:
         # the transactions that may fill it, looking every gap_poll_interval seconds.
         self.gap_wait_timeout = GAP_WAIT_TIMEOUT_S
         self.gap_poll_interval = GAP_POLL_INTERVAL_S
+        # PostgreSQL: appends and stream reads on asyncpg directly (module doc, "The driver on
+        # the hot path"); None on SQLite.
+        self.fast: FastPath | None = FastPath(self.reader) if self.dialect == "postgresql" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
@@ -950,16 +1003,21 @@ class SqlEventStore:
     ) -> AppendResult:
         if self.server_side_append and 0 < len(batch) <= MAX_ROWS_PER_STATEMENT:
             # The function call is its own transaction: xid, checks, insert and commit in one round trip.
-            check_event_sizes(stream_id, batch, self.max_event_bytes)
+            bodies = [json_body(e.data) for e in batch] if self.fast is not None else None
+            check_event_sizes(stream_id, batch, self.max_event_bytes, bodies)
             recorded_at = datetime.now(timezone.utc)
-            async with self._reader.connect() as conn:
-                try:
-                    rows = await _call_append_function(conn, stream_id, batch, expected_version, recorded_at)
-                except DBAPIError as exc:
-                    if not _lost_to_another_appender(exc):
-                        raise
-                    raise await _race_lost(self, stream_id, expected_version, exc) from exc
-                if not rows:
+            try:
+                if self.fast is not None:
+                    rows = await self.fast.append(stream_id, batch, expected_version, recorded_at, bodies)
+                else:
+                    async with self._reader.connect() as conn:
+                        rows = await _call_append_function(conn, stream_id, batch, expected_version, recorded_at)
+            except Exception as exc:
+                if not _lost_to_another_appender(exc):
+                    raise
+                raise await _race_lost(self, stream_id, expected_version, exc) from exc
+            if not rows:
+                async with self._reader.connect() as conn:
                     return await _explain_empty_insert(conn, stream_id, batch, expected_version)
             return _appended(stream_id, batch, rows, recorded_at)
         async with self.transaction() as tx:
@@ -979,10 +1037,14 @@ class SqlEventStore:
         raise race
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:
+        if self.fast is not None:
+            return await self.fast.read_stream(stream_id, from_version)
         async with self._reader.connect() as conn:
             return await _read_stream(conn, stream_id, from_version)
 
     async def stream_version(self, stream_id: str) -> int:
+        if self.fast is not None:
+            return await self.fast.stream_version(stream_id)
         async with self._reader.connect() as conn:
             return int(await conn.scalar(_stream_version_query(stream_id)) or 0)
 

@@ -99,13 +99,16 @@ def largest_field(data: Mapping[str, Any]) -> str | None:
     return max(sizes, key=sizes.__getitem__) if sizes else None
 
 
-def check_event_sizes(stream_id: str, events: Sequence[Envelope], limit: int | None) -> None:
+def check_event_sizes(stream_id: str, events: Sequence[Envelope], limit: int | None,
+                      bodies: Sequence[bytes] | None = None) -> None:
     """Raise :class:`EventTooLarge` for the first of ``events`` that would not fit on the bus.
-    Every store calls it before it writes anything (``limit`` None: no bound)."""
+    Every store calls it before it writes anything (``limit`` None: no bound). ``bodies``: the
+    events' data already serialised as compact JSON, when the caller has it."""
     if limit is None:
         return
-    for event in events:
-        body = len(json.dumps(event.data, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    for i, event in enumerate(events):
+        body = (len(bodies[i]) if bodies is not None else
+                len(json.dumps(event.data, separators=(",", ":"), ensure_ascii=False, default=str).encode()))
         if body + HEADER_BOUND <= limit:
             continue
         size = event_bus_size(event, stream_id)

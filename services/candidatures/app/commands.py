@@ -23,7 +23,7 @@ from candidatures.domain.errors import DomainError, NotFound
 from candidatures.domain.rules import CandidatureContent
 
 from . import access
-from .executor import Context, Executor, Result, Write
+from .executor import Attempt, Context, Executor, Result, Write
 
 SYSTEM_PRINCIPAL = Principal(role=Role.system, scope="*", subject="candidatures")
 PARTNERSHIP_NAMESPACE = uuid.UUID("6f1c9a52-0d1e-4c53-9a43-6b0c2b8f7e10")
@@ -68,23 +68,22 @@ class CandidaturesApp:
         cid = data.campaign_id or uuid.uuid4().hex
         stream = campaign_stream(cid)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            async with self.x.reader().connect() as conn:
-                already_open = await read_model.open_campaign_for(conn, data.academie.value, data.dispositif.value,
-                                                                  data.school_year)
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.campaigns, new=data.campaign_id is None)
+            already_open = await a.facts(lambda conn: read_model.open_campaign_for(
+                conn, data.academie.value, data.dispositif.value, data.school_year))
             cmd = campaign.OpenCampaign(cid, data.academie, data.dispositif, data.school_year, data.title,
                                         data.calendar, ctx.principal.subject, self.x.now(), already_open)
-            return [Write(stream, loaded.version, campaign.decide(cmd, loaded.fold(campaign.fold)), data.academie)]
+            return [Write(stream, loaded.version, campaign.decide(cmd, loaded.state), data.academie)]
 
         return await self.x.run(ctx, decide, cid, stream)
 
     async def close_campaign(self, ctx: Context, campaign_id: str, at_deadline: bool = False) -> Result:
         stream = campaign_stream(campaign_id)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            state = loaded.fold(campaign.fold)
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.campaigns)
+            state = loaded.state
             if not isinstance(state, campaign.NoCampaign):
                 access.academie_acts_for_its_own_campaigns(ctx.principal, state.opened.academie)
             events = campaign.decide(campaign.CloseCampaign(campaign_id, self.x.now(), at_deadline), state)
@@ -115,11 +114,11 @@ class CandidaturesApp:
         oid = offer_id or uuid.uuid4().hex
         stream = offer_stream(oid)
 
-        async def decide():
-            camp = (await self.x.load(campaign_stream(campaign_id))).fold(campaign.fold)
+        async def decide(a: Attempt):
+            camp = (await a.load(campaign_stream(campaign_id), self.x.campaigns)).state
             access.partner_acts_for_its_own_offers(ctx.principal, content.partner.partner_id, _academie(camp) or "")
-            loaded = await self.x.load(stream)
-            events = offer.decide(offer.PublishOffer(oid, camp, content, self.x.now()), loaded.fold(offer.fold))
+            loaded = await a.load(stream, self.x.offers, new=offer_id is None)
+            events = offer.decide(offer.PublishOffer(oid, camp, content, self.x.now()), loaded.state)
             return [Write(stream, loaded.version, events, _academie(camp))]
 
         return await self.x.run(ctx, decide, oid, stream)
@@ -127,9 +126,9 @@ class CandidaturesApp:
     async def _offer_command(self, ctx: Context, offer_id: str, make) -> Result:
         stream = offer_stream(offer_id)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            state = loaded.fold(offer.fold)
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.offers)
+            state = loaded.state
             if isinstance(state, offer.NoOffer):
                 raise NotFound("offer_must_exist", "no such offer", "offer_id")
             access.partner_acts_for_its_own_offers(ctx.principal, state.offer.partner.partner_id,
@@ -155,17 +154,16 @@ class CandidaturesApp:
         cid = candidature_id or uuid.uuid4().hex
         stream = candidature_stream(cid)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            state = loaded.fold(candidature.fold)
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.candidatures, new=candidature_id is None)
+            state = loaded.state
             if not isinstance(state, candidature.NoCandidature):
                 access.applicant_acts_for_its_own_candidature(ctx.principal, state.content)
             camp_id = state.header.campaign_id if hasattr(state, "header") else campaign_id
             if camp_id is None:
                 raise NotFound("candidature_must_exist", "no such candidature", "candidature_id")
             content = given if given is not None else state.content
-            async with self.x.reader().connect() as conn:
-                camp, wished = await read_model.submission_context(conn, camp_id, content.offer_id)
+            camp, wished = await a.facts(lambda conn: read_model.submission_context(conn, camp_id, content.offer_id))
             events = candidature.decide(kind(cid, camp, wished, content, self.x.now()), state)
             return [Write(stream, loaded.version, events, content.academie.value)]
 
@@ -174,9 +172,9 @@ class CandidaturesApp:
     async def _candidature_command(self, ctx: Context, candidature_id: str, authorize, make) -> Result:
         stream = candidature_stream(candidature_id)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            state = candidature.candidature_must_exist(loaded.fold(candidature.fold))
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.candidatures)
+            state = candidature.candidature_must_exist(loaded.state)
             authorize(state)
             events = candidature.decide(make(), state)
             return [Write(stream, loaded.version, events, state.content.academie.value)]
@@ -216,15 +214,15 @@ class CandidaturesApp:
         stream = candidature_stream(candidature_id)
         pid = partnership_id_of(candidature_id)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            state = candidature.candidature_must_exist(loaded.fold(candidature.fold))
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.candidatures)
+            state = candidature.candidature_must_exist(loaded.state)
             access.academie_acts_for_its_own_campaigns(ctx.principal, state.content.academie)
-            camp = (await self.x.load(campaign_stream(state.header.campaign_id))).fold(campaign.fold)
+            camp = (await a.load(campaign_stream(state.header.campaign_id), self.x.campaigns)).state
             offer_loaded = None
             if state.content.offer_id is not None:
-                offer_loaded = await self.x.load(offer_stream(state.content.offer_id))
-            cmd = attribution.Attribute(candidature_id, pid, camp, offer_loaded.fold(offer.fold) if offer_loaded
+                offer_loaded = await a.load(offer_stream(state.content.offer_id), self.x.offers)
+            cmd = attribution.Attribute(candidature_id, pid, camp, offer_loaded.state if offer_loaded
                                         else None, self.x.now(), partner, late_reason)
             decided = attribution.decide(cmd, state)
             academie = state.content.academie.value
@@ -263,9 +261,9 @@ class CandidaturesApp:
             raise NotFound("partnership_must_exist", "no such partnership", "partnership_id")
         stream = candidature_stream(cid)
 
-        async def decide():
-            loaded = await self.x.load(stream)
-            state = renewal.partnership_must_exist(loaded.fold(renewal.fold))
+        async def decide(a: Attempt):
+            loaded = await a.load(stream, self.x.partnerships)
+            state = renewal.partnership_must_exist(loaded.state)
             school = state.year.origin.school
             if by_school:
                 access.school_side_asks_the_renewal(ctx.principal, state.year.origin)

@@ -1,18 +1,19 @@
 """Persisted snapshots of partnership streams: one row per stream (``prog_snapshots``), the latest
 folded state the service chose to keep, as bytes with the name of their schema.
 
-The store only keeps bytes; :mod:`programmes.app.snapshots` decides what they mean and when to
+The store only keeps bytes; :mod:`eventkit.snapshots` decides what they mean and when to
 write. A snapshot only moves forward: writing an older version than the stored one changes
 nothing. On the in-memory store (unit tests) the same port is a dict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+
+from eventkit.snapshots import StoredSnapshot
 
 metadata = MetaData()
 snapshots = Table(
@@ -22,14 +23,6 @@ snapshots = Table(
     Column("state_schema", String(80), nullable=False),
     Column("state", LargeBinary, nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class StoredSnapshot:
-    stream_id: str
-    version: int
-    state_schema: str
-    state: bytes
 
 
 class SqlSnapshots:

@@ -1,40 +1,34 @@
-"""Load → decide → append for one partnership stream.
+"""Commands and reads of partnerships, on the kit's command runner (:mod:`eventkit.commands`).
 
 With ``If-Match`` the caller names the version it decided on and a conflict is its own to resolve
 (409). Without it, a conflict means someone wrote in between: the command is re-decided on the
-fresh stream, after a short random backoff, up to ``RETRIES`` times before the 409 goes out.
-
-Without ``If-Match``, the first attempt decides on the state this process last saw, without
-reading the stream: the append's expected version proves it was current. Anything else it leads
-to — a conflict, a refusal, nothing to do — is decided again on the stream read afresh, since
-another process (or this service's consumer) may have written since.
+fresh stream, after a short random backoff, up to ``RETRIES`` times before the 409 goes out. The
+first attempt decides on the state this process last saw, without reading the stream (the
+runner's optimistic attempt); the partnership's snapshots (in process and ``prog_snapshots``) are
+the loader's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from eventkit.auth import Principal
-from eventkit.store import ConcurrencyError
-from jumelage_contracts import SYSTEM, Actor, Envelope, EventData, to_envelope
+from eventkit.commands import Attempt, CommandRunner, Write
+from jumelage_contracts import SYSTEM, Actor, Envelope, EventData
 from jumelage_contracts.programmes import partnership_stream
 
 from programmes.adapters.directory import Filters, directory_for, touches_directory
 from programmes.adapters.snapshots import snapshots_for
 from programmes.app.access import AccessDenied, may_read, may_run
 from programmes.app.snapshots import StreamLoader
-from programmes.domain import decide
+from programmes.domain import decide as decide_partnership
 from programmes.domain.commands import Command, OpenYear
-from programmes.domain.errors import DomainError, NotFound
+from programmes.domain.errors import NotFound
 from programmes.domain.state import State, Unopened
 
 RETRIES = 10
-# Writers that lost a race back off a little, at random, so they do not collide again in lockstep.
-BACKOFF_SECONDS = 0.004
 
 
 @dataclass(frozen=True)
@@ -64,14 +58,6 @@ def academie_of(state: State, command: Command | None = None) -> str | None:
     return None if isinstance(state, Unopened) else state.identity.academie
 
 
-def wrap(events: Sequence[EventData], *, stream_id: str, state: State, command: Command | None,
-         context: Context, now) -> list[Envelope]:
-    academie = academie_of(state, command)
-    return [to_envelope(e, stream_id=stream_id, occurred_at=now, correlation_id=context.correlation_id,
-                        causation_id=context.causation_id, actor=context.actor, academie=academie)
-            for e in events]
-
-
 class PartnershipService:
     """Commands and reads of partnerships, on the runtime's store and clock."""
 
@@ -80,6 +66,8 @@ class PartnershipService:
         self.loader = loader or StreamLoader()
         self._directory: Any = None
         self._snapshots: Any = None
+        self.runner = CommandRunner(runtime, project=self._project, projects=touches_directory, retries=RETRIES,
+                                    snapshots=lambda: self.snapshots)
 
     @property
     def directory(self):
@@ -122,46 +110,24 @@ class PartnershipService:
         may_read(principal, loaded.state)
         return envelopes
 
-    async def execute(self, partnership_id: str, command: Command, context: Context) -> Result:
+    def _decider(self, partnership_id: str, command: Command, context: Context):
         stream_id = partnership_stream(partnership_id)
-        for attempt in range(RETRIES):
-            cached = self.loader.cached(stream_id) if attempt == 0 and context.expected_version is None else None
-            loaded = cached or await self.load(partnership_id)
-            try:
-                if context.principal is not None:
-                    may_run(context.principal, loaded.state, command)
-                if context.expected_version is not None and context.expected_version != loaded.version:
-                    raise ConcurrencyError(stream_id, context.expected_version, loaded.version)
-                events = decide(command, loaded.state)
-            except (DomainError, AccessDenied):
-                if cached is not None:
-                    continue  # refused on what this process last saw: ask the stream before answering
-                raise
-            if not events:
-                if cached is not None:
-                    continue  # nothing to do, as far as the cache knows: confirm on the stream
-                return Result(partnership_id, loaded.version)
-            envelopes = wrap(events, stream_id=stream_id, state=loaded.state, command=command, context=context,
-                             now=self.now())
-            try:
-                appended = await self._append(stream_id, envelopes, events, loaded.version)
-            except ConcurrencyError:
-                if context.expected_version is not None or attempt == RETRIES - 1:
-                    raise
-                if cached is None:  # a race with another writer, not just a cache behind the stream
-                    await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
-                continue
-            await self.loader.advance(loaded, events, appended.stream_version, self.snapshots)
-            return Result(partnership_id, appended.stream_version, list(appended.events))
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _append(self, stream_id: str, envelopes: list[Envelope], events: list[EventData], version: int):
-        if not touches_directory(events):
-            return await self.runtime.append(stream_id, envelopes, expected_version=version)
-        async with self.runtime.transaction() as tx:
-            appended = await tx.append(stream_id, envelopes, expected_version=version)
-            await self.directory.project(tx, appended.events, events)
-        return appended
+        async def decide(a: Attempt) -> list[Write]:
+            loaded = await a.load(stream_id, self.loader)
+            if context.principal is not None:
+                may_run(context.principal, loaded.state, command)
+            return [Write.on(loaded, decide_partnership(command, loaded.state), academie_of(loaded.state, command))]
+
+        return decide, stream_id
+
+    async def _project(self, tx: Any, envelopes: Sequence[Envelope], events: Sequence[EventData]) -> None:
+        await self.directory.project(tx, envelopes, events)
+
+    async def execute(self, partnership_id: str, command: Command, context: Context) -> Result:
+        decide, stream_id = self._decider(partnership_id, command, context)
+        written = await self.runner.handle(context, decide, stream_id)
+        return Result(partnership_id, written.version, written.events)
 
     async def list(self, principal: Principal, filters: Filters, limit: int, offset: int):
         """The partnerships the caller may see, narrowed by ``filters``."""
@@ -169,16 +135,8 @@ class PartnershipService:
 
     async def execute_in(self, tx: Any, partnership_id: str, command: Command, context: Context) -> list[Envelope]:
         """Decide and append inside a consumer's transaction (the kit's inbox row commits with it)."""
-        stream_id = partnership_stream(partnership_id)
-        loaded = await self.loader.load(tx, stream_id)
-        events = decide(command, loaded.state)
-        if not events:
-            return []
-        envelopes = wrap(events, stream_id=stream_id, state=loaded.state, command=command, context=context,
-                         now=self.now())
-        result = await tx.append(stream_id, envelopes, expected_version=loaded.version)
-        await self.directory.project(tx, result.events, events)
-        return list(result.events)
+        decide, stream_id = self._decider(partnership_id, command, context)
+        return (await self.runner.handle_in(tx, context, decide, stream_id)).events
 
 
 def scoped(principal: Principal, filters: Filters) -> Filters:
