@@ -43,6 +43,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    select,
 )
 from sqlalchemy.schema import CreateTable
 
@@ -237,6 +238,20 @@ def create_generation_sync(sync_connection, number: int, *, indexes: bool = True
     for table in gen.metadata.sorted_tables:
         sync_connection.execute(CreateTable(table, if_not_exists=True))
     return gen
+
+
+def current_generation_sync(sync_connection) -> Generation:
+    """The generation ``rpt_meta`` names (migrations)."""
+    value = sync_connection.execute(select(rpt_meta.c.value).where(rpt_meta.c.key == "generation")).scalar_one()
+    return generation(int(value))
+
+
+def create_missing_sync(sync_connection, tables: tuple[Table, ...]) -> None:
+    """``tables`` and their indexes, those not there yet (a migration adding them to a generation)."""
+    for table in tables:
+        table.create(sync_connection, checkfirst=True)
+        for index in table.indexes:
+            index.create(sync_connection, checkfirst=True)
 
 
 def create_indexes_sync(sync_connection, number: int) -> None:

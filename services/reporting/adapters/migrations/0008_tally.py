@@ -11,7 +11,7 @@ Create Date: 2026-12-06
 import sqlalchemy as sa
 from alembic import op
 
-from reporting.adapters.tables import generation
+from reporting.adapters.tables import create_missing_sync, current_generation_sync
 
 revision = "reporting_0008"
 down_revision = "reporting_0006"
@@ -21,12 +21,8 @@ depends_on = None
 
 def upgrade() -> None:
     bind = op.get_bind()
-    number = int(bind.execute(sa.text("SELECT value FROM rpt_meta WHERE key = 'generation'")).scalar_one())
-    gen = generation(number)
-    gen.tally.create(bind, checkfirst=True)
-    for table in (gen.fact, gen.subject):
-        for index in table.indexes:
-            index.create(bind, checkfirst=True)
+    gen = current_generation_sync(bind)
+    create_missing_sync(bind, (gen.tally, gen.fact, gen.subject))
     f, t = gen.fact.c, gen.tally
     academie = sa.func.coalesce(f.academie, "")
     bind.execute(t.delete())
