@@ -246,7 +246,8 @@ async def main() -> None:
             _, copy_seconds = await raw_insert_baseline(dsn, report["generation"], args.batch, "copy")
             _, bulk_seconds = await raw_insert_baseline(dsn, report["generation"], args.batch, "copy+index")
             print(f"\nrebuild: {len(events)} events in {seconds:.1f}s = {rebuild_rate:,.0f} events/s "
-                  f"({sum(counts.values()):,} rows written: {counts}; replay {report['replay_seconds']:.1f}s, "
+                  f"({sum(counts.values()):,} rows written: {counts}; projection and COPY {report['load_seconds']:.1f}s, "
+                  f"index builds {report['index_seconds']:.1f}s, VACUUM ANALYZE {report['vacuum_seconds']:.1f}s, "
                   f"swap {report['swap_seconds']:.1f}s)")
             for label, took in (("batched insert (executemany), indexed tables", raw_seconds),
                                 ("COPY, indexed tables", copy_seconds),
