@@ -105,6 +105,7 @@ class _Batch:
     parked: dict[str, _Held] = field(default_factory=dict)  # new rows, by event id
     moved: dict[str, str] = field(default_factory=dict)  # stored rows now waiting on another key
     released: set[str] = field(default_factory=set)  # stored rows to delete
+    tally: dict[tuple[str, str, date], list[int]] = field(default_factory=dict)  # (académie, metric, day) → n, amount
 
 
 class Projector:
@@ -120,6 +121,10 @@ class Projector:
         self._held_read: set[str] = set()  # keys whose parked rows were read from the table
         self._held_ids: set[str] = set()  # event ids in _held, or released from it
         self.parked = self.released = 0  # events parked and released by this projector, in total
+        # project_bulk's subjects and sources, merged across batches, written once by snapshot()
+        self._dims: dict[str, dict[str, Any]] = {}
+        self._sources: dict[str, dict[str, Any]] = {}
+        self._tally: dict[tuple[str, str, date], list[int]] = {}
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
         """Apply ``envelopes`` (in order) within ``conn``'s transaction; returns how many were new.
@@ -166,6 +171,37 @@ class Projector:
             await self._offer(conn, batch, env, ev)
         await self._flush(conn, batch)
         return len(fresh)
+
+    async def project_bulk(self, envelopes: Sequence[Envelope]) -> dict[Any, list[dict[str, Any]]]:
+        """The rebuild's bulk load (``keep_cache``, its generation still empty and nobody else's):
+        project ``envelopes`` in memory, without a round trip, and return the append-only rows to
+        write (applied ids, facts, timeline, answers, rencontres). Subjects, state, sources and
+        parked events stay in memory, merged across batches, until :meth:`snapshot` — the rows
+        an upsert per batch would rewrite again and again."""
+        assert self.keep_cache, "project_bulk needs the rebuild's cache"
+        ids = {str(e.id): e for e in envelopes}
+        fresh = [(event_id, e) for event_id, e in ids.items() if event_id not in self._seen]
+        self._seen.update(event_id for event_id, _ in fresh)
+        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally)
+        for _, env in fresh:
+            self._track_source(batch, env)
+            await self._offer(None, batch, env, incoming(env))  # type: ignore[arg-type]  # no I/O
+        g = self.gen
+        return {g.applied: [{"event_id": event_id} for event_id, _ in fresh], g.fact: batch.facts,
+                g.timeline: batch.timeline, g.answer: batch.answers, g.rencontre: batch.rencontres}
+
+    def snapshot(self) -> dict[Any, list[dict[str, Any]]]:
+        """After :meth:`project_bulk`: the subjects, state, sources and events still parked, as
+        rows. From then on the projector writes through :meth:`apply` like any other (the
+        parked rows are stored: a release deletes them)."""
+        held = [h for waiting in self._held.values() for h in waiting]
+        for h in held:
+            h.stored = True
+        g = self.gen
+        return {g.subject: list(self._dims.values()),
+                g.state: [{"key": k, "value": v} for k, v in self._state.items()],
+                g.source: list(self._sources.values()), g.parked: [_parked_row(h) for h in held],
+                g.tally: _tally_rows(self._tally)}
 
     # -- order: park what comes before its cause, release it after -----------------------------
 
@@ -284,8 +320,12 @@ class Projector:
             self._set(batch, key, value)
             changed.append(key)
         for f in effects.facts:
+            day = f.day or ev.day
+            total = batch.tally.setdefault((ev.academie or "", f.metric, day), [0, 0])
+            total[0] += f.n
+            total[1] += f.amount
             batch.facts.append({
-                "day": f.day or ev.day, "subject": f.subject, "metric": f.metric, "academie": ev.academie,
+                "day": day, "subject": f.subject, "metric": f.metric, "academie": ev.academie,
                 "school_year": f.school_year,
                 "year_index": f.year_index, "level": f.level, "kind": f.kind, "month": f.month,
                 "class_ref": f.class_ref, "n": f.n, "amount": f.amount,
@@ -379,6 +419,8 @@ class Projector:
             out.append((stmts["rencontre"], batch.rencontres))
         if batch.dims:
             out.append((stmts["subject"], list(batch.dims.values())))
+        if batch.tally:
+            out.append((stmts["tally"], _tally_rows(batch.tally)))
         rows = [{"key": k, "value": self._state[k]} for k in batch.dirty if k in self._state]
         if rows:
             out.append((stmts["state"], rows))
@@ -408,6 +450,7 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
     state = ins(g.state)
     source = ins(g.source)
     sx = source.excluded
+    tally = ins(g.tally)
     _STATEMENTS[key] = {
         "fact": ins(g.fact),
         "timeline": ins(g.timeline),
@@ -415,6 +458,9 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
         "rencontre": ins(g.rencontre),
         "subject": subject.on_conflict_do_update(index_elements=[g.subject.c.subject], set_=updates),
         "parked": ins(g.parked),
+        "tally": tally.on_conflict_do_update(index_elements=[g.tally.c.academie, g.tally.c.metric, g.tally.c.day],
+                                             set_={"n": g.tally.c.n + tally.excluded.n,
+                                                   "amount": g.tally.c.amount + tally.excluded.amount}),
         "state": state.on_conflict_do_update(index_elements=[g.state.c.key], set_={"value": state.excluded.value}),
         "source": source.on_conflict_do_update(index_elements=[g.source.c.source], set_={
             "last_position": case((g.source.c.last_position >= sx.last_position, g.source.c.last_position),
@@ -446,6 +492,12 @@ def _combined(g: Generation, writes: list[tuple[Any, list[dict[str, Any]]]], dia
     params = {f"w{i}_{r}_{col}": value for i, (_, rows) in enumerate(writes)
               for r, row in enumerate(rows) for col, value in row.items()}
     return sql, tuple(proc(params[name]) if proc else params[name] for name, proc in order)
+
+
+def _tally_rows(tally: dict[tuple[str, str, date], list[int]]) -> list[dict[str, Any]]:
+    """In key order: two transactions adding to the same days lock their rows in the same order."""
+    return [{"academie": a, "metric": m, "day": d, "n": n, "amount": amount}
+            for (a, m, d), (n, amount) in sorted(tally.items())]
 
 
 def _parked_row(held: _Held) -> dict[str, Any]:

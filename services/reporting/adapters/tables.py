@@ -19,7 +19,9 @@ in the migration.
 - ``answer``: one row per side, question and partnership-year of the end-of-year questionnaire
   (``reporting.domain.questionnaire``), dated, never updated;
 - ``rencontre``: one row per rencontre held (centres sociaux) or meeting that recorded
-  productions, with its productions (title, kind, link), dated, never updated.
+  productions, with its productions (title, kind, link), dated, never updated;
+- ``tally``: the facts' ``n`` and ``amount`` summed per académie ('' for none), metric and day,
+  written in the facts' transaction: an académie's sums as of any day without reading its facts.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
     Text,
     func,
+    select,
 )
+from sqlalchemy.schema import CreateTable
 
 ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite auto-assigns only INTEGER PRIMARY KEY
 
@@ -65,6 +70,7 @@ class Generation:
     parked: Table
     answer: Table
     rencontre: Table
+    tally: Table
 
 
 _cache: dict[int, Generation] = {}
@@ -101,6 +107,21 @@ def generation(number: int) -> Generation:
     # covering on PostgreSQL: an académie's sums are read from the index alone
     Index(p + "fact_academie", fact.c.academie, fact.c.metric, fact.c.day,
           postgresql_include=["n", "amount", "subject", "school_year", "kind"])
+    # a few metrics of an académie's current school year (and later) alone: what "active at the
+    # date", schools reached and overdue read (queries._year_at_the_date)
+    Index(p + "fact_academie_year", fact.c.academie, fact.c.metric, fact.c.school_year, fact.c.day,
+          postgresql_include=["n", "amount", "subject", "kind"])
+    # per-day sums of the facts by académie ('' for none) and metric, kept with them by the
+    # projection: an académie's indicators as of any day read a few thousand rows, not its facts
+    tally = Table(
+        p + "tally", md,
+        Column("academie", String(30), nullable=False),
+        Column("metric", String(40), nullable=False),
+        Column("day", Date, nullable=False),
+        Column("n", BigInteger, nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        PrimaryKeyConstraint("academie", "metric", "day", name=p + "tally_pkey", postgresql_include=["n", "amount"]),
+    )
     subject = Table(
         p + "subject", md,
         Column("subject", String(220), primary_key=True),
@@ -120,6 +141,7 @@ def generation(number: int) -> Generation:
         Column("first_day", Date),
     )
     Index(p + "subject_academie", subject.c.academie, subject.c.kind)
+    Index(p + "subject_uai_of", subject.c.subject, postgresql_include=["uai"])  # schools reached, index only
     Index(p + "subject_uai", subject.c.uai)
     state = Table(
         p + "state", md,
@@ -199,15 +221,45 @@ def generation(number: int) -> Generation:
         Column("productions", JSON, nullable=False),
     )
     Index(p + "rencontre_academie", rencontre.c.academie, rencontre.c.day)
-    gen = Generation(number, md, fact, subject, state, timeline, applied, source, parked, answer, rencontre)
+    gen = Generation(number, md, fact, subject, state, timeline, applied, source, parked, answer, rencontre,
+                     tally)
     _cache[number] = gen
     return gen
 
 
-def create_generation_sync(sync_connection, number: int) -> Generation:
+def create_generation_sync(sync_connection, number: int, *, indexes: bool = True) -> Generation:
+    """Create generation ``number``'s tables; with ``indexes=False`` only their primary keys (a
+    rebuild loads them first and indexes them after: one sort per index instead of a btree
+    insertion per row — :func:`create_indexes_sync`)."""
     gen = generation(number)
-    gen.metadata.create_all(sync_connection)
+    if indexes:
+        gen.metadata.create_all(sync_connection)
+        return gen
+    for table in gen.metadata.sorted_tables:
+        sync_connection.execute(CreateTable(table, if_not_exists=True))
     return gen
+
+
+def current_generation_sync(sync_connection) -> Generation:
+    """The generation ``rpt_meta`` names (migrations)."""
+    value = sync_connection.execute(select(rpt_meta.c.value).where(rpt_meta.c.key == "generation")).scalar_one()
+    return generation(int(value))
+
+
+def create_missing_sync(sync_connection, tables: tuple[Table, ...]) -> None:
+    """``tables`` and their indexes, those not there yet (a migration adding them to a generation)."""
+    for table in tables:
+        table.create(sync_connection, checkfirst=True)
+        for index in table.indexes:
+            index.create(sync_connection, checkfirst=True)
+
+
+def create_indexes_sync(sync_connection, number: int) -> None:
+    """The secondary indexes of generation ``number`` (after :func:`create_generation_sync`
+    without them)."""
+    for table in generation(number).metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(sync_connection, checkfirst=True)
 
 
 def drop_generation_sync(sync_connection, number: int, keep: tuple[str, ...] = ()) -> None:

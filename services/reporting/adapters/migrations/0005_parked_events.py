@@ -14,7 +14,7 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-from reporting.adapters.tables import generation
+from reporting.adapters.tables import create_missing_sync, current_generation_sync
 from reporting.domain.order import LEGACY
 
 revision = "reporting_0005"
@@ -25,11 +25,8 @@ depends_on = None
 
 def upgrade() -> None:
     bind = op.get_bind()
-    number = int(bind.execute(sa.text("SELECT value FROM rpt_meta WHERE key = 'generation'")).scalar_one())
-    gen = generation(number)
-    gen.parked.create(bind, checkfirst=True)
-    for index in gen.parked.indexes:
-        index.create(bind, checkfirst=True)
+    gen = current_generation_sync(bind)
+    create_missing_sync(bind, (gen.parked,))
     holds_events = bind.execute(sa.select(gen.applied.c.event_id).limit(1)).first() is not None
     already = bind.execute(sa.select(gen.state.c.key).where(gen.state.c.key == LEGACY)).first() is not None
     if holds_events and not already:

@@ -11,10 +11,9 @@ Revises: reporting_0005
 Create Date: 2026-12-06
 """
 
-import sqlalchemy as sa
 from alembic import op
 
-from reporting.adapters.tables import generation
+from reporting.adapters.tables import create_missing_sync, current_generation_sync
 
 revision = "reporting_0006"
 down_revision = "reporting_0005"
@@ -24,12 +23,8 @@ depends_on = None
 
 def upgrade() -> None:
     bind = op.get_bind()
-    number = int(bind.execute(sa.text("SELECT value FROM rpt_meta WHERE key = 'generation'")).scalar_one())
-    gen = generation(number)
-    for table in (gen.answer, gen.rencontre):
-        table.create(bind, checkfirst=True)
-        for index in table.indexes:
-            index.create(bind, checkfirst=True)
+    gen = current_generation_sync(bind)
+    create_missing_sync(bind, (gen.answer, gen.rencontre))
 
 
 def downgrade() -> None:
