@@ -50,6 +50,7 @@ candidatures = Table(
     "notif_candidatures", metadata,
     Column("candidature_id", String(200), primary_key=True), Column("campaign_id", String(200)),
     Column("uai", String(8)), Column("school_name", String(300)), Column("academie", String(50)),
+    Column("contact_email", String(320)),  # an ACM organiser's own (personal: may be a person's)
 )
 partnerships = Table(
     "notif_partnerships", metadata,
@@ -58,6 +59,7 @@ partnerships = Table(
     Column("campaign_id", String(200)), Column("uai", String(8)), Column("school_name", String(300)),
     Column("partner_id", String(200)), Column("partner_name", String(300)), Column("calendar", JSON_DATA),
     Column("ended", Boolean()), Column("decided_at", UtcDateTime()), Column("detail", Text()),
+    Column("contact_email", String(320)),  # an ACM organiser's own (personal: may be a person's)
 )
 referents = Table(
     "notif_referents", metadata,
