@@ -104,16 +104,27 @@ async def _sleep(seconds: float) -> None:
 
 @asynccontextmanager
 async def running_system(postgres_server_url: str, nats_url: str, subject_root: str, tmp_path: Path,
-                         extra_env: dict[str, dict[str, str]] | None = None) -> AsyncIterator[System]:
+                         extra_env: dict[str, dict[str, str]] | None = None,
+                         own_public_urls: bool = False) -> AsyncIterator[System]:
+    """``own_public_urls``: each service's ``PUBLIC_URL`` (and notifications' links to the
+    others) is where this test runs it, as ``dev.py run`` does, instead of compose's defaults:
+    feed URLs and page links then open (the demo walkthroughs follow them)."""
     system = System()
     databases = []
+    ports = {name: free_port() for name in SERVICES}
+    public = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         for name in SERVICES:
             cm = fresh_database(postgres_server_url)
             databases.append(cm)
             database_url = await cm.__aenter__()
             command, env = compose_command(name)
-            port = free_port()
+            port = ports[name]
+            if own_public_urls:
+                env.update(PUBLIC_URL=public[name])
+                if name == "notifications":
+                    env.update(PROGRAMMES_PUBLIC_URL=public["programmes"],
+                               CANDIDATURES_PUBLIC_URL=public["candidatures"])
             env.update(
                 DATABASE_URL=database_url, NATS_URL=nats_url, HOST="127.0.0.1", PORT=str(port),
                 NATS_SUBJECT_ROOT=subject_root, JWT_SECRET=SECRET, LOG_JSON="1",

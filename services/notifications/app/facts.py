@@ -141,6 +141,7 @@ async def _partnership_year(conn, envelope, e, now) -> None:
         "academie": str(e.academie), "dispositif": str(e.dispositif),
         "campaign_id": getattr(e, "campaign_id", None), "uai": e.uai, "school_name": e.school_side_name,
         "contact_email": organiser_email(e) or (known.contact_email if known is not None else None),
+        "organiser_id": e.organiser.partner_id if e.organiser is not None else (known.organiser_id if known else None),
         "partner_id": e.partner.partner_id if e.partner else None,
         "partner_name": e.partner.name if e.partner else None, "calendar": calendar,
         "ended": bool(known is not None and known.ended),
