@@ -46,6 +46,7 @@ from walkthrough import (  # noqa: E402
     eventually,
     figures,
     finish,
+    open_campaign,
     reminders,
     services_ready,
     step,
@@ -85,19 +86,11 @@ def main() -> int:
 
     step("1. The académie opens its plan mercredi campaign")
     api.clock(at(YEAR, 3, 1))
-    for left in api.get("candidatures", "/campaigns", "academie"):
-        if (left["status"] == "open" and left["academie"] == ACADEMIE and left["dispositif"] == "mercredi"
-                and left["school_year"] == school_year):
-            api.post("candidatures", f"/campaigns/{left['campaign_id']}/close", "academie")
-            print(f"   closed {left['campaign_id']}, already open for mercredi {school_year}")
     calendar = {"submission_deadline": f"{YEAR}-05-31T21:59:00Z", "attribution_date": f"{YEAR}-07-02",
                 "work_meeting_window": {"start": f"{YEAR}-09-13", "end": f"{YEAR}-10-15"},
                 "bilan_window": {"start": f"{YEAR + 1}-05-09", "end": f"{YEAR + 1}-06-16"},
                 "renewal_deadline": f"{YEAR + 1}-06-23T21:59:00Z"}
-    opened = api.post("candidatures", "/campaigns", "academie", {
-        "campaign_id": CAMPAIGN, "academie": ACADEMIE, "dispositif": "mercredi", "school_year": school_year,
-        "title": f"Plan mercredi {school_year}", "calendar": calendar})
-    check([e["type"] for e in opened["events"]] == ["CampaignOpened"], "CampaignOpened recorded", opened)
+    open_campaign(api, CAMPAIGN, "mercredi", f"Plan mercredi {school_year}", calendar)
 
     step("2. The ACM organiser applies: its dedicated place, its groups by age band, no school")
     api.clock(at(YEAR, 4, 2))
