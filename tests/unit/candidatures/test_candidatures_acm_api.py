@@ -125,6 +125,10 @@ async def test_an_acm_without_any_school_is_attributed_to_its_organiser(client):
     assert (await client.get(f"/partnerships/{pid}", headers=ORGANISER)).status_code == 200
     # no school of this partnership may act for it: there is none
     assert (await client.get(f"/partnerships/{pid}", headers=SCHOOL)).status_code == 403
+    groups = [{"class_id": "petits", "label": "ACM 6-8 ans", "level": "CP", "pupils": 22, "objective": "Lire"}]
+    r = await client.post(f"/partnerships/{pid}/renewal", json={"classes": groups, "motivation": "Continuer"},
+                          headers=SCHOOL)
+    assert r.status_code == 403 and r.json()["rule"] == "acm_organiser_acts_for_its_own_candidature"
 
 
 async def test_the_organiser_asks_the_renewal_of_its_partnership_with_its_groups(client):
