@@ -61,6 +61,9 @@ def many(item: Any, max_length: int, min_length: int = 0) -> Any:
                      _lenient_for_history(list[item])]  # type: ignore[valid-type]
 
 
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+"""An e-mail address: something, an @, something (the mail server is the real check)."""
+
 Id = _text(200, SINGLE_LINE)
 Name = _text(300, SINGLE_LINE)
 Title = _text(300, SINGLE_LINE)

@@ -225,6 +225,43 @@ class Organiser(_Part):
     postcode: str | None = Field(default=None, max_length=5, pattern=r"^[0-9]{5}$")
     places: b.many(AcmPlace, b.ITEMS, min_length=1)
     groups: b.many(ChildGroup, b.CLASSES, min_length=1)
+    email: str | None = personal(
+        default=None, min_length=3, max_length=320, pattern=b.EMAIL_PATTERN,
+        description="The organiser's contact e-mail: where its decisions and reminders go (a school's go to its "
+                    "functional mailbox; an organiser has none). May be a person's address")
+
+
+class _SchoolOrOrganiser(EventData):
+    """An event about a partnership whose school side is a school, or an ACM organiser (plan
+    mercredi, seed 001: an ACM held in dedicated places may have no school at all)."""
+
+    school: SchoolRef | None = Field(
+        default=None, description="The school; for an ACM organiser's partnership the school partnering or hosting "
+                                  "it, if any")
+    organiser: Organiser | None = Field(
+        default=None, description="plan mercredi, an ACM organiser's partnership: the organiser, who holds the "
+                                  "school side (``classes`` then lists its groups, one class of label 'ACM a-b ans' "
+                                  "each)")
+
+    @model_validator(mode="after")
+    def _a_school_side(self) -> "_SchoolOrOrganiser":
+        if self.school is None and self.organiser is None:
+            raise ValueError("a partnership has a school, or an ACM organiser")
+        return self
+
+    @property
+    def academie(self) -> Academie:
+        """The académie of the school side: the school's, or the ACM organiser's."""
+        return self.school.academie if self.school is not None else self.organiser.academie  # type: ignore[union-attr]
+
+    @property
+    def uai(self) -> str | None:
+        return self.school.uai if self.school is not None else None
+
+    @property
+    def school_side_name(self) -> str:
+        """The school's name, or the organiser's for a partnership without a school."""
+        return self.school.name if self.school is not None else self.organiser.name  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,7 +475,7 @@ class CandidatureReviewed(EventData):
 
 
 @event(SOURCE)
-class PartnershipAttributed(EventData):
+class PartnershipAttributed(_SchoolOrOrganiser):
     """The académie attributed a partnership: year 1 of a jumelage between the school and the
     partner, for the classes listed, with the calendar of the campaign's school year."""
 
@@ -450,7 +487,6 @@ class PartnershipAttributed(EventData):
     tier: CultureTier | None = None
     school_year: SchoolYear
     year_index: int = Field(default=1, ge=1)
-    school: SchoolRef
     partner: PartnerRef | None = Field(default=None, description="None only for a CNR project without a named partner")
     offer_id: str | None = None
     classes: list[ClassEntry] = Field(min_length=1)
@@ -463,10 +499,6 @@ class PartnershipAttributed(EventData):
         default_factory=list, description="CNR only: the other schools of the project (see the candidature)")
     concertation: Concertation | None = Field(
         default=None, description="CNR only: the steps the project had reached when the académie accepted it")
-    organiser: Organiser | None = Field(
-        default=None, description="plan mercredi, an ACM organiser's candidature: the organiser (``classes`` "
-                                  "then lists its groups, one class of label 'ACM a-b ans' each; ``school`` the "
-                                  "school partnering it or hosting it)")
 
 
 @event(SOURCE)
@@ -512,7 +544,7 @@ class RenewalRequested(EventData):
 
 
 @event(SOURCE)
-class RenewalGranted(EventData):
+class RenewalGranted(_SchoolOrOrganiser):
     """The académie granted the renewal: the same partnership opens year N+1."""
 
     type: Literal["RenewalGranted"] = "RenewalGranted"
@@ -522,7 +554,6 @@ class RenewalGranted(EventData):
     tier: CultureTier | None = None
     school_year: SchoolYear
     year_index: int = Field(ge=2)
-    school: SchoolRef
     partner: PartnerRef | None = None
     classes: list[ClassEntry] = Field(min_length=1)
     calendar: CampaignCalendar

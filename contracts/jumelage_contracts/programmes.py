@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import bounds as b
-from .candidatures import CampaignCalendar, PartnerRef, SchoolRef
+from .candidatures import CampaignCalendar, PartnerRef, SchoolRef, _SchoolOrOrganiser
 from .personal import personal
 from .reference import ActionKind, Audience, CultureTier, Dispositif, Level, ResourceKind, SchoolYear, TimeSlot
 from .registry import EventData, event, upcaster
@@ -39,7 +39,7 @@ class _Part(BaseModel):
 
 
 Id = str
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+EMAIL_PATTERN = b.EMAIL_PATTERN
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ class _YearEvent(EventData):
 
 
 @event(SOURCE)
-class ProgrammeYearOpened(_YearEvent):
+class ProgrammeYearOpened(_YearEvent, _SchoolOrOrganiser):
     """A school year of the partnership opened: year 1 on attribution, year N+1 on a granted
     renewal. Carries who is twinned, the classes and the calendar of the year."""
 
@@ -211,7 +211,6 @@ class ProgrammeYearOpened(_YearEvent):
     campaign_id: Id | None = None
     dispositif: Dispositif
     tier: CultureTier | None = None
-    school: SchoolRef
     partner: PartnerRef | None = Field(default=None, description="None only for a CNR project without a named partner")
     offer_id: Id | None = None
     classes: list[ProgrammeClass] = Field(min_length=1)

@@ -37,6 +37,7 @@ from walkthrough import (  # noqa: E402
     eventually,
     figures,
     finish,
+    open_campaign,
     reminders,
     services_ready,
     step,
@@ -64,19 +65,11 @@ def main() -> int:
     step("1. The académie opens its CNR register for the school year")
     api.clock(at(YEAR, 9, 1))
     base = figures(api)
-    for left in api.get("candidatures", "/campaigns", "academie"):
-        if (left["status"] == "open" and left["academie"] == ACADEMIE and left["dispositif"] == "concertation"
-                and left["school_year"] == school_year):
-            api.post("candidatures", f"/campaigns/{left['campaign_id']}/close", "academie")
-            print(f"   closed {left['campaign_id']}, already open for concertation {school_year}")
     calendar = {"submission_deadline": f"{YEAR}-10-31T22:59:00Z", "attribution_date": f"{YEAR}-11-15",
                 "work_meeting_window": {"start": f"{YEAR}-11-16", "end": f"{YEAR}-12-18"},
                 "bilan_window": {"start": f"{YEAR + 1}-05-09", "end": f"{YEAR + 1}-06-30"},
                 "renewal_deadline": f"{YEAR + 1}-06-30T21:59:00Z"}
-    opened = api.post("candidatures", "/campaigns", "academie", {
-        "campaign_id": CAMPAIGN, "academie": ACADEMIE, "dispositif": "concertation", "school_year": school_year,
-        "title": f"Notre école, faisons-la ensemble {school_year}", "calendar": calendar})
-    check([e["type"] for e in opened["events"]] == ["CampaignOpened"], "CampaignOpened recorded", opened)
+    open_campaign(api, CAMPAIGN, "concertation", f"Notre école, faisons-la ensemble {school_year}", calendar)
     counted(api, base, {"campaigns_opened": 1}, "the campaign is counted")
 
     step("2. January: two schools of the network join together, with their concertation only")

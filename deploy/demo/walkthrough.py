@@ -129,6 +129,22 @@ def reminders(api: Api, who: str, **match: Any) -> list[dict]:
             if all(r.get(k) == v for k, v in match.items())]
 
 
+def open_campaign(api: Api, campaign_id: str, dispositif: str, title: str, calendar: dict[str, Any]) -> None:
+    """The académie opens the YEAR-YEAR+1 campaign of ``dispositif``. One campaign per académie,
+    dispositif and year may be open: what an interrupted run (or the README's curl) left open in
+    the way is closed first."""
+    school_year = f"{YEAR}-{YEAR + 1}"
+    for left in api.get("candidatures", "/campaigns", "academie"):
+        if (left["status"] == "open" and left["academie"] == ACADEMIE and left["dispositif"] == dispositif
+                and left["school_year"] == school_year):
+            api.post("candidatures", f"/campaigns/{left['campaign_id']}/close", "academie")
+            print(f"   closed {left['campaign_id']}, already open for {dispositif} {school_year}")
+    opened = api.post("candidatures", "/campaigns", "academie", {
+        "campaign_id": campaign_id, "academie": ACADEMIE, "dispositif": dispositif, "school_year": school_year,
+        "title": title, "calendar": calendar})
+    check([e["type"] for e in opened["events"]] == ["CampaignOpened"], "CampaignOpened recorded", opened)
+
+
 def finish() -> int:
     print()
     if failures:
@@ -164,17 +180,7 @@ def main() -> int:
                 "work_meeting_window": {"start": f"{YEAR}-09-13", "end": f"{YEAR}-10-15"},
                 "bilan_window": {"start": f"{YEAR + 1}-05-09", "end": f"{YEAR + 1}-06-16"},
                 "renewal_deadline": f"{YEAR + 1}-06-23T21:59:00Z"}
-    # One campaign per académie, dispositif and year may be open: close what an interrupted run,
-    # or the README's curl (culture, paris, 2027-2028), left open in the way.
-    for left in api.get("candidatures", "/campaigns", "academie"):
-        if (left["status"] == "open" and left["academie"] == ACADEMIE and left["dispositif"] == "culture"
-                and left["school_year"] == school_year):
-            api.post("candidatures", f"/campaigns/{left['campaign_id']}/close", "academie")
-            print(f"   closed {left['campaign_id']}, already open for culture {school_year}")
-    opened = api.post("candidatures", "/campaigns", "academie", {
-        "campaign_id": CAMPAIGN, "academie": ACADEMIE, "dispositif": "culture", "school_year": school_year,
-        "title": f"Jumelages culture {school_year}", "calendar": calendar})
-    check([e["type"] for e in opened["events"]] == ["CampaignOpened"], "CampaignOpened recorded", opened)
+    open_campaign(api, CAMPAIGN, "culture", f"Jumelages culture {school_year}", calendar)
     counted(api, base, {"campaigns_opened": 1}, "the campaign is counted")
     eventually(lambda: {r["rule"] for r in reminders(api, "academie", campaign_id=CAMPAIGN)}
                == {"campaign_deadline_j_minus_7", "campaign_deadline_j_minus_1"},

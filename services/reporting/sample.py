@@ -196,6 +196,8 @@ def _candidature(b: HistoryBuilder, i: str, camp: dict[str, Any]) -> None:
     organised = _acm_organiser(content) if camp["dispositif"] == "mercredi" else None
     if organised is not None:
         content = organised
+    if camp["dispositif"] == "concertation":
+        content = _cnr_network(content)
     day = camp["opened"] + timedelta(days=rng.randint(3, 60))
     b.emit(b.at(day), "CandidatureSubmitted", stream, academie, content)
     if rng.random() < 0.4:
@@ -248,15 +250,27 @@ def _acm_organiser(content: dict[str, Any]) -> dict[str, Any] | None:
     in_the_school = sub.random() < 0.5
     place = ({"kind": "school", "uai": school["uai"], "name": school["name"]} if in_the_school else
              {"kind": "dedicated", "name": "Centre de loisirs", "address": "1 place de la Mairie"})
+    # in a dedicated place, sometimes with no partner school at all: the organiser alone
+    partner_school = None if in_the_school or sub.random() < 0.5 else school
     ages = sub.sample([(3, 5), (6, 8), (9, 11)], sub.randint(1, 3))
     organiser = {"partner_id": f"acm-{content['candidature_id']}", "kind": sub.choice(["commune", "association",
                                                                                        "centre_loisirs"]),
                  "name": "Accueil de loisirs du mercredi", "academie": school["academie"],
                  "departement": school["departement"], "commune": school.get("commune") or "Commune",
-                 "places": [place],
+                 "places": [place], "email": f"contact@acm-{content['candidature_id']}.test",
                  "groups": [{"group_id": f"g{low}", "age_min": low, "age_max": high, "children": sub.randint(8, 40)}
                             for low, high in ages]}
-    return {**content, "school": None if in_the_school else school, "classes": [], "organiser": organiser}
+    return {**content, "school": partner_school, "classes": [], "organiser": organiser}
+
+
+def _cnr_network(content: dict[str, Any]) -> dict[str, Any]:
+    """Some CNR projects are carried by several schools of the académie together (seed 003:
+    « écoles ou groupes d'écoles »): drawn from their own generator, as ``_acm_organiser``."""
+    school = content["school"]
+    sub = random.Random(f"cnr:{content['candidature_id']}:{school['uai']}")
+    others = {s["uai"]: s for s in (_school(sub, school["academie"]) for _ in range(sub.randint(0, 2)))}
+    others.pop(school["uai"], None)
+    return {**content, "associated_schools": list(others.values())}
 
 
 _LEVEL_AT_AGE = {3: "PS", 6: "CP", 9: "CM1"}
@@ -269,8 +283,8 @@ def _attributed_side(content: dict[str, Any]) -> tuple[dict[str, Any], list[dict
     if organiser is None:
         return content["school"], content["classes"]
     school = content["school"]
-    if school is None:
-        place = organiser["places"][0]
+    place = organiser["places"][0]
+    if school is None and place.get("uai"):
         school = {"uai": place["uai"], "name": place["name"], "academie": organiser["academie"],
                   "departement": organiser["departement"], "education_prioritaire": "none", "ruralite": None}
     return school, [{"class_id": g["group_id"], "label": f"ACM {g['age_min']}-{g['age_max']} ans",
@@ -290,8 +304,11 @@ def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content:
         "dispositif": camp["dispositif"], "school_year": sy, "year_index": 1, "school": school, "partner": partner,
         "offer_id": content.get("offer_id"), "classes": classes, "calendar": _calendar(year),
         **({"organiser": content["organiser"]} if content.get("organiser") else {}),
+        **({"associated_schools": content["associated_schools"]} if content.get("associated_schools") else {}),
         **({"late": True, "late_reason": "Place libérée par un désistement"} if day > date(year, 7, 4) else {})})
-    _programme_year(b, pid, cand_id, camp, school, partner, classes, sy, 1, year, day, content.get("offer_id"))
+    side = {"school": school, "organiser": content.get("organiser"),
+            "associated_schools": content.get("associated_schools") or []}
+    _programme_year(b, pid, cand_id, camp, side, partner, classes, sy, 1, year, day, content.get("offer_id"))
     if rng.random() < 0.5:
         renewal_day = date(year + 1, 6, rng.randint(1, 25))
         nsy = f"{year + 1}-{year + 2}"
@@ -300,19 +317,20 @@ def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content:
             "partnership_id": pid, "candidature_id": cand_id, "school_year": nsy, "year_index": 2,
             "classes": new_classes, "motivation": "Continuer le travail engagé"})
         decided = date(year + 1, 7, rng.randint(5, 20))
-        if rng.random() < 0.4:  # a new carte of éducation prioritaire from the new school year
-            school = _reclassified(rng, school)
+        if rng.random() < 0.4 and school is not None:  # a new carte of éducation prioritaire
+            school = _reclassified(rng, school)  # from the new school year
+            side = {**side, "school": school}
         if rng.random() < 0.65:
             b.emit(b.at(decided), "RenewalGranted", f"candidature-{cand_id}", academie, {
                 "partnership_id": pid, "candidature_id": cand_id, "dispositif": camp["dispositif"],
                 "school_year": nsy, "year_index": 2, "school": school, "partner": partner, "classes": new_classes,
-                "calendar": _calendar(year + 1)})
+                "calendar": _calendar(year + 1), **({"organiser": side["organiser"]} if side["organiser"] else {})})
             # as programmes does: year 1 closes as renewed when year 2 opens (it still counts as
             # active until its school year ends)
             b.emit(b.at(decided, 11), "ProgrammeYearClosed", f"partnership-{pid}", academie, {
                 "partnership_id": pid, "school_year": sy, "year_index": 1, "outcome": "renewed",
                 "closed_at": b.at(decided, 11).isoformat(), "bilan_recorded": False})
-            _programme_year(b, pid, cand_id, camp, school, partner, new_classes, nsy, 2, year + 1, decided, None)
+            _programme_year(b, pid, cand_id, camp, side, partner, new_classes, nsy, 2, year + 1, decided, None)
         else:
             b.emit(b.at(decided), "RenewalDeclined", f"candidature-{cand_id}", academie, {
                 "partnership_id": pid, "candidature_id": cand_id, "school_year": nsy, "year_index": 2,
@@ -326,7 +344,7 @@ def _partnership(b: HistoryBuilder, cand_id: str, camp: dict[str, Any], content:
                     **base, "reason": "renewal_declined", "ended_at": closed.isoformat(), "years": 1})
 
 
-def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, Any], school: dict[str, Any],
+def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, Any], side: dict[str, Any],
                     partner: dict[str, Any], classes: list[dict[str, Any]], sy: str, index: int, year: int,
                     opened: date, offer_id: str | None) -> None:
     rng = b.rng
@@ -345,7 +363,7 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
     at = b.at(opened, 11)
     b.emit(at, "ProgrammeYearOpened", stream, academie, {
         **base, "candidature_id": cand_id, "campaign_id": camp["campaign_id"], "dispositif": camp["dispositif"],
-        "school": school, "partner": partner, "offer_id": None,
+        **{k: v for k, v in side.items() if v}, "partner": partner, "offer_id": None,
         "classes": [{k: c[k] for k in ("class_id", "label", "level", "pupils")} for c in classes],
         "calendar": _calendar(year), "year_starts_on": f"{year}-09-01", "year_ends_on": f"{year + 1}-07-04",
         "opened_by": "attribution" if index == 1 else "renewal"})
@@ -411,7 +429,7 @@ def _programme_year(b: HistoryBuilder, pid: str, cand_id: str, camp: dict[str, A
             "reminder_id": rid, "rule": "work_meeting_missing", "dedup_key": rid, "due_at": due.isoformat(),
             "recipients": [{"role": "school", "name": "École", "email": "ecole@example.fr"}],
             "subject": {"academie": academie, "dispositif": camp["dispositif"], "school_year": sy,
-                        "partnership_id": pid, "uai": school["uai"]},
+                        "partnership_id": pid, "uai": (side["school"] or {}).get("uai")},
             "title": "Réunion de travail à organiser"})
         outcome = rng.random()
         if outcome < 0.5:

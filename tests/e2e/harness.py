@@ -108,12 +108,17 @@ async def _sleep(seconds: float) -> None:
 @asynccontextmanager
 async def running_system(postgres_server_url: str, nats_url: str, subject_root: str, tmp_path: Path,
                          extra_env: dict[str, dict[str, str]] | None = None,
-                         replicas: int = 1) -> AsyncIterator[System]:
+                         replicas: int = 1, own_public_urls: bool = False) -> AsyncIterator[System]:
     """The four services, each with ``replicas`` processes sharing its database (own HTTP ports).
 
-    A service's first replica is ready before the others start: it has run the migrations."""
+    A service's first replica is ready before the others start: it has run the migrations.
+    ``own_public_urls``: each service's ``PUBLIC_URL`` (and notifications' links to the
+    others) is where this test runs it, as ``dev.py run`` does, instead of compose's defaults:
+    feed URLs and page links then open (the demo walkthroughs follow them)."""
     system = System()
     databases = []
+    ports = {name: free_port() for name in SERVICES}
+    public = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         async with httpx.AsyncClient(timeout=10) as client:
             for name in SERVICES:
@@ -128,10 +133,16 @@ async def running_system(postgres_server_url: str, nats_url: str, subject_root: 
                     OIDC_ISSUER="", OIDC_AUDIENCE="", OIDC_DISCOVERY_URL="",
                     JUMELAGE_DATA_DIR=str(tmp_path / "data"), SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()),
                 )
+                if own_public_urls:
+                    env.update(PUBLIC_URL=public[name])
+                    if name == "notifications":
+                        env.update(PROGRAMMES_PUBLIC_URL=public["programmes"],
+                                   CANDIDATURES_PUBLIC_URL=public["candidatures"])
                 env.update((extra_env or {}).get(name, {}))
                 system.database_urls[name], system.env[name] = database_url, env
                 for i in range(replicas):
-                    service = start_service(name if i == 0 else f"{name}-{i + 1}", command, env, tmp_path)
+                    service = start_service(name if i == 0 else f"{name}-{i + 1}", command, env, tmp_path,
+                                            ports[name] if i == 0 else None)
                     system.replicas.setdefault(name, []).append(service)
                     system.services.setdefault(name, service)
                     if i == 0 and replicas > 1:
@@ -153,9 +164,10 @@ async def running_system(postgres_server_url: str, nats_url: str, subject_root: 
             await cm.__aexit__(None, None, None)
 
 
-def start_service(name: str, command: list[str], env: dict[str, str], tmp_path: Path) -> RunningService:
-    """One process of a service on a free port of its own, its output in ``<name>.log``."""
-    port = free_port()
+def start_service(name: str, command: list[str], env: dict[str, str], tmp_path: Path,
+                  port: int | None = None) -> RunningService:
+    """One process of a service on ``port`` (a free one of its own when none), its output in ``<name>.log``."""
+    port = port or free_port()
     log_path = tmp_path / f"{name}.log"
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "PORT": str(port)},
                                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)

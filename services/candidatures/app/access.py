@@ -45,6 +45,9 @@ def school_side_asks_the_renewal(principal: Principal, origin) -> None:
     organiser = getattr(origin, "organiser", None)
     if organiser is not None and principal.can_act_for(Role.partner, organiser.partner_id):
         return
+    if origin.school is None:
+        raise Forbidden("acm_organiser_acts_for_its_own_candidature",
+                        f"only the ACM organiser {organiser.partner_id} may do this")
     school_acts_for_its_own_uai(principal, origin.school.uai)
 
 

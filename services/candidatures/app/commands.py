@@ -264,12 +264,12 @@ class CandidaturesApp:
         async def decide(a: Attempt):
             loaded = await a.load(stream, self.x.partnerships)
             state = renewal.partnership_must_exist(loaded.state)
-            school = state.year.origin.school
+            academie = state.year.origin.academie
             if by_school:
                 access.school_side_asks_the_renewal(ctx.principal, state.year.origin)
             else:
-                access.academie_acts_for_its_own_campaigns(ctx.principal, school.academie)
-            return [Write(stream, loaded.version, renewal.decide(make(), state), school.academie.value)]
+                access.academie_acts_for_its_own_campaigns(ctx.principal, academie)
+            return [Write(stream, loaded.version, renewal.decide(make(), state), academie.value)]
 
         return await self.x.run(ctx, decide, partnership_id, stream)
 

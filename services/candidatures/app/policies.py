@@ -63,7 +63,7 @@ async def when_a_partnership_stops_release_its_places(tx, envelope: Envelope, ev
         return
     envelopes = [to_envelope(data, stream_id=stream, occurred_at=envelope.occurred_at,
                              correlation_id=envelope.correlation_id, causation_id=envelope.id, actor=SYSTEM,
-                             academie=attributed.school.academie.value) for data in events]
+                             academie=attributed.academie.value) for data in events]
     result = await tx.append(stream, envelopes, expected_version=version)
     for env, data in zip(result.events, events):
         await read_model.project(tx.connection, env, data)

@@ -163,22 +163,18 @@ def partner_of_the_partnership(dispositif: Dispositif, content: CandidatureConte
     raise DomainError("attribution_names_a_partner", "name the partner of this partnership", "partner")
 
 
-def an_acm_partnership_names_a_school_for_now(content: CandidatureContent) -> SchoolRef:
-    """The school side of the partnership. An ACM organiser's candidature may name no school (a
-    dedicated place, no partner school: seed 001); the programme of a partnership is still built
-    and signed by a school side (programmes, notifications and reporting key it by UAI), so until
-    they know organisers, such a partnership takes the partner school, else the organiser's first
-    place that is a school — and with neither it cannot be attributed yet."""
-    if content.school is not None:
+def the_school_of_an_acm_partnership(content: CandidatureContent) -> SchoolRef | None:
+    """The school of the partnership: the one applying or, for an ACM organiser's candidature,
+    the school partnering it, else the organiser's first place that is a school. An ACM held in
+    dedicated places only with no partner school has none (seed 001: « au sein des écoles ou dans
+    des lieux spécifiquement dédiés »): the organiser holds the school side alone."""
+    if content.school is not None or content.organiser is None:
         return content.school
-    assert content.organiser is not None
     for place in content.organiser.places:
         if place.uai is not None:
             return SchoolRef(uai=place.uai, name=place.name, academie=academie_of_uai(place.uai),
                              departement=departement_of_uai(place.uai), commune=place.commune)
-    raise DomainError("an_acm_partnership_names_a_school_for_now",
-                      "this ACM runs in dedicated places only and names no partner school: programmes cannot yet "
-                      "open a partnership without a school side", "organiser")
+    return None
 
 
 # -- decider --------------------------------------------------------------------------------
@@ -212,7 +208,7 @@ def decide(cmd: Attribute, candidature: CandidatureState) -> Attribution:
     attributed = PartnershipAttributed(
         partnership_id=cmd.partnership_id, candidature_id=state.header.candidature_id,
         campaign_id=opened.campaign_id, dispositif=state.header.dispositif, tier=content.tier,
-        school_year=opened.school_year, year_index=1, school=an_acm_partnership_names_a_school_for_now(content),
+        school_year=opened.school_year, year_index=1, school=the_school_of_an_acm_partnership(content),
         partner=partner_of_the_partnership(state.header.dispositif, content, offer, cmd.partner),
         offer_id=content.offer_id, classes=list(entries), calendar=opened.calendar,
         late=late, late_reason=late_reason, associated_schools=list(content.associated_schools),

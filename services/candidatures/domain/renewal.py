@@ -124,7 +124,7 @@ def renewal_requires_a_recorded_bilan(year: Year) -> None:
 
 def renewal_inside_the_renewal_window(year: Year, now: datetime) -> None:
     """From the opening of the bilan window to the renewal deadline."""
-    opens = end_of_local_day(year.origin.school.academie, year.calendar.bilan_window.start - timedelta(days=1))
+    opens = end_of_local_day(year.origin.academie, year.calendar.bilan_window.start - timedelta(days=1))
     if now < opens or now > year.calendar.renewal_deadline:
         raise DomainError("renewal_inside_the_renewal_window",
                           f"renewals are requested between {year.calendar.bilan_window.start} and "
@@ -239,7 +239,7 @@ def _grant(cmd: GrantRenewal, state) -> list:
     return [RenewalGranted(
         partnership_id=origin.partnership_id, candidature_id=origin.candidature_id, dispositif=origin.dispositif,
         tier=request.tier, school_year=request.school_year, year_index=request.year_index, school=origin.school,
-        partner=origin.partner, classes=list(request.classes), calendar=calendar,
+        organiser=origin.organiser, partner=origin.partner, classes=list(request.classes), calendar=calendar,
     )]
 
 

@@ -50,6 +50,7 @@ candidatures = Table(
     "notif_candidatures", metadata,
     Column("candidature_id", String(200), primary_key=True), Column("campaign_id", String(200)),
     Column("uai", String(8)), Column("school_name", String(300)), Column("academie", String(50)),
+    Column("contact_email", String(320)),  # an ACM organiser's own (personal: may be a person's)
 )
 partnerships = Table(
     "notif_partnerships", metadata,
@@ -58,6 +59,8 @@ partnerships = Table(
     Column("campaign_id", String(200)), Column("uai", String(8)), Column("school_name", String(300)),
     Column("partner_id", String(200)), Column("partner_name", String(300)), Column("calendar", JSON_DATA),
     Column("ended", Boolean()), Column("decided_at", UtcDateTime()), Column("detail", Text()),
+    Column("contact_email", String(320)),  # an ACM organiser's own (personal: may be a person's)
+    Column("organiser_id", String(200)),  # the ACM organiser holding the school side (plan mercredi)
 )
 referents = Table(
     "notif_referents", metadata,
@@ -192,7 +195,8 @@ async def list_timers(conn: AsyncConnection, *, status: list[str] | None = None,
     if uai:
         query = query.where(timers.c.uai == uai)
     if partner_id:
-        owned = select(partnerships.c.partnership_id).where(partnerships.c.partner_id == partner_id)
+        owned = select(partnerships.c.partnership_id).where(
+            or_(partnerships.c.partner_id == partner_id, partnerships.c.organiser_id == partner_id))
         query = query.where(timers.c.partnership_id.in_(owned))
     if email:
         # JSON containment differs per database; the recipients list is small, so filter in Python.

@@ -105,7 +105,14 @@ async def _candidature_known(conn, envelope, e, now) -> None:
     school = e.school
     await db.upsert(conn, db.candidatures, {
         "candidature_id": e.candidature_id, "campaign_id": e.campaign_id, "uai": school.uai if school else None,
-        "school_name": school.name if school else e.organiser.name, "academie": str(e.academie)}, ["candidature_id"])
+        "school_name": school.name if school else e.organiser.name, "academie": str(e.academie),
+        "contact_email": organiser_email(e)}, ["candidature_id"])
+
+
+def organiser_email(e) -> str | None:
+    """The ACM organiser's own contact e-mail: its decisions and reminders go there."""
+    organiser = getattr(e, "organiser", None)
+    return organiser.email if organiser is not None else None
 
 
 async def _candidature(conn, envelope, e: c.CandidatureDrafted, now) -> None:
@@ -131,8 +138,10 @@ async def _partnership_year(conn, envelope, e, now) -> None:
     known = await db.partnership(conn, e.partnership_id, e.school_year)
     values = {
         "partnership_id": e.partnership_id, "school_year": e.school_year, "year_index": e.year_index,
-        "academie": str(e.school.academie), "dispositif": str(e.dispositif),
-        "campaign_id": getattr(e, "campaign_id", None), "uai": e.school.uai, "school_name": e.school.name,
+        "academie": str(e.academie), "dispositif": str(e.dispositif),
+        "campaign_id": getattr(e, "campaign_id", None), "uai": e.uai, "school_name": e.school_side_name,
+        "contact_email": organiser_email(e) or (known.contact_email if known is not None else None),
+        "organiser_id": e.organiser.partner_id if e.organiser is not None else (known.organiser_id if known else None),
         "partner_id": e.partner.partner_id if e.partner else None,
         "partner_name": e.partner.name if e.partner else None, "calendar": calendar,
         "ended": bool(known is not None and known.ended),
@@ -151,12 +160,12 @@ async def _partnership_year(conn, envelope, e, now) -> None:
     window = (dates.get("work_meeting_window_start"), dates.get("work_meeting_window_end"))
     if window[0] is not None and window[1] is not None:
         # The date the attribution sets: the work meeting is held within this window.
-        tz = timezone_of(str(e.school.academie))
+        tz = timezone_of(str(e.academie))
         await db.save_calendar_item(
             conn, now, uid=f"window-work-meeting-{e.partnership_id}-{e.school_year}@{UID_DOMAIN}",
             partnership_id=e.partnership_id, campaign_id=None, school_year=e.school_year,
-            academie=str(e.school.academie), uai=e.school.uai, kind="window",
-            summary=f"Période de la réunion de travail ({e.school.name})"[:300],
+            academie=str(e.academie), uai=e.uai, kind="window",
+            summary=f"Période de la réunion de travail ({e.school_side_name})"[:300],
             description="La réunion de travail entre l'école et la structure partenaire se tient dans cette "
                         "période : elle construit le programme d'actions de chaque classe.",
             starts_at=datetime.combine(window[0], time(0), tzinfo=tz),
@@ -166,12 +175,12 @@ async def _partnership_year(conn, envelope, e, now) -> None:
         if when is None:
             continue
         all_day = not isinstance(when, datetime)
-        starts = when if not all_day else datetime.combine(when, time(0), tzinfo=timezone_of(str(e.school.academie)))
+        starts = when if not all_day else datetime.combine(when, time(0), tzinfo=timezone_of(str(e.academie)))
         await db.save_calendar_item(
             conn, now, uid=f"deadline-{slug}-{e.partnership_id}-{e.school_year}@{UID_DOMAIN}",
             partnership_id=e.partnership_id, campaign_id=None, school_year=e.school_year,
-            academie=str(e.school.academie), uai=e.school.uai, kind="deadline",
-            summary=f"{summary} ({e.school.name})"[:300], description=None, starts_at=starts,
+            academie=str(e.academie), uai=e.uai, kind="deadline",
+            summary=f"{summary} ({e.school_side_name})"[:300], description=None, starts_at=starts,
             ends_at=None, all_day=all_day, place=None, status="CONFIRMED")
 
 
@@ -288,12 +297,13 @@ async def _t_attributed(conn, envelope, e) -> list[Trigger]:
     kind = "renewal_granted" if isinstance(e, c.RenewalGranted) else "partnership_attributed"
     dates = calendar_dates(e.calendar.model_dump(mode="json"), e.school_year)
     dates["decided_at"] = decision_instant(envelope.occurred_at)
-    return [Trigger(kinds=_kinds(kind), academie=str(e.school.academie), dispositif=str(e.dispositif),
+    name = e.school_side_name
+    return [Trigger(kinds=_kinds(kind), academie=str(e.academie), dispositif=str(e.dispositif),
                     school_year=e.school_year, campaign_id=getattr(e, "campaign_id", None),
-                    partnership_id=e.partnership_id, uai=e.school.uai, dates=dates,
-                    facts={"school_name": e.school.name, "partner_name": e.partner.name if e.partner else "partenaire",
+                    partnership_id=e.partnership_id, uai=e.uai, dates=dates,
+                    facts={"school_name": name, "partner_name": e.partner.name if e.partner else "partenaire",
                            "with_partner": f" avec {e.partner.name}" if e.partner else "",
-                           "pair": pair(e.school.name, e.partner.name if e.partner else None),
+                           "pair": pair(name, e.partner.name if e.partner else None),
                            "school_year": e.school_year, "detail": classes_summary(e.classes)},
                     flags={"has_partner": e.partner is not None, "first_year": e.year_index == 1},
                     event_id=str(envelope.id))]

@@ -108,7 +108,8 @@ async def feed_view(conn: Any, principal: Principal, kind: str, key: str) -> str
     try:
         if kind == "partnership":
             known = await db.partnership(conn, key)
-            sides = feeds.PartnershipSides(known.uai, known.partner_id, known.academie) if known else None
+            sides = feeds.PartnershipSides(known.uai, known.partner_id, known.academie,
+                                            known.organiser_id) if known else None
             return feeds.a_partnership_feed_goes_to_its_school_its_partner_and_its_academie(caller, sides)
         if kind == "school":
             return feeds.a_school_feed_goes_to_the_school_and_its_academie(

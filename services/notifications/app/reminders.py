@@ -65,24 +65,38 @@ def school_mailbox(uai: str, name: str, academie: str) -> Recipient:
 
 
 async def directory(conn: AsyncConnection, *, academie: str, partnership_id: str | None,
-                    school_year: str | None, uai: str | None, school_name: str | None) -> dict[str, tuple[Recipient, ...]]:
+                    school_year: str | None, uai: str | None, school_name: str | None,
+                    candidature_id: str | None = None) -> dict[str, tuple[Recipient, ...]]:
     """Who plays each recipient role for a subject, as known now."""
     refs = referents_carry_over_until_the_side_names_new_ones(
         await db.active_referents(conn, partnership_id, None), school_year) if partnership_id else []
     contacts = {role: await db.academie_contact(conn, academie, role) for role in ("school", "academie")}
-    return directory_from(refs, contacts, academie=academie, uai=uai, school_name=school_name)
+    known = (await db.partnership(conn, partnership_id, school_year) if partnership_id else
+             await db.candidature(conn, candidature_id) if candidature_id else None)
+    contact_email = known.contact_email if known is not None else None
+    if known is not None and school_name is None:
+        school_name = known.school_name
+    return directory_from(refs, contacts, academie=academie, uai=uai, school_name=school_name,
+                          contact_email=contact_email)
 
 
 def directory_from(refs: list[Any], contacts: dict[str, Any], *, academie: str, uai: str | None,
-                   school_name: str | None) -> dict[str, tuple[Recipient, ...]]:
-    """The directory from rows already read (the scheduler reads them for a whole batch at once)."""
+                   school_name: str | None, contact_email: str | None = None) -> dict[str, tuple[Recipient, ...]]:
+    """The directory from rows already read (the scheduler reads them for a whole batch at once).
+    ``contact_email``: an ACM organiser's own (plan mercredi): it applied and holds the school
+    side, so what goes to a school's functional mailbox goes there."""
     found: dict[str, list[Recipient]] = {"school_referent": [], "partner_referent": [], "teacher": []}
     for ref in refs:
         role = "school_referent" if ref.side == "school" else "partner_referent"
         found[role].append(Recipient(role=role, name=ref.name, email=ref.email))
         if ref.side == "school" and ref.role == "teacher":
             found["teacher"].append(Recipient(role="teacher", name=ref.name, email=ref.email))
-    if uai:
+    if contact_email:
+        organiser = Recipient(role="school", name=school_name or contact_email, email=contact_email)
+        found["school"] = [organiser]
+        if not found["school_referent"]:
+            found["school_referent"] = [organiser]
+    elif uai:
         school = school_mailbox(uai, school_name or uai, academie)
         # Until the school names its referent, its functional mailbox receives what the referent would.
         found["school"] = [school]
@@ -102,7 +116,7 @@ def directory_from(refs: list[Any], contacts: dict[str, Any], *, academie: str, 
 async def directory_for_trigger(conn: AsyncConnection, trigger: Trigger) -> dict[str, tuple[Recipient, ...]]:
     return await directory(conn, academie=trigger.academie, partnership_id=trigger.partnership_id,
                            school_year=trigger.school_year, uai=trigger.uai,
-                           school_name=trigger.facts.get("school_name"))
+                           school_name=trigger.facts.get("school_name"), candidature_id=trigger.candidature_id)
 
 
 # -- executing commands --------------------------------------------------------------------------------

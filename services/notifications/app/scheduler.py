@@ -235,8 +235,11 @@ class Scheduler:
         year = year or (partnership.school_year if partnership else None)
         refs = (referents_carry_over_until_the_side_names_new_ones(facts["referents"].get(row.partnership_id, []), year)
                 if row.partnership_id else [])
+        candidature = facts["candidatures"].get(row.scope_id) if row.scope == "candidature" else None
+        applicant = partnership if partnership is not None else candidature
         known = directory_from(refs, facts["contacts"].get(row.academie, {}), academie=row.academie, uai=row.uai,
-                               school_name=partnership.school_name if partnership else None)
+                               school_name=applicant.school_name if applicant is not None else None,
+                               contact_email=applicant.contact_email if applicant is not None else None)
         current = recipients_for(tuple(row.audience), known)
         return current or tuple(Recipient.model_validate(r) for r in row.recipients)
 

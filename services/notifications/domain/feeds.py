@@ -26,9 +26,10 @@ class Caller:
 
 @dataclass(frozen=True)
 class PartnershipSides:
-    uai: str
+    uai: str | None
     partner_id: str | None
     academie: str
+    organiser_id: str | None = None  # an ACM organiser holding the school side, with its partner token
 
 
 class FeedUnknown(Exception):
@@ -48,7 +49,8 @@ def a_partnership_feed_goes_to_its_school_its_partner_and_its_academie(
     if known is None:
         raise FeedUnknown("unknown partnership")
     mine = {Role.school: known.uai, Role.partner: known.partner_id, Role.academie: known.academie}.get(caller.role)
-    if is_global(caller) or (mine is not None and mine == caller.scope):
+    organiser = caller.role == Role.partner and known.organiser_id is not None and known.organiser_id == caller.scope
+    if is_global(caller) or (mine is not None and mine == caller.scope) or organiser:
         return WHOLE
     raise FeedRefused("this partnership is not yours")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jumelage_contracts import Envelope, EventData
@@ -30,6 +30,8 @@ partnerships = Table(
     Column("dispositif", String(30)), Column("school_name", String(300)), Column("partner_name", String(300)),
     Column("school_year", String(9)), Column("year_index", Integer), Column("status", String(20)),
     Column("ended_reason", String(50)),
+    # plan mercredi: the ACM organiser holding the school side (a partner structure: its token's scope)
+    Column("organiser_id", String(200)),
 )
 COLUMNS = [c.name for c in partnerships.c]
 
@@ -55,11 +57,17 @@ def touches_directory(events: Iterable[EventData]) -> bool:
 
 def _opened_row(event: ProgrammeYearOpened) -> dict[str, Any]:
     return {
-        "partnership_id": event.partnership_id, "academie": event.school.academie.value, "uai": event.school.uai,
+        "partnership_id": event.partnership_id, "academie": event.academie.value, "uai": event.uai,
         "partner_id": event.partner.partner_id if event.partner else None, "dispositif": event.dispositif.value,
-        "school_name": event.school.name, "partner_name": event.partner.name if event.partner else None,
+        "school_name": event.school_side_name, "partner_name": event.partner.name if event.partner else None,
         "school_year": event.school_year, "year_index": event.year_index, "status": "running", "ended_reason": None,
+        "organiser_id": event.organiser.partner_id if event.organiser else None,
     }
+
+
+def _matches(row: dict[str, Any], key: str, value: str) -> bool:
+    """A partner sees the partnerships it is the partner of, and those it organises (ACM)."""
+    return row[key] == value or (key == "partner_id" and row.get("organiser_id") == value)
 
 
 class SqlDirectory:
@@ -80,7 +88,8 @@ class SqlDirectory:
                                    .values(status="ended", ended_reason=event.reason))
 
     async def list(self, filters: Filters, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        where = [partnerships.c[k] == v for k, v in filters.items()]
+        where = [or_(partnerships.c.partner_id == v, partnerships.c.organiser_id == v) if k == "partner_id"
+                 else partnerships.c[k] == v for k, v in filters.items()]
         async with self.engine.connect() as conn:
             total = await conn.scalar(select(func.count()).select_from(partnerships).where(*where))
             rows = await conn.execute(select(partnerships).where(*where)
@@ -101,7 +110,7 @@ class MemoryDirectory:
                 self.rows[event.partnership_id].update(status="ended", ended_reason=event.reason)
 
     async def list(self, filters: Filters, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        rows = [r for r in self.rows.values() if all(r[k] == v for k, v in filters.items())]
+        rows = [r for r in self.rows.values() if all(_matches(r, k, v) for k, v in filters.items())]
         rows.sort(key=lambda r: (r["academie"], r["partnership_id"]))
         return len(rows), [dict(r) for r in rows[offset: offset + limit]]
 

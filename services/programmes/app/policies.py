@@ -41,7 +41,7 @@ def open_year_command(event: PartnershipAttributed | RenewalGranted, envelope: E
         opened_by="attribution" if attributed else "renewal", now=now, tier=event.tier, partner=event.partner,
         campaign_id=event.campaign_id if attributed else None, offer_id=event.offer_id if attributed else None,
         caused_by=str(envelope.id), steps_reached=event.concertation if attributed else None,
-        associated_schools=tuple(event.associated_schools) if attributed else (),
+        associated_schools=tuple(event.associated_schools) if attributed else (), organiser=event.organiser,
     )
 
 

@@ -54,7 +54,7 @@ class Result:
 
 def academie_of(state: State, command: Command | None = None) -> str | None:
     if isinstance(command, OpenYear):
-        return command.school.academie.value
+        return command.academie
     return None if isinstance(state, Unopened) else state.identity.academie
 
 

@@ -73,10 +73,22 @@ def partnership_view(state: Running | Ended, version: int) -> dict[str, Any]:
         "dispositif": identity.dispositif.value, "academie": identity.academie, "uai": identity.uai,
         "associated_uais": list(identity.uais[1:]),
         "partner_id": identity.partner_id, "candidature_id": identity.candidature_id,
+        "organiser": organiser_view(identity.organiser),
         "years": len(state.past_years) + 1,
         "current_year": year_view(state.year),
         "past_years": [year_summary(y) for y in state.past_years],
     }
+
+
+def organiser_view(organiser: Any) -> dict[str, Any] | None:
+    """The ACM organiser holding the school side (plan mercredi), with its places: the
+    organiser's groups of children are the year's classes."""
+    if organiser is None:
+        return None
+    return {"partner_id": organiser.partner_id, "kind": organiser.kind, "name": organiser.name,
+            "commune": organiser.commune,
+            "places": [{"kind": p.kind, "name": p.name, "uai": p.uai, "address": p.address, "commune": p.commune}
+                       for p in organiser.places]}
 
 
 def find_year(state: Running | Ended, year_index: int | None) -> Year:
@@ -155,4 +167,10 @@ def page_view(state: Running | Ended, version: int) -> dict[str, Any]:
     return {"overview": overview, "year": current, "status": STATUS_FR[overview["status"]], "classes": classes,
             "meetings": meetings, "starts_on": year.starts_on.strftime("%d/%m/%Y"),
             "ends_on": year.ends_on.strftime("%d/%m/%Y"),
-            "referents": [{**r, "side": SIDE_FR[r["side"]]} for r in current["referents"]]}
+            "referents": [{**r, "side": side_label(r["side"], state)} for r in current["referents"]]}
+
+
+def side_label(side: str, state: Running | Ended) -> str:
+    if side == "school" and state.identity.organiser is not None:
+        return "Organisateur de l'ACM"
+    return SIDE_FR[side]

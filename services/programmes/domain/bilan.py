@@ -76,6 +76,27 @@ def no_bilan_twice_for_a_year(year: Year, cmd: RecordBilan) -> bool:
                        field="bilan")
 
 
+def the_joint_bilan_keeps_the_parts_recorded(year: Year, cmd: RecordBilan) -> tuple[QuestionnaireAnswer, ...]:
+    """Each side records its own part with its own word (its satisfaction, its wish to continue —
+    what the renewal reads); the académie writing the joint bilan from the bilan meeting's minutes
+    completes it, it does not rewrite a part already recorded: a side's evaluation given again
+    must be the one recorded, and that side's answers are the ones it gave. Returns the joint
+    questionnaire: the recorded sides' answers, then the académie's for the others."""
+    given = {Side.school: cmd.school, Side.partner: cmd.partner}
+    for side, part in year.bilan_parts.items():
+        if given[side] != part.evaluation:
+            raise RuleViolated(f"the {side.value} side recorded its own part of the bilan: the joint bilan keeps it "
+                               "(close the bilan to complete it with the parts recorded)",
+                               rule="the_joint_bilan_keeps_the_parts_recorded", field=side.value)
+        theirs = [a for a in cmd.questionnaire if a.side == side]
+        if theirs and theirs != list(part.questionnaire):
+            raise RuleViolated(f"the {side.value} side answered its own questionnaire: the joint bilan keeps its "
+                               "answers", rule="the_joint_bilan_keeps_the_parts_recorded", field="questionnaire")
+    recorded = [a for side in (Side.school, Side.partner) if side in year.bilan_parts
+                for a in year.bilan_parts[side].questionnaire]
+    return (*recorded, *(a for a in cmd.questionnaire if a.side not in year.bilan_parts))
+
+
 def each_side_records_its_part_once(year: Year, cmd: RecordBilanSide) -> bool:
     """True when this very part is already recorded (nothing to do); another one is refused."""
     known = year.bilan_parts.get(cmd.side)
@@ -124,8 +145,9 @@ def record_bilan(cmd: RecordBilan, identity: Identity, year: Year) -> list:
     """Both parts at once (the académie, from the bilan meeting's minutes)."""
     if no_bilan_twice_for_a_year(year, cmd):
         return []
+    answers = the_joint_bilan_keeps_the_parts_recorded(year, cmd)
     meeting = bilan_requires_the_bilan_meeting_held(year)
-    return [joint_bilan(identity, year, meeting, cmd.school, cmd.partner, cmd.questionnaire, cmd.now)]
+    return [joint_bilan(identity, year, meeting, cmd.school, cmd.partner, answers, cmd.now)]
 
 
 def record_bilan_side(cmd: RecordBilanSide, identity: Identity, year: Year) -> list:

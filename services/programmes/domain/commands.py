@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Union
 
-from jumelage_contracts.candidatures import CampaignCalendar, Concertation, PartnerRef, SchoolRef
+from jumelage_contracts.candidatures import CampaignCalendar, Concertation, Organiser, PartnerRef, SchoolRef
 from jumelage_contracts.programmes import (
     BudgetItem,
     CharterEngagement,
@@ -36,7 +36,7 @@ class OpenYear:
     dispositif: Dispositif
     school_year: str
     year_index: int
-    school: SchoolRef
+    school: SchoolRef | None  # None: an ACM organiser's partnership without a school (seed 001)
     classes: tuple[ProgrammeClass, ...]
     calendar: CampaignCalendar
     opened_by: Literal["attribution", "renewal"]
@@ -48,6 +48,13 @@ class OpenYear:
     caused_by: str | None = None
     steps_reached: Concertation | None = None  # CNR: what the project carried when it was accepted
     associated_schools: tuple[SchoolRef, ...] = ()  # CNR: the other schools of the project
+    organiser: Organiser | None = None  # plan mercredi: the ACM organiser, who holds the school side
+
+    @property
+    def academie(self) -> str:
+        school = self.school if self.school is not None else self.organiser
+        assert school is not None, "a partnership has a school or an ACM organiser"
+        return school.academie.value
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from jumelage_contracts.programmes import (
     ReferentRole,
     Side,
 )
-from jumelage_contracts.candidatures import SchoolRef
+from jumelage_contracts.candidatures import Organiser, SchoolRef
 from jumelage_contracts.reference import ActionKind, CultureTier, Dispositif, Level
 
 
@@ -42,15 +42,21 @@ class Identity:
     partnership_id: str
     dispositif: Dispositif
     academie: str
-    uai: str
+    uai: str | None  # None: an ACM organiser's partnership held in dedicated places, without a school
     partner_id: str | None
     candidature_id: str
     associated_schools: tuple[SchoolRef, ...] = ()  # CNR: the other schools of the project
+    # plan mercredi: the ACM organiser, who holds the school side (with its partner token)
+    organiser: Organiser | None = None
 
     @property
     def uais(self) -> tuple[str, ...]:
         """Every school of the partnership: the one carrying it first."""
-        return (self.uai, *(school.uai for school in self.associated_schools))
+        return tuple(uai for uai in (self.uai, *(school.uai for school in self.associated_schools)) if uai)
+
+    @property
+    def organiser_id(self) -> str | None:
+        return self.organiser.partner_id if self.organiser is not None else None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ def open_year(cmd: OpenYear, state: Running | Unopened) -> list:
     if isinstance(state, Running) and not cmd.associated_schools:
         # A renewal does not restate the project's schools: they stay.
         cmd = replace(cmd, associated_schools=state.identity.associated_schools)
+    if isinstance(state, Running) and cmd.organiser is None:
+        # nor (when granted before renewals carried it) the ACM organiser holding the school side
+        cmd = replace(cmd, organiser=state.identity.organiser)
     opened = _year_opened(cmd)
     if isinstance(state, Unopened):
         return [opened, *the_cnr_steps_reached_on_entry(cmd)]
@@ -83,6 +86,7 @@ def _year_opened(cmd: OpenYear) -> ProgrammeYearOpened:
         classes=list(cmd.classes), calendar=cmd.calendar,
         year_starts_on=school_year_start(cmd.school_year), year_ends_on=school_year_end(cmd.school_year),
         opened_by=cmd.opened_by, caused_by=cmd.caused_by, associated_schools=list(cmd.associated_schools),
+        organiser=cmd.organiser,
     )
 
 
@@ -165,9 +169,10 @@ def evolve_year_opened(state: State, event: ProgrammeYearOpened) -> State:
         meeting_windows=_meeting_windows(event),
     )
     identity = Identity(
-        partnership_id=event.partnership_id, dispositif=event.dispositif, academie=event.school.academie.value,
-        uai=event.school.uai, partner_id=event.partner.partner_id if event.partner else None,
+        partnership_id=event.partnership_id, dispositif=event.dispositif, academie=event.academie.value,
+        uai=event.uai, partner_id=event.partner.partner_id if event.partner else None,
         candidature_id=event.candidature_id, associated_schools=tuple(event.associated_schools),
+        organiser=event.organiser,
     )
     if isinstance(state, Running):
         return Running(identity=identity, year=year, past_years=state.past_years + (state.year,))

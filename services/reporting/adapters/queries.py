@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from reporting.domain.candidatures import PROJECT_SCHOOL
 from reporting.domain.indicators import AT_THE_DATE, derive, school_year_of
 from reporting.domain.model import mask_domains
 
@@ -132,7 +133,11 @@ async def schools_reached(conn: AsyncConnection, g: Generation, as_of: date, flt
     active = (select(f.subject).select_from(_source(g, flt))
               .where(f.metric == "partnerships_active", *_where(g, as_of, flt), *_active_at_the_date(g, as_of, flt))
               .group_by(f.subject).having(func.sum(f.n) > 0)).subquery()
-    stmt = select(func.count(func.distinct(g.subject.c.uai))).where(g.subject.c.subject.in_(select(active.c.subject)))
+    s = g.subject.c
+    # the school carrying each partnership, and a CNR project's associated schools (rows under it)
+    stmt = select(func.count(func.distinct(s.uai))).where(or_(
+        s.subject.in_(select(active.c.subject)),
+        and_(s.kind == PROJECT_SCHOOL, s.parent.in_(select(active.c.subject)))))
     return int((await conn.execute(stmt)).scalar_one() or 0)
 
 

@@ -77,6 +77,17 @@ def _school_dims(subject: str, kind: str, school: dict[str, Any], **extra: Any) 
     )
 
 
+def project_schools(subject: str, d: dict[str, Any]) -> list[Dims]:
+    """The other schools of a CNR project (seed 003: « écoles ou groupes d'écoles »), one row each
+    under the partnership (``parent``): the schools reached count them with the one carrying it."""
+    return [_school_dims(f"{subject}/school:{school['uai']}", PROJECT_SCHOOL, school, parent=subject)
+            for school in d.get("associated_schools") or ()]
+
+
+PROJECT_SCHOOL = "project_school"
+"""The subject kind of a CNR project's associated school (see ``project_schools``)."""
+
+
 # -- what a candidature has counted, and under which classification ------------------------------
 #
 # A candidature's figures follow its classification as it stands: when an amendment changes the
@@ -182,8 +193,8 @@ def offer_withdrawn(ev: Incoming, st: State) -> Effects:
 # -- candidatures ---------------------------------------------------------------------------------
 
 
-def _applicant(d: dict[str, Any]) -> dict[str, Any]:
-    """Who a candidature is classified by: its school; an ACM organiser's candidature with no
+def applicant(d: dict[str, Any]) -> dict[str, Any]:
+    """Who a candidature or partnership is classified by: its school; an ACM organiser's with no
     school (plan mercredi, seed 001) by the organiser's académie and département, no UAI."""
     if d.get("school"):
         return d["school"]
@@ -199,8 +210,8 @@ def candidature_content(ev: Incoming, st: State) -> Effects:
     previous = st.get(key) or {}
     campaign = st.get(campaign_key(d["campaign_id"])) or {}
     offer = st.get(offer_key(d["offer_id"])) if d.get("offer_id") else None
-    applicant = _applicant(d)
-    cls = classification(applicant, _offer_mask(offer))
+    who = applicant(d)
+    cls = classification(who, _offer_mask(offer))
     facts = _moved(key, previous, cls)
     cand = {**previous, "school_year": campaign.get("school_year") or previous.get("school_year"),
             "offer_id": d.get("offer_id"), "cls": cls}
@@ -214,7 +225,7 @@ def candidature_content(ev: Incoming, st: State) -> Effects:
         cand["awaiting"] = False
     return Effects(
         facts=facts,
-        dims=[_school_dims(key, "candidature", applicant, dispositif=d["dispositif"],
+        dims=[_school_dims(key, "candidature", who, dispositif=d["dispositif"],
                            school_year=campaign.get("school_year"), domains=cls["domains"])],
         timeline=[Entry(key, ev.type, _SUMMARIES[ev.type](d))],
         state={key: cand},
@@ -275,7 +286,7 @@ def partnership_year_opened(ev: Incoming, st: State) -> Effects:
         return Effects()  # this year of the partnership is already counted
     years[year] = index
     # the partnership's EAC domains are its offer's at attribution: on the subject, not the facts
-    cls = classification(d["school"])
+    cls = classification(applicant(d))
     facts = [Fact(subject, "partnerships_active", school_year=year, year_index=index, kind=d.get("tier"), **cls)]
     facts += _class_facts(subject, d.get("classes") or [], year, index, cls)
     facts += _deadline_facts(subject, d.get("calendar"), year, index, cls)
@@ -290,9 +301,9 @@ def partnership_year_opened(ev: Incoming, st: State) -> Effects:
         facts.append(Fact(subject, "renewals_granted", school_year=year, year_index=index, **cls))
     partner = d.get("partner") or {}
     first = ev.type == "PartnershipAttributed"
-    dims = [_school_dims(subject, "partnership", d["school"], dispositif=d["dispositif"],
+    dims = [_school_dims(subject, "partnership", applicant(d), dispositif=d["dispositif"],
                          school_year=year if first else None, domains=_offer_mask(offer) if first else None,
-                         partner_name=partner.get("name"), parent=cand_key)]
+                         partner_name=partner.get("name"), parent=cand_key), *project_schools(subject, d)]
     summary = (f"Jumelage attribué pour {year} ({len(d.get('classes') or [])} classes)"
                + (f", tardivement : {d.get('late_reason')}" if d.get("late") else "")
                if first else f"Renouvellement accordé : année {index} en {year}")

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from . import labels as fr
 from . import questionnaire
+from .candidatures import applicant, project_schools
 from .model import Answer, Dims, Effects, Entry, Fact, Incoming, Rencontre
 
 State = Mapping[str, dict[str, Any]]
@@ -85,7 +86,7 @@ def year_opened(ev: Incoming, st: State) -> Effects:
     """Dimensions, and the year's own lookups: the school as it stands this year (every fact of
     the year is classified by it) and its classes (a cancelled class leaves the count)."""
     d = ev.data
-    school = d["school"]
+    school = applicant(d)  # an ACM organiser's partnership without a school: by the organiser
     key = year_key(d["partnership_id"], d["school_year"])
     partner = d.get("partner") or {}
     # Only dimensions here: candidatures' attribution already counts the partnership-year, and
@@ -98,7 +99,7 @@ def year_opened(ev: Incoming, st: State) -> Effects:
     year = {**(st.get(key) or {}),
             "cls": {"ep": dims.ep, "ruralite": dims.ruralite},
             "classes": {c["class_id"]: [c.get("level"), int(c.get("pupils") or 0)] for c in d.get("classes") or []}}
-    return Effects(dims=[dims], state={key: year}, timeline=[Entry(subject_of(d), ev.type,
+    return Effects(dims=[dims, *project_schools(subject_of(d), d)], state={key: year}, timeline=[Entry(subject_of(d), ev.type,
                    f"Année {d.get('year_index')} ouverte ({d['school_year']}, {len(d.get('classes') or [])} classes)")])
 
 

@@ -108,15 +108,27 @@ async def test_the_campaign_academie_instructs_and_attributes_the_organiser_cand
     assert detail["status"] == "attributed" and detail["partnership"]["year_index"] == 1
 
 
-async def test_an_acm_without_any_school_waits_for_programmes_to_know_organisers(client):
+async def test_an_acm_without_any_school_is_attributed_to_its_organiser(client):
     await open_mercredi(client)
     body = organiser_body("acm-1", school=None)
+    body["organiser"]["email"] = "contact@loisirs-belleville.test"
     assert (await client.post("/campaigns/camp-1/candidatures", json=body, headers=ORGANISER)).status_code == 201
     await client.post("/candidatures/acm-1/reviews", json={"avis": "favourable"}, headers=ACADEMIE)
     client.clock.set(AFTER_DEADLINE)
     r = await client.post("/candidatures/acm-1/attribute", json={}, headers=ACADEMIE)
-    assert r.status_code == 422 and (r.json()["rule"], r.json()["field"]) == (
-        "an_acm_partnership_names_a_school_for_now", "organiser")
+    assert r.status_code == 200, r.text
+    detail = (await client.get("/candidatures/acm-1", headers=ORGANISER)).json()
+    assert detail["status"] == "attributed"
+    data = [e for e in detail["history"] if e["type"] == "PartnershipAttributed"][0]["data"]
+    assert data["school"] is None and data["organiser"]["email"] == "contact@loisirs-belleville.test"
+    pid = r.json()["partnership_id"]
+    assert (await client.get(f"/partnerships/{pid}", headers=ORGANISER)).status_code == 200
+    # no school of this partnership may act for it: there is none
+    assert (await client.get(f"/partnerships/{pid}", headers=SCHOOL)).status_code == 403
+    groups = [{"class_id": "petits", "label": "ACM 6-8 ans", "level": "CP", "pupils": 22, "objective": "Lire"}]
+    r = await client.post(f"/partnerships/{pid}/renewal", json={"classes": groups, "motivation": "Continuer"},
+                          headers=SCHOOL)
+    assert r.status_code == 403 and r.json()["rule"] == "acm_organiser_acts_for_its_own_candidature"
 
 
 async def test_the_organiser_asks_the_renewal_of_its_partnership_with_its_groups(client):

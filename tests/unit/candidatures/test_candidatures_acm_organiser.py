@@ -161,10 +161,30 @@ def test_without_a_partner_school_the_school_place_is_the_school_side():
         "0750712S", "paris", "75")
 
 
-def test_an_acm_in_dedicated_places_only_and_without_a_school_is_not_attributed_yet():
-    with pytest.raises(DomainError) as info:
-        attribute([submitted(acm_content(school=None)), avis()])
-    assert info.value.rule == "an_acm_partnership_names_a_school_for_now"
+def test_an_acm_in_dedicated_places_only_and_without_a_school_is_attributed_to_its_organiser():
+    """Seed 001: an ACM may be held « dans des lieux spécifiquement dédiés », the school being an
+    optional partner: the organiser holds the school side alone, with its groups as classes."""
+    [attributed] = attribute([submitted(acm_content(school=None)), avis()]).candidature_events
+    assert attributed.school is None and attributed.uai is None
+    assert (attributed.organiser.partner_id, attributed.academie, attributed.school_side_name) == (
+        "acm-belleville", "paris", "Association Loisirs Belleville")
+    assert [c.label for c in attributed.classes] == ["ACM 3-5 ans", "ACM 6-8 ans", "ACM 9-11 ans"]
+    assert [p.kind for p in attributed.organiser.places] == ["dedicated"]
+
+
+def test_an_organiser_partnership_without_a_school_is_renewed_with_its_organiser():
+    from candidatures.domain import renewal as R
+    from candidatures_builders import IN_RENEWAL_WINDOW
+    from jumelage_contracts.candidatures import PartnershipBilanNoted
+
+    [attributed] = attribute([submitted(acm_content(school=None)), avis()]).candidature_events
+    noted = PartnershipBilanNoted(partnership_id="p-acm-1", school_year=attributed.school_year, year_index=1,
+                                  wish_to_continue=True)
+    groups = [cls("petits", "CP")]
+    request = R.RequestRenewal(tuple(groups), "Continuer", None, IN_RENEWAL_WINDOW)
+    [asked] = R.decide(request, R.fold([attributed, noted]))
+    [granted] = R.decide(R.GrantRenewal(None, IN_RENEWAL_WINDOW), R.fold([attributed, noted, asked]))
+    assert granted.school is None and granted.organiser == attributed.organiser and granted.academie == "paris"
 
 
 def test_an_organiser_takes_one_offer_place_per_group():

@@ -74,3 +74,29 @@ def test_the_academie_closes_a_bilan_the_partner_never_completed():
     closed = history + events
     given(closed).when(c.CloseBilan(at(2026, 6, 26))).then([])
     given(closed).when(part(Side.partner, day=27)).raises("the_bilan_is_complete")
+
+
+def joint(school=GOOD, partner=GOOD, answers=()):
+    return c.RecordBilan(school, partner, at(2026, 6, 5), tuple(answers))
+
+
+def test_the_academie_writes_the_joint_bilan_after_a_side_recorded_its_part_and_keeps_that_part():
+    """The académie completes the bilan from the meeting's minutes; the side that already recorded
+    its own part keeps its evaluation and its answers."""
+    history = ready("entreprise", part(Side.school, STOP, answers=[SCHOOL_ANSWER]))
+    [bilan] = given(history).when(joint(STOP, GOOD, [COMPANY_ANSWER])).then_types("BilanRecorded")
+    assert (bilan.school, bilan.partner, bilan.wish_to_continue) == (STOP, GOOD, False)
+    assert bilan.questionnaire == [SCHOOL_ANSWER, COMPANY_ANSWER]
+
+
+def test_the_joint_bilan_may_not_overwrite_a_part_a_side_recorded():
+    history = ready("culture", part(Side.school, STOP))
+    error = given(history).when(joint(GOOD, GOOD)).raises("the_joint_bilan_keeps_the_parts_recorded")
+    assert error.field == "school"
+
+
+def test_the_joint_bilan_may_not_answer_for_a_side_that_answered_its_own_questionnaire():
+    history = ready("entreprise", part(Side.school, GOOD, answers=[SCHOOL_ANSWER]))
+    other = QuestionnaireAnswer(side=Side.school, question="Objectifs atteints ?", answer="Non")
+    error = given(history).when(joint(GOOD, GOOD, [other])).raises("the_joint_bilan_keeps_the_parts_recorded")
+    assert error.field == "questionnaire"

@@ -17,12 +17,20 @@ from reporting_recount import paris_day
 SHORT, TOP = 80, 10
 
 
+def _side(d: dict[str, Any]) -> dict[str, Any]:
+    """The school of a year, or an ACM organiser holding the school side without one (seed 001)."""
+    if d.get("school"):
+        return d["school"]
+    o = d["organiser"]
+    return {"departement": o["departement"], "name": o["name"], "education_prioritaire": "none", "ruralite": None}
+
+
 def _years(events: list[Envelope]) -> tuple[dict, dict]:
     """(pid, school year) -> the school as it stood that year; pid -> its fixed dimensions."""
     years, parts = {}, {}
     for e in events:
         if e.type == "ProgrammeYearOpened":
-            d, school = e.data, e.data["school"]
+            d, school = e.data, _side(e.data)
             years[(d["partnership_id"], d["school_year"])] = {
                 "ep": school.get("education_prioritaire") or "none", "ruralite": school.get("ruralite") or "unknown"}
             parts[d["partnership_id"]] = {"departement": school["departement"], "dispositif": d["dispositif"],

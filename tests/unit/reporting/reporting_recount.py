@@ -66,6 +66,7 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
     reminders: dict[str, dict] = {}
     counts: dict[str, list[tuple[dict, str | None, int, int, str | None]]] = defaultdict(list)
     stopped: set[tuple[str, str]] = set()  # (pid, school year) ended, or closed without renewal
+    project_schools: dict[str, set[str]] = {}  # a CNR project's associated schools
 
     def add(metric: str, dims: dict, year: str | None, n: int = 1, amount: int = 0, month: str | None = None) -> None:
         counts[metric].append((dims, year, n, amount, month))
@@ -121,7 +122,9 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
             if (pid, year) in years:
                 continue
             cand = cands[d["candidature_id"]]
-            ydims[(pid, year)] = {**_school(d["school"]), "dispositif": d["dispositif"], "school_year": year}
+            ydims[(pid, year)] = {**_applicant(d), "dispositif": d["dispositif"], "school_year": year}
+            if d.get("associated_schools"):  # a CNR project's other schools (not restated on a renewal)
+                project_schools[pid] = {school["uai"] for school in d["associated_schools"]}
             if t == "PartnershipAttributed":
                 # a partnership's EAC domains: its offer's at attribution, for all its years
                 parts[pid] = {"domains": domains_of(d.get("offer_id") or cand.get("offer_id"))}
@@ -273,8 +276,11 @@ def recount(events: Iterable[Envelope], as_of: date, flt: dict[str, Any]) -> dic
     out["satisfaction_avg"] = round(amount("satisfaction") / sat_n, 2) if sat_n else None
     out["renewal_rate"] = (round(out["renewals_granted"] / out["renewals_requested"], 4)
                            if out["renewals_requested"] else None)
-    out["schools_reached"] = len({x[0]["uai"] for x in counts["partnerships_active"]
-                                  if keep(x[0], x[1]) and active("partnerships_active", x[0], x[1])})
+    # the school carrying each partnership active, and a CNR project's associated schools; an ACM
+    # organiser without a school reaches no school
+    out["schools_reached"] = len({uai for x in counts["partnerships_active"]
+                                  if keep(x[0], x[1]) and active("partnerships_active", x[0], x[1])
+                                  for uai in (x[0]["uai"], *project_schools.get(x[0]["pid"], ())) if uai})
     # Overdue: a year still running on the date (its school year not over, neither ended nor
     # closed without renewal by then) past its window with nothing held.
     live = [(pid, year, y) for (pid, year), y in years.items() if not year.startswith("asked:")
