@@ -31,6 +31,7 @@ class RunningService:
     url: str
     process: subprocess.Popen
     log_path: Path
+    database_url: str = ""
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -125,7 +126,8 @@ async def running_system(postgres_server_url: str, nats_url: str, subject_root: 
             log_path = tmp_path / f"{name}.log"
             process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
                                        stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-            system.services[name] = RunningService(name, f"http://127.0.0.1:{port}", process, log_path)
+            system.services[name] = RunningService(name, f"http://127.0.0.1:{port}", process, log_path,
+                                                   env["DATABASE_URL"])
         async with httpx.AsyncClient(timeout=10) as client:
             for service in system.services.values():
                 await wait_ready(client, service)
