@@ -68,7 +68,9 @@ async def streams_bytes(nats_url: str, root: str) -> bytes:
                 info = await js.stream_info(stream)
             except nats.js.errors.NotFoundError:
                 continue
-            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            if not info.state.messages:
+                continue
+            for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
                 try:
                     msg = await js.get_msg(stream, seq)
                 except nats.js.errors.NotFoundError:
@@ -152,7 +154,12 @@ async def test_an_erased_referent_is_found_nowhere_and_every_figure_stays_the_sa
                         "timeline": await ok(await http.get(f"{rpt}/partnerships/{pid}/timeline?as_of={AS_OF}", headers=academie)),
                     }
 
-                before = await figures()
+                async def settled() -> dict | None:  # nothing left in flight: two reads a moment apart agree
+                    first = await figures()
+                    await asyncio.sleep(1.5)
+                    return first if await figures() == first else None
+
+                before = await eventually(settled, what="reporting's figures to settle", timeout=60)
 
                 # -- the erasure ------------------------------------------------------------
                 erased = await ok(await http.post(f"{prog}/admin/persons/{JEANNE['referent_id']}/erasure",
@@ -167,8 +174,8 @@ async def test_an_erased_referent_is_found_nowhere_and_every_figure_stays_the_sa
                 assert gone.status_code in (404, 410)
 
                 async def reporting_forgot():
-                    now = await figures()
-                    return now if JEANNE["name"] not in json.dumps(now, ensure_ascii=False) else None
+                    now = await settled()
+                    return now if now and JEANNE["name"] not in json.dumps(now, ensure_ascii=False) else None
 
                 after = await eventually(reporting_forgot, what="reporting to forget her", timeout=30)
 
