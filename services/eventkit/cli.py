@@ -8,6 +8,7 @@
     jumelage dead-letters replay 12 13 | --all [--consumer …]   # after the cause is fixed
     jumelage outbox inspect --service candidatures [--json]     # what the relay has not published
     jumelage erase --person ref-claire-martin                   # RGPD: delete a referent's key
+    jumelage reseal --service programmes                        # one-off: seal events stored in clear
 
 Settings come from the environment exactly as the services read them (``DATABASE_URL``,
 ``<SERVICE>_DATABASE_URL``, ``NATS_URL``, ``NATS_SUBJECT_ROOT``, ``JWT_SECRET``). Without
@@ -195,6 +196,28 @@ def erase(
 
     event_id = asyncio.run(run())
     typer.echo(f"{person}: erased in {service} (PersonErased {event_id}; the relay publishes it)")
+
+
+@app.command(epilog="Example: jumelage reseal --service programmes")
+def reseal(service: str = typer.Option(..., help="the service whose stored events to seal")) -> None:
+    """One-off (RGPD): seal in place the personal values of events stored in clear before
+    sealing existed. Stop the service's processes first; afterwards purge its JetStream stream and
+    `jumelage republish --service <it> --from-position 1` (consumers skip what they applied)."""
+    from .shredding import reseal_stored
+    from .sql import open_store
+
+    settings = ServiceSettings.from_env(service)
+    runtime = _service_runtime(service, settings)
+    extra = list(getattr(runtime, "migrations", ()) or ())
+
+    async def run() -> int:
+        store = await open_store(settings.database_url, extra_migrations=extra)
+        try:
+            return await reseal_stored(store)
+        finally:
+            await store.close()
+
+    typer.echo(f"{service}: {asyncio.run(run())} event(s) sealed")
 
 
 @app.command(epilog="Example: jumelage token --role academie --scope paris")

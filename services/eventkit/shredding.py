@@ -439,3 +439,33 @@ async def erase_person(store: Any, person_id: str, *, source: str, now: datetime
         await tx.append(event.stream_id, [event], None)
     log.info("person_erased", person_id=person_id, reason=reason)
     return event
+
+
+# -- the one-off for events stored in clear before sealing existed -------------------------------
+
+
+async def reseal_stored(store: Any, batch_size: int = 500) -> int:
+    """Seal, in place, every personal value a SQL store holds in clear (events written before
+    this module existed); returns how many events changed. Run once per service, its processes
+    stopped, then purge its JetStream stream and republish it (README, "Personal data"). The
+    event ids, versions and positions stay, so consumers skip what they applied (inbox)."""
+    from .sql import events
+
+    inner, keyrings = unwrap(store), {}
+    after, changed = 0, 0
+    while True:
+        async with inner.transaction() as tx:
+            conn = tx.connection
+            rows = (await conn.execute(select(events.c.position, events.c.source, events.c.type, events.c.stream_id,
+                                              events.c.data)
+                                       .where(events.c.position > after).order_by(events.c.position)
+                                       .limit(batch_size))).all()
+            for row in rows:
+                keyring = keyrings.setdefault(row.source, Keyring(row.source))  # the service's own, in practice
+                sealed = await keyring.seal_payload(conn, row.type, row.stream_id, row.data)
+                if sealed is not row.data and sealed != row.data:
+                    await conn.execute(update(events).where(events.c.position == row.position).values(data=sealed))
+                    changed += 1
+        if not rows:
+            return changed
+        after = rows[-1].position

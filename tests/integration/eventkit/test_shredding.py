@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from eventkit.bus import list_dead_letters
 from eventkit.runtime import ConsumerSpec
-from eventkit.shredding import KeyService, Keyring, SealingStore, erase_person, nats_key_fetcher
+from eventkit.shredding import (KeyService, Keyring, SealingStore, erase_person, nats_key_fetcher, sealed_subjects,
+                                 subjects_to_seal)
 from eventkit.bus.consumer import Consumer
 from jumelage_contracts import Envelope, parse_event
 from jumelage_contracts.personal import ERASED, ERASED_EMAIL
@@ -150,3 +151,35 @@ async def test_a_malformed_event_in_clear_is_dead_lettered_with_neither_its_valu
     assert leaks(blob) == [], blob
     assert "phone" in letter.error  # the field is named, its value is not
     assert json.loads(letter.data)["referent_id"] == "ref-jeanne"  # the rest is as it came
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_the_one_off_seals_a_year_of_events_stored_in_clear_and_changes_nothing_else(kind, request, tmp_path):
+    """A year of today's events (reporting's sample history, every service's) stored in clear, as
+    before sealing existed: ``reseal_stored`` leaves no personal value in clear, every event reads
+    back exactly as it was written, and running it again changes nothing."""
+    import random
+
+    from eventkit.shredding import reseal_stored
+    from reporting.sample import history
+
+    events = history(random.Random(16), campaigns=2, candidatures=8)
+    async with a_store(kind, request, tmp_path) as inner:
+        by_stream: dict[str, list[Envelope]] = {}
+        for e in events:
+            by_stream.setdefault(e.stream_id, []).append(e)
+        for stream_id, batch in by_stream.items():
+            await inner.append(stream_id, batch)  # the plain store: in clear, as before
+        clear = {e.id: e.data for e in await inner.read_all(0, 100_000)}
+        personal = [e for e in events if subjects_to_seal(e)]
+        assert personal, "the sample holds personal values"
+
+        assert await reseal_stored(inner) == len(personal)
+        stored = {e.id: e.data for e in await inner.read_all(0, 100_000)}
+        assert all(sealed_subjects(stored[e.id]) for e in personal)
+        assert all(not subjects_to_seal(e) for e in await inner.read_all(0, 100_000))
+        async with inner.transaction() as tx:  # each event opened with its producer's keys
+            opened = {e.id: (await Keyring(e.source).open_envelope(tx.connection, e)).data
+                      for e in await inner.read_all(0, 100_000)}
+        assert opened == clear
+        assert await reseal_stored(inner) == 0
