@@ -325,11 +325,15 @@ class SealingStore:
     other attribute is the inner store's."""
 
     def __init__(self, inner: Any, keyring: Keyring) -> None:
-        self.inner = inner
-        self.keyring = keyring
+        object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "keyring", keyring)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # settings the runtime or a test puts on "the store" (max_event_bytes…) are the inner one's
+        setattr(self.inner, name, value)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SealingTransaction]:
