@@ -44,8 +44,10 @@ class Recipient(_Part):
     académie's configuration)."""
 
     role: RecipientRole
-    name: str = personal(min_length=1, max_length=300)
-    email: str = personal(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    person_id: str | None = Field(default=None, max_length=200,
+                                  description="The referent_id when the recipient is a referent (erasure keys on it)")
+    name: str = personal(min_length=1, max_length=300, subject="person_id")
+    email: str = personal(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", subject="person_id")
 
 
 class SubjectRef(_Part):

@@ -269,9 +269,9 @@ class ReferentDesignated(_YearEvent):
     referent_id: Id = Field(min_length=1, max_length=200)
     side: Side
     role: ReferentRole
-    name: str = personal(min_length=1, max_length=300)
-    email: str = personal(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
-    phone: str | None = personal(default=None, max_length=40)
+    name: str = personal(min_length=1, max_length=300, subject="referent_id")
+    email: str = personal(min_length=3, max_length=320, pattern=EMAIL_PATTERN, subject="referent_id")
+    phone: str | None = personal(default=None, max_length=40, subject="referent_id")
     replaces: Id | None = Field(default=None, description="referent_id of the referent replaced")
 
 
@@ -530,9 +530,22 @@ def _funding_spent_v1_to_v2(data: dict) -> dict:
     return {**data, "expense_id": f"{data['funding_id']}-total-{data['total_spent_eur']}"}
 
 
+@event(SOURCE)
+class PersonErased(EventData):
+    """A person's data key was deleted (``jumelage erase --person``, the admin route, or the
+    retention of an ended partnership): every service holding a copy of that person's data or key
+    deletes it, and from then on reads show « personne effacée ». The person's id stays: counts,
+    timelines and indicators are unchanged."""
+
+    type: Literal["PersonErased"] = "PersonErased"
+    person_id: Id = Field(min_length=1, max_length=200, description="The subject erased (a referent_id)")
+    reason: Literal["request", "retention"] = "request"
+    erased_at: b.Timestamp
+
+
 PROGRAMMES_EVENTS = (
     ProgrammeYearOpened, ClassCancelled, ProgrammeYearClosed, PartnershipEnded, ReferentDesignated,
     ConventionSigned, MeetingScheduled, MeetingRescheduled, MeetingCancelled, MeetingHeld,
     ActionScheduled, ActionRescheduled, ActionCancelled, ActionCompleted, BilanRecorded,
-    StepCompleted, FundingRequested, FundingGranted, FundingSpent,
+    StepCompleted, FundingRequested, FundingGranted, FundingSpent, PersonErased,
 )

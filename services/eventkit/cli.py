@@ -7,6 +7,8 @@
     jumelage dead-letters list [--consumer reporting-candidatures]
     jumelage dead-letters replay 12 13 | --all [--consumer …]   # after the cause is fixed
     jumelage outbox inspect --service candidatures [--json]     # what the relay has not published
+    jumelage erase --person ref-claire-martin                   # RGPD: delete a referent's key
+    jumelage reseal --service programmes                        # one-off: seal events stored in clear
 
 Settings come from the environment exactly as the services read them (``DATABASE_URL``,
 ``<SERVICE>_DATABASE_URL``, ``NATS_URL``, ``NATS_SUBJECT_ROOT``, ``JWT_SECRET``). Without
@@ -160,6 +162,62 @@ def republish(
     sent = asyncio.run(run())
     upto = f"..{to_position}" if to_position else " onwards"
     typer.echo(f"republished {sent} event(s) of {service} from position {from_position}{upto}")
+
+
+@app.command(epilog="Example: jumelage erase --person ref-claire-martin")
+def erase(
+    person: str = typer.Option(..., help="the person's id (a referent_id)"),
+    service: str = typer.Option("programmes", help="the service owning the person's key (programmes: referents)"),
+) -> None:
+    """RGPD erasure: delete the person's data key in the owning service and record PersonErased,
+    which its relay publishes and the other services apply (their copies go). From then on every
+    read shows « personne effacée »; counts and timelines are unchanged. Restart the owning
+    service's processes afterwards, or use its admin route (POST /admin/persons/{id}/erasure),
+    so that no process keeps a state folded before the erasure in memory."""
+    from datetime import datetime, timezone
+
+    from .shredding import Keyring, SealingStore, erase_person
+    from .sql import open_store
+
+    settings = ServiceSettings.from_env(service)
+    runtime = _service_runtime(service, settings)
+    extra = list(getattr(runtime, "migrations", ()) or ())
+
+    async def run() -> str:
+        store = SealingStore(await open_store(settings.database_url, extra_migrations=extra), Keyring(service))
+        try:
+            erased = await erase_person(store, person, source=service, now=datetime.now(timezone.utc))
+            after = getattr(importlib.import_module(f"{service}.bootstrap"), "after_erasure", None)
+            if after is not None:
+                await after(store)
+            return str(erased.id)
+        finally:
+            await store.close()
+
+    event_id = asyncio.run(run())
+    typer.echo(f"{person}: erased in {service} (PersonErased {event_id}; the relay publishes it)")
+
+
+@app.command(epilog="Example: jumelage reseal --service programmes")
+def reseal(service: str = typer.Option(..., help="the service whose stored events to seal")) -> None:
+    """One-off (RGPD): seal in place the personal values of events stored in clear before
+    sealing existed. Stop the service's processes first; afterwards purge its JetStream stream and
+    `jumelage republish --service <it> --from-position 1` (consumers skip what they applied)."""
+    from .shredding import reseal_stored
+    from .sql import open_store
+
+    settings = ServiceSettings.from_env(service)
+    runtime = _service_runtime(service, settings)
+    extra = list(getattr(runtime, "migrations", ()) or ())
+
+    async def run() -> int:
+        store = await open_store(settings.database_url, extra_migrations=extra)
+        try:
+            return await reseal_stored(store)
+        finally:
+            await store.close()
+
+    typer.echo(f"{service}: {asyncio.run(run())} event(s) sealed")
 
 
 @app.command(epilog="Example: jumelage token --role academie --scope paris")

@@ -62,7 +62,10 @@ def service_permissions(service: str, root: str = DEFAULT_ROOT) -> dict[str, dic
             f"$JS.ACK.{name}.>",                     # acks, naks, in-progress of its deliveries
         ]
     publish.append("$JS.FC.>")  # flow-control replies of an ordered consumer (reporting's rebuild)
-    return {"publish": {"allow": publish}, "subscribe": {"allow": ["_INBOX.>"]}}
+    # personal data keys (eventkit.shredding): asked of the owners it reads, answered for its own
+    publish += sorted({f"{root}.keys.{source}" for source in consumers.values()})
+    return {"publish": {"allow": publish}, "subscribe": {"allow": ["_INBOX.>", f"{root}.keys.{service}"]},
+            "allow_responses": True}
 
 
 def users(passwords: Mapping[str, str], root: str = DEFAULT_ROOT) -> list[dict]:

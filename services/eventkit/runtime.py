@@ -79,6 +79,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task] = []
         self._consumer_runners: list[Any] = []
         self._wakeup: Any = None
+        self.keyring: Any = None
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class ServiceRuntime:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from . import bus, sql
+        from . import bus, shredding, sql
 
         configure_logging(self.settings.service, self.settings.log_level, self.settings.log_json)
         if self.store is None:
@@ -123,6 +124,12 @@ class ServiceRuntime:
             self.store.max_event_bytes = self.settings.event_max_bytes or None
         self.engine = getattr(self.store, "engine", None)
         self.nats = bus.NatsConnection(self.settings.nats_url, name=self.settings.service)
+        # personal values sealed at the store's boundary, keys fetched from their owners (RGPD)
+        if not isinstance(self.store, shredding.SealingStore):
+            self.store = shredding.SealingStore(self.store, shredding.Keyring(self.settings.service))
+        self.keyring = self.store.keyring
+        self.keyring.fetch = shredding.nats_key_fetcher(self.nats, self.settings.subject_root)
+        await shredding.KeyService(self.store, self.keyring, self.nats, self.settings.subject_root).start()
         await self.nats.start()
         await bus.provision(self.nats, self.settings.subject_root)
         if self.settings.relay_enabled:
@@ -132,7 +139,8 @@ class ServiceRuntime:
         await self._start_wakeup()
         for spec in self.consumers:
             runner = bus.Consumer(spec, self.store, self.nats, subject_root=self.settings.subject_root,
-                                  service=self.settings.service, after_commit=self.wake_relay)
+                                  service=self.settings.service, after_commit=self.wake_relay,
+                                  keyring=self.keyring)
             self._consumer_runners.append(runner)
             self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer:{spec.name}"))
         self.log.info("service_started", port=self.settings.port, database=_redact(self.settings.database_url),

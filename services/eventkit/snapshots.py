@@ -145,6 +145,10 @@ class StreamLoader:
             return previous
         return version
 
+    def forget_all(self) -> None:
+        """Drop every state this process holds (an erasure: they may hold the person in clear)."""
+        self._cache.clear()
+
     def cached(self, stream_id: str) -> Loaded | None:
         """The state this process last saw, without reading the stream: possibly behind it. A
         command decided on it must be checked by the append's expected version."""

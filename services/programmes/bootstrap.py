@@ -17,7 +17,8 @@ from eventkit.settings import ServiceSettings
 
 from programmes.adapters.directory import MIGRATIONS
 from programmes.api.consumers import CONSUMER, TYPES, candidatures_handler
-from programmes.api.routes import principal, router
+from programmes.adapters.snapshots import snapshots_for
+from programmes.api.routes import admin_router, principal, router
 from programmes.app.access import AccessDenied
 from programmes.app.policies import CandidaturesPolicies
 from programmes.app.service import PartnershipService
@@ -31,6 +32,12 @@ def build_runtime(settings: ServiceSettings | None = None, *, store: Any = None,
     settings = settings or ServiceSettings.from_env(SERVICE)
     return ServiceRuntime(settings, clock=clock, store=store, migrations=[MIGRATIONS],
                           domain_errors={DomainError: 422, AccessDenied: 403})
+
+
+async def after_erasure(store: Any) -> None:
+    """What ``jumelage erase`` does here beyond the key: the persisted snapshots go (they hold
+    folded states in clear)."""
+    await snapshots_for(store).clear()
 
 
 def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntime | None = None,
@@ -49,5 +56,6 @@ def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntim
     runtime.install(app)
     app.state.programmes = service
     app.include_router(router)
+    app.include_router(admin_router)
     app.include_router(manual_clock_router(principal))
     return app

@@ -31,6 +31,7 @@ class RunningService:
     url: str
     process: subprocess.Popen
     log_path: Path
+    database_url: str = ""
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -171,4 +172,4 @@ def start_service(name: str, command: list[str], env: dict[str, str], tmp_path: 
     log_path = tmp_path / f"{name}.log"
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "PORT": str(port)},
                                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-    return RunningService(name, f"http://127.0.0.1:{port}", process, log_path)
+    return RunningService(name, f"http://127.0.0.1:{port}", process, log_path, env.get("DATABASE_URL", ""))

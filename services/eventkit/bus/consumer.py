@@ -79,6 +79,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -86,11 +87,15 @@ from typing import Any, Callable
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from pydantic import ValidationError
+
 from jumelage_contracts import Envelope, Header, parse_event
+from jumelage_contracts.personal import personal_plan
 from jumelage_contracts.subjects import DEFAULT_ROOT, dead_letter_subject, service_filter, stream_name, type_filter
 
 from .. import metrics
 from ..logging import get_logger
+from ..shredding import sealed_subjects
 from .connection import NatsConnection
 from .inbox import mark_processed_many
 from .lease import LeaseLost, StoreLease
@@ -212,7 +217,7 @@ class Consumer:
                  batch_size: int = 100, fetch_timeout: float = 1.0, ack_wait: float = 30.0,
                  max_ack_pending: int = 1000, max_attempts: int = 5, backoff_initial: float = 0.2,
                  backoff_max: float = 10.0, lag_interval: float = 5.0, batch_transactions: bool = True,
-                 lease_ttl: float = 10.0, holder: str | None = None) -> None:
+                 lease_ttl: float = 10.0, holder: str | None = None, keyring: Any = None) -> None:
         self.spec = spec
         self.store = store
         self.nats = nats
@@ -228,6 +233,7 @@ class Consumer:
         self.backoff_max = backoff_max
         self.lag_interval = lag_interval
         self.batch_transactions = batch_transactions
+        self.keyring = keyring  # eventkit.shredding.Keyring: opens sealed personal values
         self._failed_in_batch: dict[int, int] = {}
         self.name: str = spec.name
         self.stream = stream_name(spec.source, subject_root)
@@ -439,7 +445,7 @@ class Consumer:
         meta = msg.metadata
         seq = meta.sequence.stream
         try:
-            envelope, event = self._decode(msg)
+            envelope, event = await self._decode(msg)
         except Undecodable as exc:
             await self._dead_letter(msg, exc)
             return True
@@ -491,7 +497,7 @@ class Consumer:
         decoded = []
         for msg in msgs:
             try:
-                decoded.append((msg, *self._decode(msg)))
+                decoded.append((msg, *await self._decode(msg)))
             except Undecodable:
                 return False
         applied: list[bool] = []
@@ -504,6 +510,7 @@ class Consumer:
                 for msg, envelope, event in decoded:
                     if envelope.id in new:
                         new.discard(envelope.id)  # the same event twice in one batch: apply once
+                        await self._forget_erased(tx, event)
                         if batch_handler is None:
                             current = msg
                             await self.spec.handler(tx, envelope, event)
@@ -563,26 +570,38 @@ class Consumer:
                 self._count("filtered")
         return wanted
 
-    def _decode(self, msg: Any) -> tuple[Envelope, Any]:
+    async def _decode(self, msg: Any) -> tuple[Envelope, Any]:
+        """Envelope, personal values opened (``KeyUnavailable`` while their owner cannot be
+        asked: an outage, retried), typed event."""
         try:
             envelope = Envelope.from_nats(msg.headers, msg.data)
         except Exception as exc:  # noqa: BLE001 - every decoding failure is permanent
-            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+            raise Undecodable(describe_error(exc)) from exc
         source_must_match_subject(msg.subject, envelope)
+        if self.keyring is not None and sealed_subjects(envelope.data):
+            async with self.store.transaction() as tx:
+                envelope = await self.keyring.open_envelope(tx.connection, envelope)
         try:
             return envelope, parse_event(envelope)
         except Exception as exc:  # noqa: BLE001 - every decoding failure is permanent
-            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+            raise Undecodable(describe_error(exc)) from exc
 
     async def _apply(self, envelope: Envelope, event: Any, seq: int) -> bool:
         async with self.store.transaction() as tx:
             applied = await tx.mark_processed(self.name, envelope.id)
             if applied:
+                await self._forget_erased(tx, event)
                 await self.spec.handler(tx, envelope, event)
             await self.lease.fence(tx)
             await tx.advance_consumer_position(self.name, self.stream, seq)
         self.position = max(self.position, seq)
         return applied
+
+    async def _forget_erased(self, tx: Any, event: Any) -> None:
+        """A ``PersonErased``: this service's keys of the person (its own and its copies of
+        every owner's) go, in the transaction of the service's own handling of it."""
+        if self.keyring is not None and getattr(event, "type", None) == "PersonErased":
+            await self.keyring.erase(tx.connection, event.person_id)
 
     def _count(self, outcome: str) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -622,7 +641,8 @@ class Consumer:
         }
         if original_id:
             about[DeadLetterHeader.ORIGINAL_MSG_ID] = _header_value(original_id)
-        headers, body = self._fit_dead_letter({**server_headers(original), **about}, about, msg.data or b"")
+        body = await self._sealed_body(original, msg.data or b"")
+        headers, body = self._fit_dead_letter({**server_headers(original), **about}, about, body)
         await self.nats.js.publish(dead_letter_subject(self.name, self.root), body, headers=headers)  # type: ignore[union-attr]
         if self.store is not None:
             async with self.store.transaction() as tx:
@@ -635,6 +655,22 @@ class Consumer:
         log.error("consumer_dead_lettered", consumer=self.name, seq=seq, subject=msg.subject,
                   error_type=type(cause).__name__, error=str(error)[:500], attempts=attempts,
                   truncated=DeadLetterHeader.TRUNCATED in headers)
+
+    async def _sealed_body(self, headers: dict[str, str], body: bytes) -> bytes:
+        """The body with any personal value found in clear sealed under this service's keys (a
+        producer's bug must not leave plaintext in the dead-letter stream); as it was otherwise."""
+        if self.keyring is None or self.store is None:
+            return body
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body
+        event_type, stream_id = headers.get(Header.TYPE, ""), headers.get(Header.STREAM_ID, "")
+        if not isinstance(data, dict) or not personal_plan(event_type):
+            return body
+        async with self.store.transaction() as tx:
+            sealed = await self.keyring.seal_payload(tx.connection, event_type, stream_id, data)
+        return json.dumps(sealed, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def _fit_dead_letter(self, headers: dict[str, str], about: dict[str, str],
                          body: bytes) -> tuple[dict[str, str], bytes]:
@@ -703,6 +739,17 @@ def _stream_created(info: Any) -> str | None:
     if created is None:
         return None
     return created.isoformat() if hasattr(created, "isoformat") else str(created)
+
+
+def describe_error(exc: BaseException) -> str:
+    """What went wrong, without the values that were wrong: a validation error names the fields
+    and the rules, never the input (it may be a person's name or address; the text goes to the
+    dead letter's header and to the logs)."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or '(body)'}: {error['msg']}"
+                             for error in exc.errors(include_input=False, include_url=False, include_context=False))
+        return f"{type(exc).__name__}: {exc.error_count()} error(s): {problems}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _header_value(text: str, limit: int = 2000) -> str:

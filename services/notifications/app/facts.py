@@ -27,7 +27,7 @@ CANDIDATURES_TYPES = ["CampaignOpened", "CampaignClosed", "CandidatureDrafted", 
                       "RenewalRequested", "RenewalGranted", "RenewalDeclined"]
 PROGRAMMES_TYPES = ["ProgrammeYearOpened", "ReferentDesignated", "MeetingScheduled", "MeetingRescheduled",
                     "MeetingCancelled", "ActionScheduled", "ActionRescheduled", "ActionCancelled", "ClassCancelled",
-                    "BilanRecorded", "PartnershipEnded"]
+                    "BilanRecorded", "PartnershipEnded", "PersonErased"]
 
 UID_DOMAIN = "jumelage.notifications"
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from jumelage_contracts import Envelope, EventData, parse_event
-from jumelage_contracts.programmes import ReferentDesignated
+from jumelage_contracts.programmes import PersonErased, ReferentDesignated
 
 from eventkit import metrics
 
@@ -18,6 +18,7 @@ from ..adapters import db
 from ..domain.planning import Trigger, plan
 from ..domain.rules import rules_for
 from . import causes, facts
+from .erasure import forget_person
 from .reminders import apply_plans, directory_for_trigger, refresh_recipients
 
 EVENTS_HELD = metrics.counter("jumelage_notifications_events_held_total",
@@ -66,6 +67,9 @@ class EventHandler:
     async def apply(self, tx: Any, envelope: Envelope, event: EventData) -> None:
         conn = tx.connection
         now = self.clock.now()
+        if isinstance(event, PersonErased):
+            await forget_person(conn, event.person_id)
+            return
         await facts.learn(conn, envelope, event, now)
         await causes.remember(conn, envelope, event)
         if isinstance(event, ReferentDesignated):

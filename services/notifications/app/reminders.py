@@ -88,9 +88,10 @@ def directory_from(refs: list[Any], contacts: dict[str, Any], *, academie: str, 
     found: dict[str, list[Recipient]] = {"school_referent": [], "partner_referent": [], "teacher": []}
     for ref in refs:
         role = "school_referent" if ref.side == "school" else "partner_referent"
-        found[role].append(Recipient(role=role, name=ref.name, email=ref.email))
+        person = getattr(ref, "referent_id", None)
+        found[role].append(Recipient(role=role, person_id=person, name=ref.name, email=ref.email))
         if ref.side == "school" and ref.role == "teacher":
-            found["teacher"].append(Recipient(role="teacher", name=ref.name, email=ref.email))
+            found["teacher"].append(Recipient(role="teacher", person_id=person, name=ref.name, email=ref.email))
     if contact_email:
         organiser = Recipient(role="school", name=school_name or contact_email, email=contact_email)
         found["school"] = [organiser]

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from sqlalchemy.exc import DBAPIError
 
 from jumelage_contracts.notifications import Recipient
+from jumelage_contracts.personal import is_erased
 
 from eventkit import metrics
 from eventkit.store import ConcurrencyError
@@ -195,6 +196,8 @@ class Scheduler:
                            or facts["partnerships"].get((row.partnership_id, None)))
         campaign = facts["campaigns"].get(row.campaign_id) if row.campaign_id else None
         recipients = self._recipients(row, year, partnership, facts)
+        if not recipients:  # everyone it was for has been erased: it fails, nobody is written to
+            raise LookupError("no recipient left (erased)")
         label, place = row.title, row.place
         if item is not None:
             label, place = item.summary, item.place or place
@@ -241,7 +244,9 @@ class Scheduler:
                                school_name=applicant.school_name if applicant is not None else None,
                                contact_email=applicant.contact_email if applicant is not None else None)
         current = recipients_for(tuple(row.audience), known)
-        return current or tuple(Recipient.model_validate(r) for r in row.recipients)
+        # an erased person is never written to (their planned address is a placeholder by now)
+        return tuple(r for r in current or tuple(Recipient.model_validate(r) for r in row.recipients)
+                     if not is_erased(r.email))
 
     # -- loop ------------------------------------------------------------------------------------------
 

@@ -49,9 +49,19 @@ class SqlSnapshots:
                 where=(snapshots.c.version < excluded.version) | (snapshots.c.state_schema != excluded.state_schema)))
 
 
+    async def clear(self) -> None:
+        """Delete every snapshot (an erasure: folded states hold personal values in clear; the
+        streams are folded again, with the erased person's values as placeholders)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(snapshots.delete())
+
+
 class MemorySnapshots:
     def __init__(self) -> None:
         self.rows: dict[str, StoredSnapshot] = {}
+
+    async def clear(self) -> None:
+        self.rows.clear()
 
     async def get(self, stream_id: str) -> StoredSnapshot | None:
         return self.rows.get(stream_id)

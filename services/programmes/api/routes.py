@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token
+from eventkit.auth import Principal, browser_principal_dependency, principal_dependency, remember_token, require_roles
 from eventkit.http import correlation_id, etag, expected_version, offset_query, written
 from eventkit.pages import page_templates
+from jumelage_contracts import Role
+from jumelage_contracts.envelope import HEADER_SAFE
 from jumelage_contracts.programmes import Side, partnership_stream
 
 from programmes.adapters.directory import Filters
@@ -21,6 +23,7 @@ from programmes.app.views import page_view, partnership_view, programme_view, ti
 from programmes.domain import commands as c
 
 router = APIRouter(prefix="/partnerships", tags=["partnerships"])
+admin_router = APIRouter(prefix="/admin", tags=["admin"])
 principal = principal_dependency()
 Caller = Depends(principal)
 _templates = page_templates(Path(__file__).resolve().parents[1] / "templates")
@@ -205,3 +208,15 @@ async def spend_funding(pid: str, funding_id: str, body: s.FundingSpendBody, req
 @router.post("/{pid}/end")
 async def end_partnership(pid: str, body: s.EndBody, request: Request, who: Principal = Caller):
     return await write(request, pid, body.command(now(request)), who)
+
+
+# -- RGPD erasure --------------------------------------------------------------------------------
+
+
+@admin_router.post("/persons/{person_id}/erasure", status_code=202)
+async def erase_person(request: Request, person_id: str = PathParam(max_length=200, pattern=HEADER_SAFE),
+                       who: Principal = Depends(require_roles(principal, [Role.admin]))) -> dict[str, str]:
+    """Erase a referent (RGPD article 17): their data key goes and ``PersonErased`` is published;
+    every service then shows « personne effacée ». Same as ``jumelage erase --person``."""
+    erased = await service(request).erase_person(person_id)
+    return {"person_id": person_id, "event_id": str(erased.id), "status": "erased"}

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from eventkit import shredding
 from eventkit.auth import Principal
 from eventkit.commands import Attempt, CommandRunner, Write
 from jumelage_contracts import SYSTEM, Actor, Envelope, EventData
@@ -109,6 +110,17 @@ class PartnershipService:
         loaded = await self.load(partnership_id)
         may_read(principal, loaded.state)
         return envelopes
+
+    async def erase_person(self, person_id: str, reason: str = "request") -> Envelope:
+        """RGPD erasure of a referent: their key goes and ``PersonErased`` is recorded
+        (``eventkit.shredding.erase_person``); the states folded with their values in clear (this
+        process's cache, the persisted snapshots) go too and are folded again on the next read."""
+        erased = await shredding.erase_person(self.runtime.store, person_id, source="programmes", now=self.now(),
+                                              reason=reason)
+        self.runtime.wake_relay()
+        self.loader.forget_all()
+        await self.snapshots.clear()
+        return erased
 
     def _decider(self, partnership_id: str, command: Command, context: Context):
         stream_id = partnership_stream(partnership_id)

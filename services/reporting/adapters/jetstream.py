@@ -25,7 +25,11 @@ log = get_logger("reporting.rebuild")
 
 
 class JetStreamLog:
-    def __init__(self, js: Any, subject_root: str, sources: Sequence[str], fetch_timeout: float = 2.0) -> None:
+    def __init__(self, js: Any, subject_root: str, sources: Sequence[str], fetch_timeout: float = 2.0,
+                 opener: Any = None) -> None:
+        """``opener``: ``async (envelopes) -> envelopes`` with their personal values opened
+        (``eventkit.shredding``); without it they stay sealed."""
+        self.opener = opener
         self.js = js
         self.root = subject_root
         self.sources = list(sources)
@@ -74,6 +78,8 @@ class JetStreamLog:
                         envelopes.append(Envelope.from_nats(msg.headers, msg.data))
                     except ValueError:
                         continue
+                if self.opener is not None:
+                    envelopes = await self.opener(envelopes)
                 yield envelopes, cursor
         finally:
             try:

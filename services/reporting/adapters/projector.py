@@ -99,6 +99,7 @@ class _Batch:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
     rencontres: list[dict[str, Any]] = field(default_factory=list)
+    redactions: list[Any] = field(default_factory=list)  # domain.model.Redaction, after the inserts
     dims: dict[str, dict[str, Any]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -341,6 +342,7 @@ class Projector:
                                      "ruralite": m.ruralite, "meeting_id": m.meeting_id, "kind": m.kind,
                                      "number": m.number, "held_on": m.held_on, "title": m.title,
                                      "productions": m.productions})
+        batch.redactions += effects.redactions
         for d in effects.dims:
             self._merge_dims(batch, d, ev.day)
         for t in effects.timeline:
@@ -387,12 +389,16 @@ class Projector:
             # shape; a batch's shapes vary too much to cache, it writes each table once instead).
             sql, args = _combined(self.gen, writes, conn.dialect)
             await conn.exec_driver_sql(sql, args)
-            return
-        for stmt, rows in writes:
-            if self.keep_cache and stmt.table in (self.gen.fact, self.gen.timeline):
-                await self._bulk_insert(conn, stmt.table, rows)
-            else:
-                await conn.execute(stmt, rows)
+        else:
+            for stmt, rows in writes:
+                if self.keep_cache and stmt.table in (self.gen.fact, self.gen.timeline):
+                    await self._bulk_insert(conn, stmt.table, rows)
+                else:
+                    await conn.execute(stmt, rows)
+        timeline = self.gen.timeline
+        for r in batch.redactions:  # an erasure: the lines stay, without the person
+            await conn.execute(update(timeline).where(timeline.c.event_id == r.event_id, timeline.c.type == r.type)
+                               .values(summary=r.summary))
 
     @staticmethod
     async def _bulk_insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:

@@ -172,6 +172,7 @@ async def rebuild_from_env(settings, *, batch_size: int = 2000) -> dict[str, Any
     """The ``python -m reporting rebuild`` command: migrate, replay JetStream, swap."""
     from eventkit.bus import NatsConnection
     from eventkit.migrations import KIT_MIGRATIONS, run_migrations
+    from eventkit.shredding import Keyring, nats_key_fetcher
     from eventkit.sql import make_engine
     from reporting.adapters.jetstream import JetStreamLog
     from reporting.bootstrap import MIGRATIONS, SOURCES
@@ -183,7 +184,14 @@ async def rebuild_from_env(settings, *, batch_size: int = 2000) -> dict[str, Any
     try:
         if not await nats.wait_connected(10):
             raise SystemExit(f"NATS not reachable at {settings.nats_url}")
-        return await rebuild(engine, JetStreamLog(nats.js, settings.subject_root, SOURCES), batch_size=batch_size)
+        keyring = Keyring("reporting", nats_key_fetcher(nats, settings.subject_root))
+
+        async def opener(envelopes):
+            async with engine.begin() as conn:
+                return await keyring.open_many(conn, envelopes)
+
+        log = JetStreamLog(nats.js, settings.subject_root, SOURCES, opener=opener)
+        return await rebuild(engine, log, batch_size=batch_size)
     finally:
         await nats.close()
         await engine.dispose()

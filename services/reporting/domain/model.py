@@ -104,6 +104,16 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Redaction:
+    """The timeline line an event wrote, said again without the person (an erasure): same line,
+    same date, the person's values as « personne effacée »."""
+
+    event_id: str
+    type: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """One side's answer to one question of the end-of-year questionnaire, for one
     partnership-year (``reporting.domain.questionnaire`` says how answers are normalised)."""
@@ -143,6 +153,7 @@ class Effects:
     state: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None deletes
     answers: list[Answer] = field(default_factory=list)
     rencontres: list[Rencontre] = field(default_factory=list)
+    redactions: list[Redaction] = field(default_factory=list)
 
 
 METRICS = (

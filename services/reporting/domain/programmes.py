@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
+from jumelage_contracts.personal import ERASED
+
 from . import labels as fr
 from . import questionnaire
 from .candidatures import applicant, project_schools
-from .model import Answer, Dims, Effects, Entry, Fact, Incoming, Rencontre
+from .model import Answer, Dims, Effects, Entry, Fact, Incoming, Redaction, Rencontre
 
 State = Mapping[str, dict[str, Any]]
 PARIS = ZoneInfo("Europe/Paris")
@@ -51,9 +53,17 @@ def month_of(value: Any) -> str:
     return when.astimezone(PARIS).strftime("%Y-%m")
 
 
+def person_key(person_id: str) -> str:
+    return f"person:{person_id}"
+
+
 def needs(ev: Incoming) -> list[str]:
     d = ev.data
+    if ev.type == "PersonErased":
+        return [person_key(d["person_id"])]
     keys = [year_key(d["partnership_id"], d["school_year"])]
+    if ev.type == "ReferentDesignated":
+        keys.append(person_key(d["referent_id"]))
     if "action_id" in d:
         keys.append(action_key(d["partnership_id"], d["action_id"]))
     if "meeting_id" in d:
@@ -131,11 +141,28 @@ def _meeting(d: dict[str, Any]) -> str:
     return fr.MEETINGS.get(d.get("kind"), d.get("kind") or "")
 
 
+def _referent_line(side: str | None, name: Any) -> str:
+    return f"Référent {fr.SIDES.get(side, side)} : {name}"
+
+
 def referent_designated(ev: Incoming, st: State) -> Effects:
     d = ev.data
+    # where the person shows, so that an erasure finds the lines to say again without them
+    key = person_key(d["referent_id"])
+    lines = [*(st.get(key) or {}).get("lines", []), {"event_id": ev.event_id, "side": d.get("side")}]
     return Effects(facts=[_year_fact(d, st, "referents_designated", kind=d.get("side"))],
-                   timeline=[Entry(subject_of(d), ev.type,
-                                   f"Référent {fr.SIDES.get(d.get('side'), d.get('side'))} : {d.get('name')}")])
+                   timeline=[Entry(subject_of(d), ev.type, _referent_line(d.get("side"), d.get("name")))],
+                   state={key: {"lines": lines}})
+
+
+def person_erased(ev: Incoming, st: State) -> Effects:
+    """The referent's timeline lines read « personne effacée »; their number, dates and every
+    figure stay as they were."""
+    key = person_key(ev.data["person_id"])
+    lines = (st.get(key) or {}).get("lines", [])
+    return Effects(state={key: None} if key in st else {},
+                   redactions=[Redaction(line["event_id"], "ReferentDesignated", _referent_line(line["side"], ERASED))
+                               for line in lines])
 
 
 def convention_signed(ev: Incoming, st: State) -> Effects:
@@ -417,6 +444,7 @@ HANDLERS: dict[str, Callable[[Incoming, State], Effects]] = {
     "ProgrammeYearClosed": year_closed,
     "PartnershipEnded": partnership_ended,
     "ReferentDesignated": referent_designated,
+    "PersonErased": person_erased,
     "ConventionSigned": convention_signed,
     "MeetingScheduled": meeting_scheduled,
     "MeetingRescheduled": meeting_moved,

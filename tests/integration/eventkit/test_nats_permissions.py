@@ -163,3 +163,48 @@ def test_compose_permissions_file_is_generated_from_the_same_rules() -> None:
     committed = (Path(__file__).resolve().parents[3] / "deploy/nats/permissions.conf").read_text()
     assert committed == compose_permissions(), "regenerate: python -m eventkit.natsauth > deploy/nats/permissions.conf"
     assert json.dumps("$PROGRAMMES_NATS_PASSWORD") not in committed  # unquoted: NATS expands it
+
+
+async def test_a_consumer_gets_a_key_from_the_owner_it_reads_and_no_other_service_may_answer_or_ask_elsewhere(
+        secured, subject_root) -> None:
+    """Personal data keys (``eventkit.shredding``) travel as a request/reply the permissions allow
+    exactly: notifications asks programmes (a source it reads), programmes answers for itself;
+    candidatures may not listen on programmes' key subject, and programmes may not ask notifications."""
+    from eventkit.shredding import KeyService, Keyring, KeyUnavailable, SealingStore, nats_key_fetcher
+
+    server, passwords = secured
+    connections = {user: NatsConnection(url_of(server, passwords, user), name=user)
+                   for user in ("programmes", "notifications", "candidatures")}
+    for connection in connections.values():
+        await connection.start()
+    try:
+        owner = SealingStore(InMemoryEventStore(), Keyring("programmes"))
+        [key] = (await owner.keyring.keys_for_writing(None, ["ref-jeanne"])).values()
+        await KeyService(owner, owner.keyring, connections["programmes"], subject_root).start()
+        await eventually(lambda: connections["programmes"].connected, what="programmes connected")
+        ask = nats_key_fetcher(connections["notifications"], subject_root, timeout=2)
+
+        async def answered():
+            try:
+                return await ask("programmes", "ref-jeanne")
+            except KeyUnavailable:
+                return None
+
+        assert await eventually(answered, what="programmes to answer") == key
+
+        refused = asyncio.Event()
+
+        async def on_error(exc: Exception) -> None:
+            if "permissions violation" in str(exc).lower():
+                refused.set()
+
+        spy = await nats.connect(url_of(server, passwords, "candidatures"), error_cb=on_error, allow_reconnect=False)
+        await spy.subscribe(f"{subject_root}.keys.programmes")
+        await spy.flush()
+        await asyncio.wait_for(refused.wait(), 5)
+        await spy.close()
+        with pytest.raises(KeyUnavailable):
+            await nats_key_fetcher(connections["programmes"], subject_root, timeout=1)("notifications", "ref-jeanne")
+    finally:
+        for connection in connections.values():
+            await connection.close()
