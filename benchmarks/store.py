@@ -191,9 +191,10 @@ async def run(server_url: str, events: int, rounds: int) -> list[Scenario]:
     dsn = urlunsplit(("postgresql", parts.netloc, "/" + db, "", ""))
     store = unpinged = raw_pool = datastore = None
     try:
-        store = await open_store(dsn, pool_size=CONCURRENCY + 2, max_overflow=0)
-        # the same store with SQLAlchemy's pool pre-ping (BEGIN, ";", ROLLBACK per checkout) instead
-        # of the kit's check of asyncpg's own closed flag: the price of the ping
+        # the store with the check of asyncpg's own closed flag (pool_pre_ping=False) and, below, with
+        # SQLAlchemy's pool pre-ping (BEGIN, ";", ROLLBACK per checkout, the services' default): the
+        # price of the ping
+        store = await open_store(dsn, pool_size=CONCURRENCY + 2, max_overflow=0, pool_pre_ping=False)
         unpinged = await open_store(dsn, pool_size=CONCURRENCY + 2, max_overflow=0, pool_pre_ping=True)
         raw_pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
         datastore = PostgresDatastore(db, parts.hostname or "127.0.0.1", parts.port or 5432,
