@@ -31,8 +31,12 @@ class ListLog:
 
 
 class JetStreamLog:
-    def __init__(self, js: Any, subject_root: str, sources: Sequence[str], fetch_timeout: float = 2.0) -> None:
+    def __init__(self, js: Any, subject_root: str, sources: Sequence[str], fetch_timeout: float = 2.0,
+                 opener: Any = None) -> None:
+        """``opener``: ``async (envelopes) -> envelopes`` with their personal values opened
+        (``eventkit.shredding``); without it they stay sealed, and the rebuild would plan on ciphertext."""
         self.js, self.root, self.sources, self.fetch_timeout = js, subject_root, list(sources), fetch_timeout
+        self.opener = opener
 
     async def batches(self, source: str, after: int, size: int = 500) -> AsyncIterator[tuple[list[Envelope], int]]:
         try:
@@ -71,6 +75,8 @@ class JetStreamLog:
                         found.append(Envelope.from_nats(msg.headers, msg.data))
                     except ValueError:
                         continue  # dead-lettered by the live consumer already
+                if self.opener is not None and found:
+                    found = await self.opener(found)
                 yield found, cursor
         finally:
             try:

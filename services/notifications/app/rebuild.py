@@ -272,6 +272,7 @@ async def rebuild_from_env(settings: Any) -> dict[str, Any]:
     """The command: the service's own database, its NATS, the wall clock (or a fixed one)."""
     from eventkit.bus import NatsConnection
     from eventkit.clock import SystemClock
+    from eventkit.shredding import Keyring, nats_key_fetcher
     from eventkit.sql import open_store
 
     from ..adapters.replay import JetStreamLog
@@ -282,7 +283,14 @@ async def rebuild_from_env(settings: Any) -> dict[str, Any]:
     try:
         if not await nats.wait_connected(10):
             raise SystemExit(f"NATS not reachable at {settings.nats_url}")
-        return await rebuild(store, JetStreamLog(nats.js, settings.subject_root, SOURCES), SystemClock())
+        keyring = Keyring("notifications", nats_key_fetcher(nats, settings.subject_root))
+
+        async def opener(envelopes):
+            async with store.engine.begin() as conn:
+                return await keyring.open_many(conn, envelopes)
+
+        log = JetStreamLog(nats.js, settings.subject_root, SOURCES, opener=opener)
+        return await rebuild(store, log, SystemClock())
     finally:
         await nats.close()
         await store.close()
