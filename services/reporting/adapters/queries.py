@@ -234,8 +234,10 @@ async def _year_at_the_date(conn: AsyncConnection, g: Generation, as_of: date, f
     now = and_(per_year.c.school_year == year, per_year.c.stops == 0)
     live = and_(per_year.c.active > 0, per_year.c.ended == 0)
     s = g.subject.c
+    active_now = select(per_year.c.subject).where(now, per_year.c.active > 0)
+    # as schools_reached: the school carrying each partnership, and a CNR project's associated schools
     schools = (select(func.count(func.distinct(s.uai)))
-               .where(s.subject.in_(select(per_year.c.subject).where(now, per_year.c.active > 0)))
+               .where(or_(s.subject.in_(active_now), and_(s.kind == PROJECT_SCHOOL, s.parent.in_(active_now))))
                .scalar_subquery())
     stmt = select(
         func.sum(case((now, per_year.c.active), else_=0)), func.sum(case((now, per_year.c.classes), else_=0)),

@@ -324,9 +324,9 @@ def partnerships_as_of(events: Iterable[Envelope], as_of: date) -> dict[str, dic
         if t in ("PartnershipAttributed", "RenewalGranted"):
             years = found.setdefault(d["partnership_id"], {})
             if d["school_year"] not in years:
+                who = _applicant(d)
                 years[d["school_year"]] = {
-                    "year_index": d["year_index"], "ep": d["school"]["education_prioritaire"],
-                    "ruralite": d["school"].get("ruralite") or "unknown",
+                    "year_index": d["year_index"], "ep": who["ep"], "ruralite": who["ruralite"],
                     "classes": {c["class_id"]: c["pupils"] for c in d["classes"]}}
         elif t == "ClassCancelled":
             found[d["partnership_id"]][d["school_year"]]["classes"].pop(d["class_id"], None)

@@ -9,7 +9,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eventkit.migrations import run_migrations
@@ -64,8 +65,10 @@ async def scenario(seed: int, candidatures: int, moves: int, batched: bool) -> N
             await shuffled.dispose()
 
 
+@pytest.mark.timeout(900)  # 141 s alone, 342 s beside a CI run on this 2-core machine
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32), candidatures=st.integers(1, 10), moves=st.integers(0, 6), batched=st.booleans())
+@example(seed=15205, candidatures=9, moves=5, batched=False)  # CI found it: a CNR project's associated schools
 def test_any_interleaving_of_the_sources_and_effects_moved_before_their_causes_give_the_in_order_read_model(
         seed: int, candidatures: int, moves: int, batched: bool) -> None:
     asyncio.run(scenario(seed, candidatures, moves, batched))
