@@ -156,4 +156,30 @@ class ReminderMissed(EventData):
     caused_by: str | None = Field(default=None, max_length=100, description="Id of the event that planned it")
 
 
-NOTIFICATIONS_EVENTS = (ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed, ReminderMissed)
+def retention_stream(partnership_id: str) -> str:
+    """The stream id of a partnership's retention timer in the notifications store."""
+    return f"retention-{partnership_id}"
+
+
+@event(SOURCE)
+class RetentionExpired(EventData):
+    """The retention of a partnership's people ran out (RGPD, issue 16): ``retention_years`` after
+    ``retained_from`` — the end of its last school year (31 August, in the académie), or when it
+    ended if that came later. Published once per partnership and last year (stream
+    ``retention-<partnership_id>``); programmes, which owns the people, erases those whose every
+    partnership is past its retention. A renewal after it opens a later year and a new retention."""
+
+    type: Literal["RetentionExpired"] = "RetentionExpired"
+    partnership_id: str = Field(min_length=1, max_length=200)
+    dispositif: Dispositif
+    school_year: SchoolYear = Field(description="The partnership's last school year the retention counted from")
+    year_index: int = Field(ge=1, le=10, description="Its index: programmes ignores an expiry a renewal overtook")
+    retained_from: b.Timestamp = Field(description="When the retention started: the end of that school year, "
+                                                   "or the partnership's end if later")
+    retention_years: int = Field(ge=0, le=100, description="The dispositif's retention in force when it was planned")
+    due_at: b.Timestamp = Field(description="When the retention ran out")
+    expired_at: b.Timestamp = Field(description="When the timer fired (due_at, or later if the service was down)")
+
+
+NOTIFICATIONS_EVENTS = (ReminderScheduled, ReminderSent, ReminderCancelled, ReminderFailed, ReminderMissed,
+                        RetentionExpired)
