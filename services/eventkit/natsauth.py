@@ -35,7 +35,8 @@ OPS_USER = "ops"
 CONSUMERS: dict[str, dict[str, str]] = {
     "candidatures": {"candidatures-from-programmes": "programmes",
                      "candidatures-places-from-programmes": "programmes"},
-    "programmes": {"programmes-from-candidatures": "candidatures"},
+    "programmes": {"programmes-from-candidatures": "candidatures",
+                   "programmes-from-notifications": "notifications"},
     "notifications": {"notifications-from-candidatures": "candidatures",
                       "notifications-from-programmes": "programmes"},
     "reporting": {"reporting-candidatures": "candidatures", "reporting-programmes": "programmes",

@@ -55,6 +55,9 @@ class ConsumerSpec:
     # instead of a few per event). ``handler`` stays required: a batch that fails is handled one
     # message per transaction with it (retries, dead letters), and both must have the same effect.
     batch_handler: BatchHandler | None = None
+    # Optional: called after each commit that applied something (beside waking the relay), e.g.
+    # to drop in-memory states an erasure made stale once it is durable.
+    after_commit: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -84,9 +87,9 @@ class ServiceRuntime:
     # -- wiring --------------------------------------------------------------------------------
 
     def add_consumer(self, name: str, source: str, handler: Handler, types: list[str] | None = None,
-                     batch_handler: BatchHandler | None = None) -> None:
+                     batch_handler: BatchHandler | None = None, after_commit: Callable[[], Any] | None = None) -> None:
         self.consumers.append(ConsumerSpec(name=name, source=source, handler=handler, types=types,
-                                           batch_handler=batch_handler))
+                                           batch_handler=batch_handler, after_commit=after_commit))
 
     async def append(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None = None) -> AppendResult:
         """Append through the store and wake the relay so the events leave at once."""
@@ -101,6 +104,17 @@ class ServiceRuntime:
         async with self.store.transaction() as tx:
             yield tx
         self.wake_relay()
+
+    def _after_commit_of(self, spec: ConsumerSpec) -> Callable[[], None]:
+        if spec.after_commit is None:
+            return self.wake_relay
+        after = spec.after_commit
+
+        def both() -> None:
+            self.wake_relay()
+            after()
+
+        return both
 
     def wake_relay(self) -> None:
         """Publish what was just committed now: this process's relay when it holds the lease,
@@ -139,7 +153,7 @@ class ServiceRuntime:
         await self._start_wakeup()
         for spec in self.consumers:
             runner = bus.Consumer(spec, self.store, self.nats, subject_root=self.settings.subject_root,
-                                  service=self.settings.service, after_commit=self.wake_relay,
+                                  service=self.settings.service, after_commit=self._after_commit_of(spec),
                                   keyring=self.keyring)
             self._consumer_runners.append(runner)
             self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer:{spec.name}"))

@@ -429,20 +429,36 @@ async def erase_person(store: Any, person_id: str, *, source: str, now: datetime
     """Delete ``person_id``'s keys in this service's store and record ``PersonErased`` (stream
     ``person:<id>``) in the same transaction; the relay publishes it and the other services
     delete their copies. Erasing twice records one event (its id is derived from the person)."""
+    assert isinstance(store, SealingStore), "erasure needs the sealing store"
+    async with store.transaction() as tx:
+        event = await erase_person_in(tx, store.keyring, person_id, source=source, now=now, reason=reason,
+                                      correlation_id=correlation_id)
+    log.info("person_erased", person_id=person_id, reason=reason)
+    return event
+
+
+async def erase_person_in(tx: Any, keyring: Keyring, person_id: str, *, source: str, now: datetime,
+                          reason: str = "request", correlation_id: uuid.UUID | None = None,
+                          causation_id: uuid.UUID | None = None) -> Envelope:
+    """:func:`erase_person` inside the caller's transaction (a consumer's: its inbox row and
+    position commit with the erasure)."""
     from jumelage_contracts import to_envelope
     from jumelage_contracts.programmes import PersonErased
 
-    assert isinstance(store, SealingStore), "erasure needs the sealing store"
     event = to_envelope(PersonErased(person_id=person_id, reason=reason, erased_at=now),  # type: ignore[arg-type]
                         stream_id=f"person:{person_id}", occurred_at=now,
-                        correlation_id=correlation_id or uuid.uuid4(),
+                        correlation_id=correlation_id or uuid.uuid4(), causation_id=causation_id,
                         event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"jumelage:erased:{source}:{person_id}"))
     event = event.model_copy(update={"source": source})
-    async with store.transaction() as tx:
-        await store.keyring.erase(tx.connection, person_id)
-        await tx.append(event.stream_id, [event], None)
-    log.info("person_erased", person_id=person_id, reason=reason)
+    await keyring.erase(tx.connection, person_id)
+    await tx.append(event.stream_id, [event], None)
     return event
+
+
+async def erased_subjects(conn: Any, keyring: Keyring, subjects: Iterable[str]) -> set[str]:
+    """Which of ``subjects`` this service has erased (a tombstone: key gone for good)."""
+    found = await keyring._rows(conn, keyring.service, subjects)
+    return {subject for subject, (key, erased_at) in found.items() if key is None and erased_at is not None}
 
 
 # -- the one-off for events stored in clear before sealing existed -------------------------------

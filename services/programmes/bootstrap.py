@@ -16,11 +16,19 @@ from eventkit.runtime import ServiceRuntime
 from eventkit.settings import ServiceSettings
 
 from programmes.adapters.directory import MIGRATIONS
-from programmes.api.consumers import CONSUMER, TYPES, candidatures_handler
+from programmes.api.consumers import (
+    CONSUMER,
+    RETENTION_CONSUMER,
+    RETENTION_TYPES,
+    TYPES,
+    candidatures_handler,
+    retention_handler,
+)
 from programmes.adapters.snapshots import snapshots_for
 from programmes.api.routes import admin_router, principal, router
 from programmes.app.access import AccessDenied
 from programmes.app.policies import CandidaturesPolicies
+from programmes.app.retention import RetentionPolicies
 from programmes.app.service import PartnershipService
 from programmes.app.snapshots import StreamLoader
 from programmes.domain.errors import DomainError
@@ -47,6 +55,9 @@ def build_app(settings: ServiceSettings | None = None, *, runtime: ServiceRuntim
     if consumers:
         policies = CandidaturesPolicies(service)
         runtime.add_consumer(CONSUMER, source="candidatures", handler=candidatures_handler(policies), types=TYPES)
+        retention = RetentionPolicies(service)
+        runtime.add_consumer(RETENTION_CONSUMER, source="notifications", handler=retention_handler(retention),
+                             types=RETENTION_TYPES, after_commit=retention.after_commit)
     app = FastAPI(
         description="One partnership across its school years: referents, convention, meetings, actions per "
                     "class, bilan. Bearer token (role + scope) on every route; writes return the new stream "

@@ -5,6 +5,11 @@ Only year-level events change a row (``ProgrammeYearOpened``, ``PartnershipEnded
 projected in the transaction that appends them, so a listed partnership always exists and is
 never behind its stream's year. The streams stay the truth: the table is a query convenience.
 On the in-memory store (unit tests) the same port is a dict.
+
+Retention (RGPD): ``prog_referents`` lists the partnerships each referent was designated on
+(``ReferentDesignated``, projected the same way) and ``retention_expired_year`` the last year of a
+partnership whose retention ran out (notifications' ``RetentionExpired``, written in the
+consumer's transaction); :meth:`retention_state` reads what ``domain.retention`` decides on.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jumelage_contracts import Envelope, EventData
-from jumelage_contracts.programmes import PartnershipEnded, ProgrammeYearOpened
+from jumelage_contracts.programmes import PartnershipEnded, ProgrammeYearOpened, ReferentDesignated
+
+from programmes.domain.retention import PartnershipYears, RetentionState
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-DIRECTORY_EVENTS = (ProgrammeYearOpened, PartnershipEnded)
+DIRECTORY_EVENTS = (ProgrammeYearOpened, PartnershipEnded, ReferentDesignated)
 
 metadata = MetaData()
 partnerships = Table(
@@ -32,8 +39,14 @@ partnerships = Table(
     Column("ended_reason", String(50)),
     # plan mercredi: the ACM organiser holding the school side (a partner structure: its token's scope)
     Column("organiser_id", String(200)),
+    Column("retention_expired_year", Integer),  # the last year whose retention ran out (RGPD)
 )
 COLUMNS = [c.name for c in partnerships.c]
+LISTED = [c for c in partnerships.c if c.name != "retention_expired_year"]  # the listing's shape is unchanged
+referents = Table(
+    "prog_referents", metadata,
+    Column("referent_id", String(200), primary_key=True), Column("partnership_id", String(200), primary_key=True),
+)
 
 
 @dataclass(frozen=True)
@@ -86,13 +99,42 @@ class SqlDirectory:
             elif isinstance(event, PartnershipEnded):
                 await conn.execute(update(partnerships).where(partnerships.c.partnership_id == event.partnership_id)
                                    .values(status="ended", ended_reason=event.reason))
+            elif isinstance(event, ReferentDesignated):
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                await conn.execute(dialect.insert(referents).values(
+                    referent_id=event.referent_id, partnership_id=event.partnership_id).on_conflict_do_nothing())
+
+    async def retention_state(self, tx: Any, partnership_id: str) -> RetentionState:
+        """What deciding an expiry of ``partnership_id`` needs: its people, every partnership of
+        theirs and how far each is from its retention (erasures are the keyring's, not read here)."""
+        conn = tx.connection
+        people = select(referents.c.referent_id).where(referents.c.partnership_id == partnership_id)
+        rows = (await conn.execute(select(referents.c.referent_id, referents.c.partnership_id)
+                                   .where(referents.c.referent_id.in_(people)))).all()
+        designations: dict[str, frozenset[str]] = {}
+        for row in rows:
+            designations[row.referent_id] = designations.get(row.referent_id, frozenset()) | {row.partnership_id}
+        wanted = {partnership_id} | {row.partnership_id for row in rows}
+        years = (await conn.execute(select(partnerships.c.partnership_id, partnerships.c.year_index,
+                                           partnerships.c.retention_expired_year)
+                                    .where(partnerships.c.partnership_id.in_(sorted(wanted))))).all()
+        return RetentionState(
+            partnerships={y.partnership_id: PartnershipYears(y.year_index, y.retention_expired_year) for y in years},
+            designations=designations)
+
+    async def record_retention_expired(self, tx: Any, partnership_id: str, year_index: int) -> None:
+        await tx.connection.execute(
+            update(partnerships).where(partnerships.c.partnership_id == partnership_id,
+                                       or_(partnerships.c.retention_expired_year.is_(None),
+                                           partnerships.c.retention_expired_year < year_index))
+            .values(retention_expired_year=year_index))
 
     async def list(self, filters: Filters, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         where = [or_(partnerships.c.partner_id == v, partnerships.c.organiser_id == v) if k == "partner_id"
                  else partnerships.c[k] == v for k, v in filters.items()]
         async with self.engine.connect() as conn:
             total = await conn.scalar(select(func.count()).select_from(partnerships).where(*where))
-            rows = await conn.execute(select(partnerships).where(*where)
+            rows = await conn.execute(select(*LISTED).where(*where)
                                       .order_by(partnerships.c.academie, partnerships.c.partnership_id)
                                       .limit(limit).offset(offset))
             return int(total or 0), [dict(r._mapping) for r in rows]
@@ -101,18 +143,40 @@ class SqlDirectory:
 class MemoryDirectory:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
+        self.referents: set[tuple[str, str]] = set()  # (referent_id, partnership_id)
 
     async def project(self, tx: Any, envelopes: Iterable[Envelope], events: Iterable[EventData]) -> None:
         for event in events:
             if isinstance(event, ProgrammeYearOpened):
-                self.rows[event.partnership_id] = _opened_row(event)
+                expired = self.rows.get(event.partnership_id, {}).get("retention_expired_year")
+                self.rows[event.partnership_id] = {**_opened_row(event), "retention_expired_year": expired}
             elif isinstance(event, PartnershipEnded) and event.partnership_id in self.rows:
                 self.rows[event.partnership_id].update(status="ended", ended_reason=event.reason)
+            elif isinstance(event, ReferentDesignated):
+                self.referents.add((event.referent_id, event.partnership_id))
+
+    async def retention_state(self, tx: Any, partnership_id: str) -> RetentionState:
+        people = {person for person, pid in self.referents if pid == partnership_id}
+        designations: dict[str, frozenset[str]] = {}
+        for person, pid in self.referents:
+            if person in people:
+                designations[person] = designations.get(person, frozenset()) | {pid}
+        wanted = {partnership_id, *(p for ps in designations.values() for p in ps)}
+        return RetentionState(
+            partnerships={pid: PartnershipYears(row["year_index"], row.get("retention_expired_year"))
+                          for pid, row in self.rows.items() if pid in wanted},
+            designations=designations)
+
+    async def record_retention_expired(self, tx: Any, partnership_id: str, year_index: int) -> None:
+        row = self.rows.get(partnership_id)
+        if row is not None and (row.get("retention_expired_year") or 0) < year_index:
+            row["retention_expired_year"] = year_index
 
     async def list(self, filters: Filters, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         rows = [r for r in self.rows.values() if all(_matches(r, k, v) for k, v in filters.items())]
         rows.sort(key=lambda r: (r["academie"], r["partnership_id"]))
-        return len(rows), [dict(r) for r in rows[offset: offset + limit]]
+        return len(rows), [{k: v for k, v in r.items() if k != "retention_expired_year"}
+                           for r in rows[offset: offset + limit]]
 
 
 def directory_for(store: Any) -> SqlDirectory | MemoryDirectory:

@@ -1,4 +1,5 @@
-"""The bus entry point: candidatures' events, in the source's order, one consumer."""
+"""The bus entry points: candidatures' events, in the source's order, one consumer; and
+notifications' retention expiries (RGPD), another."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Any
 from jumelage_contracts import Envelope
 
 from programmes.app.policies import CandidaturesPolicies
+from programmes.app.retention import RetentionPolicies
 
 CONSUMER = "programmes-from-candidatures"
 TYPES = ["PartnershipAttributed", "RenewalGranted", "RenewalDeclined", "CampaignOpened"]
+RETENTION_CONSUMER = "programmes-from-notifications"
+RETENTION_TYPES = ["RetentionExpired"]
 
 
 def candidatures_handler(policies: CandidaturesPolicies):
@@ -17,3 +21,10 @@ def candidatures_handler(policies: CandidaturesPolicies):
         await policies.on_event(tx, envelope, event)
 
     return on_candidatures_event
+
+
+def retention_handler(policies: RetentionPolicies):
+    async def on_notifications_event(tx: Any, envelope: Envelope, event: Any) -> None:
+        await policies.on_event(tx, envelope, event)
+
+    return on_notifications_event
