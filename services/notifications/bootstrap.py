@@ -20,7 +20,9 @@ from .adapters.db import MIGRATIONS_DIR
 from .adapters.mail import SmtpMailer
 from .app.facts import CANDIDATURES_TYPES, PROGRAMMES_TYPES
 from .app.handlers import EventHandler
+from .app import retention
 from .app.scheduler import Scheduler
+from .domain.retention import RetentionPolicy
 
 
 @dataclass
@@ -62,6 +64,7 @@ class NotificationsService:
     scheduler: Scheduler
     mail: MailSettings
     scheduler_enabled: bool = True
+    retention_policy: RetentionPolicy = field(default_factory=RetentionPolicy)
     _task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
@@ -79,6 +82,9 @@ class NotificationsService:
     async def start(self) -> None:
         await self.runtime.start()
         self.scheduler.store = self.runtime.store
+        moved = await retention.apply_policy(self.runtime.store, self.retention_policy, self.clock.now())
+        if moved:
+            get_logger("notifications").info("retention_timers_moved", moved=moved)
         if self.scheduler_enabled:
             self._task = asyncio.create_task(self.scheduler.run(self.mail.scheduler_interval_s), name="scheduler")
 
@@ -99,13 +105,15 @@ class NotificationsService:
 
 
 def build(settings: ServiceSettings | None = None, *, clock: Clock | None = None, store: Any = None,
-          mailer: Any = None, mail: MailSettings | None = None,
-          scheduler_enabled: bool = True) -> tuple[FastAPI, NotificationsService]:
+          mailer: Any = None, mail: MailSettings | None = None, scheduler_enabled: bool = True,
+          retention_policy: RetentionPolicy | None = None) -> tuple[FastAPI, NotificationsService]:
     settings = settings or ServiceSettings.from_env("notifications")
     mail = mail or MailSettings.from_env()
+    # RETENTION_YEARS_<DISPOSITIF>: read and checked now, so a bad value stops the start
+    retention_policy = retention_policy or RetentionPolicy.from_env(os.environ)
     runtime = ServiceRuntime(settings, clock=clock, migrations=[MIGRATIONS_DIR], store=store)
     log = get_logger("notifications")
-    handler = EventHandler(runtime.clock, log=log)
+    handler = EventHandler(runtime.clock, log=log, retention_policy=retention_policy)
     runtime.add_consumer("notifications-from-candidatures", source="candidatures", handler=handler,
                          types=CANDIDATURES_TYPES)
     runtime.add_consumer("notifications-from-programmes", source="programmes", handler=handler,
@@ -116,7 +124,7 @@ def build(settings: ServiceSettings | None = None, *, clock: Clock | None = None
                           mail_domain=mail.domain, batch_size=mail.batch_size,
                           claim_seconds=mail.claim_seconds, after_commit=runtime.wake_relay, log=log)
     service = NotificationsService(settings=settings, runtime=runtime, scheduler=scheduler, mail=mail,
-                                   scheduler_enabled=scheduler_enabled)
+                                   scheduler_enabled=scheduler_enabled, retention_policy=retention_policy)
     app = FastAPI(description="Reminders planned from events, durable timers, e-mail, iCalendar feeds.",
                   lifespan=service.lifespan)
     runtime.install(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from eventkit.commandline import add_command, add_workers_option, command_parser
@@ -13,6 +14,7 @@ from eventkit.runtime import serve_service
 from eventkit.settings import ServiceSettings
 
 from .bootstrap import build
+from .domain.retention import RetentionPolicy, RetentionSettingError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +41,11 @@ def create_app():
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    try:  # checked before anything starts: a wrong retention must not be found in a worker's traceback
+        RetentionPolicy.from_env(os.environ)
+    except RetentionSettingError as exc:
+        sys.stderr.write(f"notifications: {exc}\n")
+        raise SystemExit(2) from None
     if args.command == "rebuild":
         from .app.rebuild import rebuild_from_env
 

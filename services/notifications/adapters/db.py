@@ -102,6 +102,17 @@ overrides = Table(
 )
 
 
+# Retention timers (RGPD): one per partnership, fired by the scheduler (app/retention.py).
+retention = Table(
+    "notif_retention", metadata,
+    Column("partnership_id", String(200), primary_key=True), Column("academie", String(50)),
+    Column("dispositif", String(30)), Column("school_year", String(9)), Column("year_index", Integer()),
+    Column("ended_at", UtcDateTime()), Column("retained_from", UtcDateTime()), Column("retention_years", Integer()),
+    Column("due_at", UtcDateTime()), Column("status", String(20)), Column("expired_at", UtcDateTime()),
+    Column("stream_version", Integer()), Column("updated_at", UtcDateTime()),
+)
+
+
 # Effects whose cause has not arrived yet (an ActionCancelled before its ActionScheduled), held
 # until it does; ``waiting_for`` names the cause (see app/causes.py).
 parked = Table(

@@ -18,7 +18,9 @@ from ..adapters import db
 from ..domain.planning import Trigger, plan
 from ..domain.rules import rules_for
 from . import causes, facts
+from . import retention
 from .erasure import forget_person
+from ..domain.retention import RetentionPolicy
 from .reminders import apply_plans, directory_for_trigger, refresh_recipients
 
 EVENTS_HELD = metrics.counter("jumelage_notifications_events_held_total",
@@ -36,9 +38,10 @@ REMINDERS_MISSED = metrics.counter("jumelage_notifications_reminders_missed_tota
 class EventHandler:
     """``async def (tx, envelope, event)`` as the kit's consumer expects, with the clock bound."""
 
-    def __init__(self, clock: Any, log: Any = None) -> None:
+    def __init__(self, clock: Any, log: Any = None, retention_policy: RetentionPolicy | None = None) -> None:
         self.clock = clock
         self.log = log
+        self.retention_policy = retention_policy or RetentionPolicy()
 
     async def __call__(self, tx: Any, envelope: Envelope, event: EventData) -> None:
         conn = tx.connection
@@ -72,6 +75,7 @@ class EventHandler:
             return
         await facts.learn(conn, envelope, event, now)
         await causes.remember(conn, envelope, event)
+        await retention.plan(conn, event, envelope.academie, self.retention_policy, now)
         if isinstance(event, ReferentDesignated):
             await refresh_recipients(conn, event.partnership_id, event.school_year)
         plans, extra = [], []

@@ -46,6 +46,7 @@ from .links import campaign_page_url, partnership_page
 from ..domain.referents import referents_carry_over_until_the_side_names_new_ones
 from ..domain.reminder import RecordDelivery, RecordFailure, RecordMissed
 from .facts import calendar_dates, item_uid
+from . import retention
 from .handlers import REMINDERS_MISSED
 from .reminders import academie_name, directory_from, record_many
 
@@ -89,8 +90,11 @@ class Scheduler:
     # -- firing --------------------------------------------------------------------------------------
 
     async def tick(self) -> int:
-        """Fire every timer due now (batch after batch); returns how many were handled."""
-        total = 0
+        """Fire every timer due now (batch after batch); returns how many were handled. The
+        retention timers (RGPD) first: they send no mail, one short transaction per batch."""
+        total = await retention.fire_all_due(self.store, self.clock.now(), self.batch_size)
+        if total and self.after_commit is not None:
+            self.after_commit()
         while True:
             handled = await self.fire_batch()
             total += handled
@@ -105,7 +109,8 @@ class Scheduler:
         total = 0
         while True:
             async with self.store.engine.connect() as conn:
-                upcoming = await db.next_due(conn)
+                upcoming = min((t for t in (await db.next_due(conn), await retention.next_due(conn)) if t is not None),
+                               default=None)
             if upcoming is None or upcoming > when:
                 break
             if upcoming > self.clock.now():
