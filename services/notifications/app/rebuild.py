@@ -17,6 +17,9 @@ of the past (reminders left pending for cancelled actions, reminders never plann
      (never sent again); one that should be pending is planned (``ReminderScheduled``), one that
      should not is cancelled (``ReminderCancelled``, reason ``rebuilt``), one past its grace is
      recorded missed — events on the reminder's stream, as every change;
+   - retention timers (RGPD) missing live are planned from the scratch ones (the upgrade path
+     for partnerships learnt before they existed), pending ones re-timed; one that fired stays
+     fired unless a later year was opened since;
    - every replayed event is marked in the live consumers' inbox, so they skip it afterwards.
 """
 
@@ -29,7 +32,7 @@ import uuid
 from datetime import datetime
 from typing import Any, AsyncIterator, Sequence
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select, text, update
 
 from jumelage_contracts import Envelope, parse_event
 from jumelage_contracts.notifications import Recipient
@@ -42,6 +45,7 @@ from ..domain.planning import PlannedReminder
 from ..domain.reminder import (
     CancelReminder, Cancelled, GaveUp, Missed, Pending, PlanReminder, RecordMissed, Sent, fold,
 )
+from ..domain.retention import RetentionPolicy
 from .handlers import EventHandler
 from .reminders import execute, stream_of
 
@@ -59,7 +63,7 @@ async def pending_timers(conn: Any) -> set[tuple[str, str, datetime]]:
 
 
 async def rebuild(store: Any, log: Any, clock: Any, *, scratch_url: str | None = None,
-                  batch_size: int = 500) -> dict[str, Any]:
+                  batch_size: int = 500, retention_policy: RetentionPolicy | None = None) -> dict[str, Any]:
     """Replay ``log`` into a scratch database, then reconcile ``store`` with it (module doc)."""
     from eventkit.sql import open_store
 
@@ -78,7 +82,7 @@ async def rebuild(store: Any, log: Any, clock: Any, *, scratch_url: str | None =
                     await tx.connection.execute(insert(table), rows)
         # A correct live run applies each event as it happens: the replay plans at each event's time
         # (what has fallen due since is settled against the real clock when reconciling).
-        handler = EventHandler(ReplayClock(clock))
+        handler = EventHandler(ReplayClock(clock), retention_policy=retention_policy)
         cursors = {source: 0 for source in SOURCES}
         replayed: list[Envelope] = []
         await _replay(scratch, handler, _merged(log, cursors, batch_size), replayed, batch_size)
@@ -175,12 +179,40 @@ async def _reconcile(store: Any, scratch: Any, log: Any, handler: EventHandler, 
                     await conn.execute(insert(table), rows)
             items = await _reconcile_items(conn, source, clock.now())
             wanted = {r.reminder_id: r for r in (await source.execute(select(db.timers))).all()}
+            retention_changed = await _reconcile_retention(conn, source, clock.now())
         changed = await _reconcile_timers(tx, wanted, clock.now())
         for source_name in SOURCES:
             ids = [e.id for e in replayed if e.source == source_name]
             for start in range(0, len(ids), 1000):
                 await mark_processed_many(tx, CONSUMERS[source_name], ids[start:start + 1000])
-    return {"reminder_events": changed, "calendar_items_changed": items}
+    return {"reminder_events": changed, "calendar_items_changed": items,
+            "retention_timers_changed": retention_changed}
+
+
+TIMING = ("academie", "dispositif", "school_year", "year_index", "ended_at", "retained_from", "retention_years",
+          "due_at", "status")
+
+
+async def _reconcile_retention(conn: Any, source: Any, now: datetime) -> int:
+    """Retention timers the events justify: planned where missing, re-timed where pending; a
+    fired one is left fired (its RetentionExpired is said) unless a later year opened since."""
+    live = {r.partnership_id: r for r in (await conn.execute(select(db.retention).with_for_update())).all()}
+    changed = 0
+    for want in (await source.execute(select(db.retention))).all():
+        have = live.get(want.partnership_id)
+        values = {name: getattr(want, name) for name in TIMING}
+        if have is None:
+            await conn.execute(insert(db.retention).values(partnership_id=want.partnership_id, stream_version=0,
+                                                           expired_at=None, updated_at=now, **values))
+        elif have.status == "expired" and have.year_index >= want.year_index:
+            continue
+        elif any(getattr(have, name) != value for name, value in values.items()):
+            await conn.execute(update(db.retention).where(db.retention.c.partnership_id == want.partnership_id)
+                               .values(expired_at=None, updated_at=now, **values))
+        else:
+            continue
+        changed += 1
+    return changed
 
 
 async def _reconcile_items(conn: Any, source: Any, now: datetime) -> int:
@@ -290,7 +322,7 @@ async def rebuild_from_env(settings: Any) -> dict[str, Any]:
                 return await keyring.open_many(conn, envelopes)
 
         log = JetStreamLog(nats.js, settings.subject_root, SOURCES, opener=opener)
-        return await rebuild(store, log, SystemClock())
+        return await rebuild(store, log, SystemClock(), retention_policy=RetentionPolicy.from_env(os.environ))
     finally:
         await nats.close()
         await store.close()

@@ -134,3 +134,31 @@ async def test_a_retention_changed_by_the_operator_retimes_the_pending_timers_at
     never = RetentionPolicy({**RetentionPolicy().by_dispositif, Dispositif.culture: None})
     await retention.apply_policy(h.store, never, h.clock.now())
     assert ((await timer(h)).status, (await timer(h)).due_at) == ("never", None)
+
+
+async def test_a_rebuild_plans_the_retention_of_partnerships_learnt_before_it_existed_and_keeps_what_fired(h) -> None:
+    """The upgrade path: timers of partnerships notifications learnt before this version come
+    from ``python -m notifications rebuild``; a timer that fired stays fired; a second rebuild
+    changes nothing."""
+    from sqlalchemy import delete
+
+    from notifications.adapters.db import retention as table
+    from notifications.adapters.replay import ListLog
+    from notifications.app.rebuild import rebuild, sources_of
+
+    h.clock.set(datetime(2025, 7, 4, 10, tzinfo=UTC))
+    await h.play(year(1))
+    other = example("ProgrammeYearOpened", partnership_id="p-other")
+    await h.play(other)
+    await retention.fire_all_due(h.store, datetime(2029, 9, 2, tzinfo=UTC))  # both fired
+    async with h.store.transaction() as tx:
+        await tx.connection.execute(delete(table).where(table.c.partnership_id == PID))  # as before the upgrade
+    h.clock.set(datetime(2029, 9, 3, tzinfo=UTC))
+    report = await rebuild(h.store, ListLog(sources_of(h.played)), h.clock)
+    assert report["retention_timers_changed"] == 1
+    row = await timer(h)
+    assert (row.status, row.due_at) == ("pending", datetime(2029, 8, 31, 22, tzinfo=UTC))  # due: fires at once
+    again = await rebuild(h.store, ListLog(sources_of(h.played)), h.clock)
+    assert again["retention_timers_changed"] == 0
+    await h.scheduler.tick()
+    assert sorted(e.data["partnership_id"] for e in await h.events("RetentionExpired")) == sorted([PID, "p-other"])
