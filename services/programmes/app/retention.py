@@ -34,13 +34,15 @@ class RetentionPolicies:
                                                       event: RetentionExpired) -> None:
         directory, keyring = self.service.directory, self.service.runtime.store.keyring
         state = await directory.retention_state(tx, event.partnership_id)
-        people = {p for p, ps in state.designations.items()}
+        people = set(state.designations)
         state = retention.RetentionState(state.partnerships, state.designations,
                                          frozenset(await shredding.erased_subjects(tx.connection, keyring, people)))
         command = retention.ExpireRetention(event.partnership_id, event.year_index, self.service.now())
         if retention.an_expiry_overtaken_by_a_renewal_changes_nothing(state, command):
-            log.info("retention_expiry_overtaken", partnership_id=event.partnership_id, year_index=event.year_index,
-                     event_id=str(envelope.id))
+            known = state.partnerships.get(event.partnership_id)
+            log.info("retention_expiry_ignored", partnership_id=event.partnership_id, year_index=event.year_index,
+                     event_id=str(envelope.id),
+                     why="unknown partnership" if known is None else f"year {known.year_index} opened since")
             return
         erasures = retention.decide(command, state)
         await directory.record_retention_expired(tx, event.partnership_id, event.year_index)
