@@ -328,6 +328,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
         cursor.execute("PRAGMA foreign_keys=ON")
+        # RGPD erasure (issue 16): a deleted key or a redacted line is overwritten with zeros, not
+        # left in the page's free space where a byte search of the file finds it
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

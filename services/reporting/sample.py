@@ -139,15 +139,54 @@ def _classes(rng: random.Random, prefix: str) -> list[dict[str, Any]]:
 
 
 def history(rng: random.Random, *, campaigns: int = 2, candidatures: int = 6, start_year: int = 2025,
-            validate: bool = True, prefix: str = "", edges: bool = False) -> list[Envelope]:
+            validate: bool = True, prefix: str = "", edges: bool = False, erasures: bool = False) -> list[Envelope]:
     """A random valid history; roughly 15 events per candidature. ``prefix`` starts every id, so
     that two histories can share one log. ``edges``: instants all over the day, half of the days
-    around midnight in Paris, and action dates weighted on month ends and daylight-saving changes."""
+    around midnight in Paris, and action dates weighted on month ends and daylight-saving changes.
+    ``erasures``: referents designated on the programme years (some on several partnerships) and
+    some of them erased (``PersonErased``) at a random point after their last designation; without
+    it the history is the one drawn before erasures existed."""
     b = HistoryBuilder(rng, validate, edges)
     camps = [_campaign(b, f"{prefix}{i}", start_year) for i in range(campaigns)]
     for i in range(candidatures):
         _candidature(b, f"{prefix}{i}", rng.choice(camps))
+    if erasures:
+        _referents_and_erasures(b, random.Random(rng.getrandbits(64)), prefix)
     return b.envelopes()
+
+
+def _referents_and_erasures(b: HistoryBuilder, sub: random.Random, prefix: str) -> None:
+    """Referents on most programme years, drawn from one pool so that a person may be designated
+    on several partnerships; then about half of them erased, any time from their last
+    designation to a while after the history's last event (so before some of their partnerships'
+    later events). Names, e-mails and phones are unique strings a byte search can find."""
+    opened = [d for d in sorted(b.drafts, key=lambda d: (d.at, d.seq)) if d.type == "ProgrammeYearOpened"]
+    people: list[dict[str, str]] = []
+    last_designated: dict[str, datetime] = {}
+    for d in opened:
+        for side in [s for s in ("school", "partner") if sub.random() < 0.6]:
+            if people and sub.random() < 0.3:
+                person = sub.choice(people)
+            else:
+                n = len(people)
+                token = f"{sub.getrandbits(40):010x}"
+                person = {"referent_id": f"{prefix}ref-{n}", "name": f"Référente Zoé {token}",
+                          "email": f"zoe.{token}@ac-test.fr", "phone": f"+33 6 {token}"}
+                people.append(person)
+            at = d.at + timedelta(days=sub.randint(0, 30), minutes=1)
+            b.emit(at, "ReferentDesignated", d.stream_id, d.academie, {
+                "partnership_id": d.data["partnership_id"], "school_year": d.data["school_year"],
+                "year_index": d.data["year_index"], "side": side, "role": "teacher" if side == "school" else "collaborator",
+                **person})
+            last_designated[person["referent_id"]] = max(at, last_designated.get(person["referent_id"], at))
+    end = max((d.at for d in b.drafts), default=_at(date(2025, 1, 1)))
+    for person in people:
+        if sub.random() < 0.5:
+            first = last_designated[person["referent_id"]]
+            at = first + timedelta(minutes=1 + sub.randint(0, int((end - first).total_seconds() // 60) + 60 * 24 * 30))
+            b.emit(at, "PersonErased", f"person:{person['referent_id']}", None, {
+                "person_id": person["referent_id"], "reason": sub.choice(["request", "retention"]),
+                "erased_at": at.isoformat()})
 
 
 def _campaign(b: HistoryBuilder, i: str, start_year: int) -> dict[str, Any]:

@@ -118,6 +118,7 @@ class Projector:
         self._state: dict[str, dict[str, Any]] = {}
         self._loaded: set[str] = set()
         self._seen: set[str] = set()  # with keep_cache: every id this projector applied
+        self._bulk_redactions: list[Any] = []  # project_bulk's erasures, for redact_bulk
         self._held: dict[str, list[_Held]] = {}  # parked events by the key they wait on, as read
         self._held_read: set[str] = set()  # keys whose parked rows were read from the table
         self._held_ids: set[str] = set()  # event ids in _held, or released from it
@@ -187,6 +188,7 @@ class Projector:
         for _, env in fresh:
             self._track_source(batch, env)
             await self._offer(None, batch, env, incoming(env))  # type: ignore[arg-type]  # no I/O
+        self._bulk_redactions += batch.redactions
         g = self.gen
         return {g.applied: [{"event_id": event_id} for event_id, _ in fresh], g.fact: batch.facts,
                 g.timeline: batch.timeline, g.answer: batch.answers, g.rencontre: batch.rencontres}
@@ -395,10 +397,19 @@ class Projector:
                     await self._bulk_insert(conn, stmt.table, rows)
                 else:
                     await conn.execute(stmt, rows)
+        await self._redact(conn, batch.redactions)
+
+    async def _redact(self, conn: AsyncConnection, redactions: Sequence[Any]) -> None:
         timeline = self.gen.timeline
-        for r in batch.redactions:  # an erasure: the lines stay, without the person
+        for r in redactions:  # an erasure: the lines stay, without the person
             await conn.execute(update(timeline).where(timeline.c.event_id == r.event_id, timeline.c.type == r.type)
                                .values(summary=r.summary))
+
+    async def redact_bulk(self, conn: AsyncConnection) -> None:
+        """After :meth:`project_bulk`'s rows are loaded: the erasures it met say their lines again
+        without the person (those lines may have gone to the loader in an earlier batch)."""
+        await self._redact(conn, self._bulk_redactions)
+        self._bulk_redactions = []
 
     @staticmethod
     async def _bulk_insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:

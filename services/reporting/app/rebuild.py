@@ -102,6 +102,8 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
                 seen += len(envelopes)
                 cursors[source] = cursor
         await load.put(projector.snapshot())
+    async with engine.begin() as conn:
+        await projector.redact_bulk(conn)
     loaded_at = time.perf_counter()
     async with engine.begin() as conn:
         await conn.run_sync(create_indexes_sync, new)

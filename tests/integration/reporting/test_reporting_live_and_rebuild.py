@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from jumelage_contracts.personal import ERASED
 from jumelage_contracts.subjects import event_subject
 
 from eventkit.bus import NatsConnection, provision_now
@@ -23,7 +24,7 @@ from reporting.adapters.queries import Filters
 from reporting.app.rebuild import rebuild
 from reporting.bootstrap import SOURCES, build_runtime
 from reporting.sample import history
-from tests.integration.reporting.reporting_support import wait_applied
+from tests.integration.reporting.reporting_support import texts_holding, wait_applied
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "reporting"))
 import reporting_figures_recount as figures_recount  # noqa: E402
@@ -52,7 +53,25 @@ async def figures(engine, as_of: date, flt: dict) -> dict:
     return values
 
 
+async def assert_erased(engine, events, stage: str) -> None:
+    """Issue 16: no text column of any table holds an erased referent's name, e-mail or phone, and
+    her timeline lines read « personne effacée » (the others still name their referent)."""
+    erased = {e.data["person_id"] for e in events if e.type == "PersonErased"}
+    designated = [e for e in events if e.type == "ReferentDesignated"]
+    values = [v for e in designated if e.data["referent_id"] in erased
+              for v in (e.data["name"], e.data["email"], e.data["phone"]) if v]
+    assert erased and values, "the history erases someone"
+    assert await texts_holding(engine, values) == [], stage
+    async with engine.connect() as conn:
+        gen = await queries.current_generation(conn)
+        for e in designated:
+            entries = await queries.timeline(conn, gen, ["partnership:" + e.data["partnership_id"]], FAR)
+            summary = next(x["summary"] for x in entries if x["event_id"] == str(e.id))
+            assert summary.endswith(f" : {ERASED}") == (e.data["referent_id"] in erased), (stage, summary)
+
+
 def expected(events, as_of: date, flt: dict) -> dict:
+    events = [e for e in events if e.type != "PersonErased"]  # an erasure changes no figure
     want = recount(events, as_of, flt)
     want.pop("_by_month")
     want["_funds"] = figures_recount.funds(events, as_of, flt)
@@ -81,12 +100,13 @@ async def test_live_consumers_on_nats_and_postgres_match_the_recount_and_a_rebui
     runtime, publisher = running
     engine = runtime.engine
     rng = random.Random(20251)
-    events = history(rng, campaigns=3, candidatures=25)
+    events = history(rng, campaigns=3, candidatures=25, erasures=True)
     await publish(publisher, subject_root, events)
     await wait_applied(engine, len(events))
     checks = [(FAR, {}), (FAR, {"academie": "paris"}), (date(2025, 11, 1), {}), (date(2026, 6, 15), {"ep": "REP"})]
     for as_of, flt in checks:
         assert await figures(engine, as_of, flt) == expected(events, as_of, flt), (as_of, flt)
+    await assert_erased(engine, events, "live")
 
     # More events arrive while the rebuild replays: the swap's final catch-up must take them.
     later = history(random.Random(7), campaigns=1, candidatures=4, start_year=2026, prefix="late")
@@ -112,6 +132,7 @@ async def test_live_consumers_on_nats_and_postgres_match_the_recount_and_a_rebui
     await wait_applied(engine, len(everything))
     for as_of, flt in checks:
         assert await figures(engine, as_of, flt) == expected(everything, as_of, flt), (as_of, flt)
+    await assert_erased(engine, everything, "rebuilt")
 
 
 async def test_the_rebuild_command_replays_jetstream_and_swaps_in_the_same_figures(
