@@ -6,9 +6,9 @@ hop). Here the same SQL goes to asyncpg, which prepares each statement once per 
 keeps it. The connections are the store's own pool's (SQLAlchemy's, in autocommit): one budget
 of connections per process, one ``jumelage_db_connections_opened_total``.
 
-Dead connections. The pool refuses on checkout a connection asyncpg already saw closed (see
-``eventkit.sql._refuse_closed_connections``: no ping round trip). One closed between the checkout
-and the statement fails that statement with a connection error: the connection is dropped and
+Dead connections. The pool refuses on checkout a connection asyncpg already saw closed, and
+pings one it handed out before with one round trip (``eventkit.sql._check_on_checkout``). One
+closed between the checkout and the statement fails that statement with a connection error: the connection is dropped and
 the operation runs once more on another. That is safe for an append: the same event ids sent
 twice come back as the stored result (``duplicate=True``), so a call that committed before the
 connection died is not stored twice.

@@ -68,10 +68,11 @@ The driver on the hot path. On PostgreSQL, ``store.append``, ``store.read_stream
 ``store.stream_version`` — what every command does — speak asyncpg directly (:class:`FastPath`:
 its own pool, prepared statements cached per connection, rows turned into envelopes without
 SQLAlchemy's result layer). Everything else (transactions, the relay, consumers, ad-hoc queries,
-migrations) goes through SQLAlchemy. The fast pool does not ping a connection on checkout: asyncpg
-notices a connection the server closed while it sat idle (the socket is watched), and an
-operation that meets a lost connection is run once more on a new one — safe for an append too,
-since a retried append of the same event ids returns the stored result (``duplicate=True``).
+migrations) goes through SQLAlchemy, on the same pool. A connection leaving the pool is checked
+with one round trip (``SELECT 1`` outside any transaction, :func:`_check_on_checkout`) instead of
+SQLAlchemy's pre-ping (BEGIN, ``;``, ROLLBACK on asyncpg), and a hot-path operation that meets a
+lost connection anyway is run once more on a new one — safe for an append too, since a retried
+append of the same event ids returns the stored result (``duplicate=True``).
 
 ``tx.append_many`` records many streams (a scheduler's batch of one-event reminder streams) in
 one statement — arrays and ``unnest`` on PostgreSQL, the portable VALUES form on SQLite — after
@@ -126,6 +127,8 @@ GAP_WAIT_TIMEOUT_S = 1.0
 GAP_POLL_INTERVAL_S = 0.005
 # store.append with expected_version=None that keeps losing the race for the next version.
 APPEND_ATTEMPTS = 20
+# The check of a pooled PostgreSQL connection on checkout (_check_on_checkout): one round trip.
+PING = "SELECT 1"
 
 
 class UtcDateTime(TypeDecorator):
@@ -222,13 +225,20 @@ _EVENT_COLUMNS = tuple(c for c in events.c)
 # -- engine -------------------------------------------------------------------------------------
 
 
-def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncEngine:
+def make_engine(url: str, *, migrations: bool = False, checkout: str = "ping", **options: Any) -> AsyncEngine:
     """An ``AsyncEngine`` configured for the store: SQLite in WAL mode, writers waiting on
     ``busy_timeout`` and starting ``BEGIN IMMEDIATE``; PostgreSQL with a pool sized for the
     relay, the consumers and the HTTP handlers of one process (20 kept open, 5 more in a burst),
-    where a connection the server dropped is replaced on checkout, not handed out (a ping by
-    default; ``pool_pre_ping=False`` asks for :func:`_refuse_closed_connections`, without a round
-    trip but racy right after the server closed the connection).
+    where a connection the server dropped is replaced on checkout, not handed out.
+
+    ``checkout`` says how a PostgreSQL connection is checked as it leaves the pool:
+
+    * ``"ping"`` (default): :func:`_check_on_checkout` — asyncpg's closed flag, then one round
+      trip (``SELECT 1`` outside any transaction) on a connection that has been used;
+    * ``"closed-flag"``: the flag only, no round trip — racy right after the server closed the
+      connection (``test_pool_pre_ping``), kept for the store benchmark's column;
+    * ``pool_pre_ping=True`` in ``options`` asks for SQLAlchemy's own ping instead (on asyncpg,
+      outside autocommit: BEGIN, ``;``, ROLLBACK — three round trips).
 
     ``options`` go to ``create_async_engine`` (e.g. ``pool_size=16``).
     """
@@ -252,34 +262,52 @@ def make_engine(url: str, *, migrations: bool = False, **options: Any) -> AsyncE
     else:
         options.setdefault("pool_size", DB_POOL_SIZE)
         options.setdefault("max_overflow", DB_MAX_OVERFLOW)
-        # The ping stays the default: the socket check alone is racy — a connection terminated a
-        # moment ago is not yet seen closed by asyncpg and is handed out (test_pool_pre_ping, and the
-        # e2e branch's backends-killed runs, 1 failure in 4). ``pool_pre_ping=False`` takes the
-        # cheaper check when a deployment prefers it.
-        options.setdefault("pool_pre_ping", True)
+    if checkout not in ("ping", "closed-flag"):
+        raise ValueError(f"checkout must be 'ping' or 'closed-flag', not {checkout!r}")
     engine = create_async_engine(url, **options)
     _count_connections(engine)
     if not migrations and not options.get("pool_pre_ping"):
-        _refuse_closed_connections(engine)
+        _check_on_checkout(engine, ping=checkout == "ping")
     return engine
 
 
-def _refuse_closed_connections(engine: AsyncEngine) -> None:
+def _check_on_checkout(engine: AsyncEngine, *, ping: bool) -> None:
     """A connection the server closed (restart, failover, ``pg_terminate_backend``, idle timeout)
-    is found on checkout and replaced, instead of failing the request that drew it — without the
-    round trips of ``pool_pre_ping`` (on asyncpg a ping outside autocommit is BEGIN, ``;``,
-    ROLLBACK). asyncpg reads every connection's socket on the event loop, so a connection the
-    server closed while it sat in the pool is already marked closed; raising DisconnectionError
-    here makes the pool discard it and draw another. One closed between the checkout and its
-    first statement fails that statement (a 503 at the HTTP edge; the store's hot path runs it
-    once more, see :mod:`eventkit.pgfast`)."""
+    is found on checkout and replaced, instead of failing the request that drew it.
+
+    asyncpg reads every connection's socket on the event loop, so one the server closed while it
+    sat in the pool is usually already marked closed: that costs nothing to check. It is not
+    always so — a backend terminated a moment ago may not have been seen closed yet
+    (``test_pool_pre_ping``) — hence, with ``ping``, one round trip on the connection: ``SELECT 1``
+    sent with the simple query protocol, outside any transaction (nothing prepared, so a pooler in
+    transaction mode is fine with it too; asyncpg's simple protocol fails on an empty ``;``).
+    SQLAlchemy's ``pool_pre_ping`` on asyncpg wraps a ``;`` in BEGIN … ROLLBACK: three round trips, a fifth of a command's CPU (the e2e
+    profile in ``benchmarks/README.md``). A connection opened for this checkout is not pinged
+    (it has just answered). Raising DisconnectionError makes the pool discard the connection and
+    draw another. One closed between this check and its first statement still fails that
+    statement (a 503 at the HTTP edge; the store's hot path runs it once more, see
+    :mod:`eventkit.pgfast`)."""
     from sqlalchemy.exc import DisconnectionError
 
+    from .pgfast import CONNECTION_LOST
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["eventkit_fresh"] = True
+
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         driver = getattr(dbapi_connection, "driver_connection", None)
-        if driver is not None and driver.is_closed():
+        if driver is None:
+            return
+        if driver.is_closed():
             raise DisconnectionError("the server closed this connection")
+        if not ping or record.info.pop("eventkit_fresh", False):
+            return
+        try:
+            dbapi_connection.run_async(lambda conn: conn.execute(PING))
+        except CONNECTION_LOST as exc:
+            raise DisconnectionError(f"the ping on checkout failed: {exc!r}") from exc
 
 
 def _count_connections(engine: AsyncEngine) -> None:
