@@ -1,0 +1,145 @@
+"""Two replicas of every service give one replica's outcome, conflicts included.
+
+The same scripted commands run twice, each time on fresh databases and streams: once against one
+process of each service, once against two (``tests/e2e/harness.py``, the compose commands).
+Commands alternate between candidatures' replicas, and pairs of conflicting commands — the same
+submission pinned to one version (``If-Match``) — are sent at once, one to each replica: exactly
+one is accepted, the other answered 409, in both runs. After quiescence the two runs agree on
+each service's events per stream (types in version order), reporting's figures and the reminders
+notifications planned (rule and due time).
+
+Not covered here (left open, see the report of issue 15): commands through programmes' and
+notifications' second replicas — their write routes need an attributed partnership and académie
+settings this script does not yet build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from eventkit.bus import NatsConnection
+from tests.e2e.harness import SERVICES, running_system
+from tests.reliability.test_service_replicas import (
+    ACADEMIE, PARTNER, UAI, Load, pending_deliveries, pending_reminders, published, rows, stored)
+from tests.waiting import while_progressing
+
+pytestmark = pytest.mark.integration
+
+CAMPAIGNS = 6
+STALL = 60.0
+
+
+def without_moment(value: Any) -> Any:
+    """Figures without ``as_of`` (the moment they were read)."""
+    if isinstance(value, dict):
+        return {k: without_moment(v) for k, v in value.items() if k != "as_of"}
+    if isinstance(value, list):
+        return [without_moment(v) for v in value]
+    return value
+
+
+async def play(load: Load, client: httpx.AsyncClient, replicas: list) -> Counter:
+    """The script; returns the statuses of the conflicting pairs."""
+    conflicts: Counter = Counter()
+    for n in range(CAMPAIGNS):
+        at = replicas[n % len(replicas)]
+        other = replicas[(n + 1) % len(replicas)]
+        year = 2030 + n
+        campaign, offer, candidature = f"camp-outcome-{n}", f"offre-outcome-{n}", f"cand-outcome-{n}"
+        await load.post(client, at, "/campaigns", "academie", {
+            "campaign_id": campaign, "academie": ACADEMIE, "dispositif": "culture",
+            "school_year": f"{year}-{year + 1}", "title": f"Jumelages culture {year}-{year + 1}",
+            "calendar": {"submission_deadline": f"{year}-05-31T21:59:00Z", "attribution_date": f"{year}-07-02",
+                         "work_meeting_window": {"start": f"{year}-09-13", "end": f"{year}-10-15"},
+                         "bilan_window": {"start": f"{year + 1}-05-09", "end": f"{year + 1}-06-16"},
+                         "renewal_deadline": f"{year + 1}-06-23T21:59:00Z"}})
+        await load.post(client, other, f"/campaigns/{campaign}/offers", "partner", {
+            "offer_id": offer, "title": "Le musée en classe",
+            "partner": {"partner_id": PARTNER, "kind": "cultural_structure", "name": "Musée des replicas",
+                        "address": "23 rue de Sévigné", "commune": "Paris", "postcode": "75003"},
+            "resources": [{"kind": "workshop", "description": "Ateliers au musée"}],
+            "eac_domains": [], "levels": ["CM1", "CM2"], "capacity_classes": 4})
+        draft = await load.post(client, at, f"/campaigns/{campaign}/drafts", "school", {
+            "candidature_id": candidature, "offer_id": offer, "tier": "approfondir",
+            "school": {"uai": UAI, "name": "École élémentaire Belleville", "academie": ACADEMIE,
+                       "departement": "75", "education_prioritaire": "REP+"},
+            "school_objective": "Ouvrir l'école sur le musée du quartier",
+            "classes": [{"class_id": "cm1", "label": "CM1 A", "level": "CM1", "pupils": 24,
+                         "objective": "Découvrir les collections"}],
+            "wishes": {"staff": True, "families": True}})
+        # the same submission, pinned to the draft's version, to both replicas at once
+        pinned = {**load.headers["school"], "If-Match": f'"{draft["version"]}"'}
+        answers = await asyncio.gather(*(client.post(f"{r.url}/candidatures/{candidature}/submit", headers=pinned)
+                                         for r in (at, other)))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses in ([200, 409], [201, 409]), [a.text for a in answers]
+        conflicts.update(statuses)
+        if n % 2 == 0:
+            await load.post(client, other, f"/campaigns/{campaign}/close", "academie")
+    return conflicts
+
+
+async def outcome(system, nats: NatsConnection, root: str, load: Load, client: httpx.AsyncClient) -> dict:
+    async def counts() -> tuple:
+        return (tuple([await published(nats, name, root) for name in SERVICES]),
+                tuple([await stored(system, name) for name in SERVICES]))
+
+    async def quiet() -> bool:
+        if await pending_deliveries(nats, root) != 0:
+            return False
+        first = await counts()
+        return first[0] == first[1] and await pending_deliveries(nats, root) == 0 and await counts() == first
+
+    async def progress() -> tuple:
+        return *await counts(), await pending_deliveries(nats, root)
+
+    await while_progressing(quiet, progress, stall=STALL, what="every event published and applied")
+    streams = {}
+    for name in SERVICES:
+        found: dict[str, list[str]] = {}
+        for stream_id, kind in await rows(system.database_urls[name],
+                                          "select stream_id, type from events order by stream_id, stream_version"):
+            found.setdefault(stream_id, []).append(kind)
+        streams[name] = found
+    figures = {}
+    for replica in system.replicas["reporting"]:
+        for path in ("/academies/paris/campaigns", "/indicators?academie=paris"):
+            answer = await client.get(f"{replica.url}{path}", headers=load.headers["academie"])
+            assert answer.status_code == 200, answer.text
+            figures.setdefault(path, []).append(without_moment(answer.json()))
+    assert all(len({repr(v) for v in answers}) == 1 for answers in figures.values()), \
+        "the reporting replicas answer differently"
+    reminders = sorted((rule, due) for _, rule, due in await pending_reminders(system))
+    return {"streams": streams, "figures": {k: v[0] for k, v in figures.items()}, "reminders": reminders}
+
+
+async def test_commands_through_both_replicas_with_conflicts_give_one_replicas_outcome(
+        nats_url, postgres_server_url, tmp_path):
+    results = {}
+    for replicas in (1, 2):
+        root = f"t{uuid.uuid4().hex[:12]}"  # own streams for each run
+        (tmp_path / f"r{replicas}").mkdir()
+        nats = NatsConnection(nats_url, name="test-observer")
+        await nats.start()
+        try:
+            async with running_system(postgres_server_url, nats_url, root, tmp_path / f"r{replicas}",
+                                      replicas=replicas) as system:
+                load = Load(system)
+                async with httpx.AsyncClient(timeout=30) as client:
+                    conflicts = await play(load, client, system.replicas["candidatures"])
+                    assert conflicts[409] == CAMPAIGNS, conflicts
+                    results[replicas] = await outcome(system, nats, root, load, client)
+        finally:
+            await nats.close()
+    one, two = results[1], results[2]
+    assert one["streams"]["candidatures"], "nothing stored"
+    assert one["reminders"], "no reminder planned to compare"
+    assert two["streams"] == one["streams"]
+    assert two["figures"] == one["figures"]
+    assert two["reminders"] == one["reminders"]
