@@ -64,6 +64,11 @@ def test_the_cluster_profile_adds_two_nats_servers_and_a_second_replica_of_every
         assert server_urls(settings[0].nats_url) == [f"nats://{name}:{password}@{member}:4222"
                                                      for member in CLUSTER_MEMBERS], name
         assert StreamLimits.from_env(resolved(second, env)).replicas == 3
+        # both replicas lease on the same TTL, the kit's default unless the operator sets it
+        assert settings[0].lease_ttl_seconds == 10.0
+        tuned = [ServiceSettings.from_env(name, env=resolved(s, {**env, "LEASE_TTL_SECONDS": "5"}))
+                 for s in (first, second)]
+        assert [s.lease_ttl_seconds for s in tuned] == [5.0, 5.0], name
         # each replica's HTTP on a host port of its own, on loopback unless told
         ports = [interpolate(s["ports"][0], env) for s in (first, second)]
         assert ports[0] != ports[1] and all(p.startswith("127.0.0.1:") for p in ports), ports
