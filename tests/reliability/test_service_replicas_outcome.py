@@ -10,13 +10,15 @@ notifications planned (rule and due time).
 
 Notifications' settings are written through its replicas in turn before the campaigns (a rule
 override through one, a contact through the other), so the reminders compared are planned with
-them. Not covered here (left open): commands through programmes' replicas — its write routes need
-an attributed partnership, which this script does not yet build.
+them. Every other campaign is closed and its candidature reviewed and attributed; programmes' year is
+then driven through its two replicas in turn (referents, convention signatures), and the same
+action, pinned to one version, is scheduled through both at once (one accepted, one 409).
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 import uuid
 from collections import Counter
 from typing import Any
@@ -28,7 +30,7 @@ from eventkit.bus import NatsConnection
 from tests.e2e.harness import SERVICES, running_system
 from tests.reliability.test_service_replicas import (
     ACADEMIE, PARTNER, UAI, Load, pending_deliveries, pending_reminders, published, rows, stored)
-from tests.waiting import while_progressing
+from tests.waiting import eventually, while_progressing
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +59,7 @@ async def settle_notifications(load: Load, client: httpx.AsyncClient, replicas: 
     assert answer.status_code == 200, answer.text
 
 
-async def play(load: Load, client: httpx.AsyncClient, replicas: list) -> Counter:
+async def play(load: Load, client: httpx.AsyncClient, replicas: list, programmes: list) -> Counter:
     """The script; returns the statuses of the conflicting pairs."""
     conflicts: Counter = Counter()
     for n in range(CAMPAIGNS):
@@ -95,7 +97,41 @@ async def play(load: Load, client: httpx.AsyncClient, replicas: list) -> Counter
         conflicts.update(statuses)
         if n % 2 == 0:
             await load.post(client, other, f"/campaigns/{campaign}/close", "academie")
+            await load.post(client, at, f"/candidatures/{candidature}/reviews", "academie",
+                            {"avis": "favourable", "comment": "Projet solide"})
+            attributed = await load.post(client, other, f"/candidatures/{candidature}/attribute", "academie")
+            await programme(load, client, programmes, attributed["partnership_id"], year, conflicts)
     return conflicts
+
+
+async def programme(load: Load, client: httpx.AsyncClient, replicas: list, pid: str, year: int,
+                    conflicts: Counter) -> None:
+    """The partnership's year through programmes' replicas in turn, with one pinned pair."""
+    first, second = replicas[0], replicas[-1]
+
+    async def opened() -> bool:
+        answer = await client.get(f"{second.url}/partnerships/{pid}", headers=load.headers["school"])
+        return answer.status_code == 200
+
+    await eventually(opened, timeout=60, what=f"programmes opening {pid}")
+    P = f"/partnerships/{pid}"
+    await load.post(client, first, f"{P}/referents", "school", {
+        "referent_id": "ref-ecole", "side": "school", "role": "teacher", "name": "Claire Martin",
+        "email": "claire.martin@ac-paris.fr"})
+    await load.post(client, second, f"{P}/referents", "partner", {
+        "referent_id": "ref-musee", "side": "partner", "role": "coordinator", "name": "Paul Durand",
+        "email": "paul.durand@musee.example.org"})
+    await load.post(client, first, f"{P}/convention/signatures", "school", {"side": "school", "signed_by": "La directrice"})
+    signed = await load.post(client, second, f"{P}/convention/signatures", "partner",
+                             {"side": "partner", "signed_by": "Le directeur"})
+    pinned = {**load.headers["school"], "If-Match": f'"{signed["version"]}"'}
+    action = {"action_id": "visite", "kind": "visit", "title": "Visite des collections", "class_ids": ["cm1"],
+              "starts_at": f"{year}-11-10T09:00:00+00:00", "duration_minutes": 120, "place": "Musée"}
+    answers = await asyncio.gather(*(client.post(f"{r.url}{P}/actions", json=action, headers=pinned)
+                                     for r in (first, second)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses in ([200, 409], [201, 409]), [a.text for a in answers]
+    conflicts.update(statuses)
 
 
 async def outcome(system, nats: NatsConnection, root: str, load: Load, client: httpx.AsyncClient) -> dict:
@@ -128,7 +164,15 @@ async def outcome(system, nats: NatsConnection, root: str, load: Load, client: h
             figures.setdefault(path, []).append(without_moment(answer.json()))
     assert all(len({repr(v) for v in answers}) == 1 for answers in figures.values()), \
         "the reporting replicas answer differently"
-    reminders = sorted((rule, due) for _, rule, due in await pending_reminders(system))
+    # reminders due at once (on attribution) are named after the event that caused them, new in
+    # each run, and the mailer is still at them (no mail server here: tried, failed, retried), which
+    # quiescence of the bus does not wait for: the comparison keeps the reminders due later
+    soon = datetime.now(timezone.utc) + timedelta(days=1)
+    now_due = {f"reminder-{rid}" for rid, due in await rows(system.database_urls["notifications"],
+                                                            "select reminder_id, due_at from notif_timers")
+               if due <= soon}
+    streams["notifications"] = {k: v for k, v in streams["notifications"].items() if k not in now_due}
+    reminders = sorted((rule, due) for _, rule, due in await pending_reminders(system) if due > soon)
     return {"streams": streams, "figures": {k: v[0] for k, v in figures.items()}, "reminders": reminders}
 
 
@@ -146,8 +190,8 @@ async def test_commands_through_both_replicas_with_conflicts_give_one_replicas_o
                 load = Load(system)
                 async with httpx.AsyncClient(timeout=30) as client:
                     await settle_notifications(load, client, system.replicas["notifications"])
-                    conflicts = await play(load, client, system.replicas["candidatures"])
-                    assert conflicts[409] == CAMPAIGNS, conflicts
+                    conflicts = await play(load, client, system.replicas["candidatures"], system.replicas["programmes"])
+                    assert conflicts[409] == CAMPAIGNS + len(range(0, CAMPAIGNS, 2)), conflicts
                     results[replicas] = await outcome(system, nats, root, load, client)
         finally:
             await nats.close()
@@ -157,6 +201,10 @@ async def test_commands_through_both_replicas_with_conflicts_give_one_replicas_o
     # the override written through one replica is what every plan used: J-10, no J-7
     dues = {(rule, due.date().isoformat()) for rule, due in two["reminders"]}
     assert ("campaign_deadline_j_minus_7", "2031-05-21") in dues, sorted(dues)
-    assert two["streams"] == one["streams"]
+    for name in SERVICES:
+        differing = {k: (one["streams"][name].get(k), two["streams"][name].get(k))
+                     for k in set(one["streams"][name]) | set(two["streams"][name])
+                     if one["streams"][name].get(k) != two["streams"][name].get(k)}
+        assert not differing, f"{name}: streams of the one-replica run vs the two-replica run: {differing}"
     assert two["figures"] == one["figures"]
     assert two["reminders"] == one["reminders"]
