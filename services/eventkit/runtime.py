@@ -148,13 +148,14 @@ class ServiceRuntime:
         await bus.provision(self.nats, self.settings.subject_root)
         if self.settings.relay_enabled:
             self._relay = bus.OutboxRelay(self.store, self.nats, source=self.settings.service,
-                                          subject_root=self.settings.subject_root)
+                                          subject_root=self.settings.subject_root,
+                                          lease_ttl=self.settings.lease_ttl_seconds)
             self._tasks.append(asyncio.create_task(self._relay.run(), name="relay"))
         await self._start_wakeup()
         for spec in self.consumers:
             runner = bus.Consumer(spec, self.store, self.nats, subject_root=self.settings.subject_root,
                                   service=self.settings.service, after_commit=self._after_commit_of(spec),
-                                  keyring=self.keyring)
+                                  keyring=self.keyring, lease_ttl=self.settings.lease_ttl_seconds)
             self._consumer_runners.append(runner)
             self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer:{spec.name}"))
         self.log.info("service_started", port=self.settings.port, database=_redact(self.settings.database_url),
@@ -294,10 +295,17 @@ def serve_service(service: str, factory: str, args: Any = None) -> None:
     worker process reads the same count (each takes its share of the pool from it)."""
     from .settings import ServiceSettings
 
+    from pydantic import ValidationError
+
     workers = getattr(args, "workers", None)
     if workers is not None:
         os.environ[f"{service.upper()}_WORKERS"] = str(workers)
-    serve(factory, ServiceSettings.from_env(service))
+    try:
+        settings = ServiceSettings.from_env(service)
+    except ValidationError as exc:  # one line per setting refused, naming it, instead of a traceback
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"{service}: refusing to start: {problems}") from None
+    serve(factory, settings)
 
 
 def _project_version() -> str:

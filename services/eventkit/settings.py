@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from .store import DEFAULT_EVENT_MAX_BYTES
 
@@ -17,6 +17,12 @@ DEV_SECRET = "jumelage-dev-secret-change-me-in-production"
 # PostgreSQL pool of one service (see ServiceSettings.db_pool_size); eventkit.sql's default.
 DB_POOL_SIZE = 25
 DB_MAX_OVERFLOW = 0
+# The store leases (eventkit.bus.lease): the relay's and each durable consumer's. A holder that dies
+# is replaced once its lease runs out, so the TTL bounds the failover; the holder renews every third
+# of it (one write each time, per lease and process). Below 3 s a renewal would have about a second
+# to get through a loaded database before the lease is lost and the process goes to standby.
+LEASE_TTL_SECONDS = 10.0
+LEASE_TTL_BOUNDS = (3.0, 300.0)
 DEFAULT_PORTS = {"candidatures": 8101, "programmes": 8102, "notifications": 8103, "reporting": 8104}
 
 
@@ -46,6 +52,9 @@ class ServiceSettings(BaseModel):
     # runs the whole runtime; the store leases keep one active relay per store and one active
     # consumer per durable among them. 1: a single process, no supervisor.
     workers: int = Field(default=1, ge=1)
+    # Seconds a relay or consumer lease lasts without renewal (LEASE_TTL_SECONDS): the longest a
+    # dead holder's work waits for another process, and a renewal write every third of it.
+    lease_ttl_seconds: float = LEASE_TTL_SECONDS
     # Who signs people in (eventkit.auth). "development" (JUMELAGE_ENV, set by the embedded runner)
     # is the only environment where the built-in or a short HS256 secret may start a service.
     environment: str = "production"
@@ -71,6 +80,16 @@ class ServiceSettings(BaseModel):
     event_max_bytes: int = DEFAULT_EVENT_MAX_BYTES
     # The largest request body, answered 413 before parsing (eventkit.http); 0 turns it off.
     http_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @field_validator("lease_ttl_seconds")
+    @classmethod
+    def _lease_ttl_within_bounds(cls, value: float) -> float:
+        low, high = LEASE_TTL_BOUNDS
+        if not low <= value <= high:
+            raise ValueError(f"LEASE_TTL_SECONDS must be between {low:g} and {high:g} seconds, not {value:g}: "
+                             f"below, a renewal (every third of it) may not get through a busy database in "
+                             f"time; above, a dead relay or consumer holds its work up that long")
+        return value
 
     def worker_pool(self) -> dict[str, int]:
         """One worker's share of the service's pool: ``pool_size`` and ``max_overflow`` divided
@@ -106,6 +125,7 @@ class ServiceSettings(BaseModel):
             "db_pool_size": int(pick("DATABASE_POOL_SIZE") or DB_POOL_SIZE),
             "db_max_overflow": int(pick("DATABASE_MAX_OVERFLOW") or DB_MAX_OVERFLOW),
             "workers": int(pick("WORKERS") or 1),
+            "lease_ttl_seconds": pick("LEASE_TTL_SECONDS", str(LEASE_TTL_SECONDS)),
             "environment": pick("JUMELAGE_ENV", "production"),
             **{name: value for name, value in _oidc_values(pick).items() if value is not None},
 

@@ -9,7 +9,8 @@ kit's transaction, so what the database holds is what was committed.
 Environment: ``CHILD_DATABASE_URL``, ``CHILD_NATS_URL``, ``CHILD_ROOT``, ``CHILD_ACK_WAIT``
 (seconds), ``CHILD_LEASE_TTL`` (seconds, the consumer's lease), ``CHILD_KILL`` = ``<moment>:<n>`` — kill this process at the n-th time it reaches
 ``moment``: ``fetched`` (a batch is in hand, nothing of it committed) or ``committed`` (a
-transaction committed, its acks not yet sent). Empty: run until SIGTERM, then stop gracefully.
+transaction committed, its acks not yet sent); ``<moment>:<n>:stop`` freezes it there (SIGSTOP)
+instead, until the test sends SIGCONT. Empty: run until SIGTERM, then stop gracefully.
 
 Run as ``python -m tests.reliability.consumer_crash_child`` from the repository root.
 """
@@ -48,16 +49,20 @@ async def ordered_projection(tx, envelope: Envelope, event) -> None:
 
 
 class CrashingConsumer(Consumer):
-    """Dies by SIGKILL (no finally, no ack, no goodbye) at the configured moment."""
+    """Dies by SIGKILL (no finally, no ack, no goodbye) at the configured moment — or, with
+    ``:stop``, freezes there by SIGSTOP until the test sends SIGCONT (once)."""
 
     kill_at: tuple[str, int] | None = None
+    kill_signal = signal.SIGKILL
     reached = 0
 
     def _maybe_die(self, moment: str) -> None:
         if self.kill_at is not None and self.kill_at[0] == moment:
             self.reached += 1
             if self.reached >= self.kill_at[1]:
-                os.kill(os.getpid(), signal.SIGKILL)
+                if self.kill_signal == signal.SIGSTOP:
+                    self.kill_at = None  # woken up, it goes on as a normal process
+                os.kill(os.getpid(), self.kill_signal)
 
     async def _apply_batch(self, msgs):
         self._maybe_die("fetched")
@@ -83,8 +88,10 @@ async def main() -> None:
                                 lease_ttl=float(os.environ.get("CHILD_LEASE_TTL", "10")))
     kill = os.environ.get("CHILD_KILL", "")
     if kill:
-        moment, n = kill.split(":")
+        moment, n, *how = kill.split(":")
         consumer.kill_at = (moment, int(n))
+        if how == ["stop"]:
+            consumer.kill_signal = signal.SIGSTOP
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     task = asyncio.create_task(consumer.run())

@@ -165,3 +165,60 @@ async def test_two_processes_side_by_side_the_active_one_killed_again_and_again_
         assert (opened_, closed_, dropped) == (CAMPAIGNS, CAMPAIGNS, 0), "an event was lost, doubled or applied early"
     finally:
         await store.close()
+
+
+def frozen(pid: int) -> bool:
+    """The process is stopped (SIGSTOP): state ``T`` in /proc (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+async def test_a_holder_frozen_with_a_batch_in_hand_wakes_after_its_lease_was_taken_and_commits_nothing(
+        postgres_url, nats_url, subject_root, tmp_path):
+    """Real processes: the active one freezes itself (SIGSTOP) with a fetched batch in hand, nothing
+    committed; a second process takes the lease once it runs out and applies everything; then the
+    frozen one is woken (SIGCONT). It must find its lease gone and commit nothing of its old batch:
+    every event applied once, no effect before its cause, and it stays up, in standby."""
+    store = await open_store(postgres_url)
+    log = tmp_path / "children.log"
+    env = {"CHILD_DATABASE_URL": postgres_url, "CHILD_NATS_URL": nats_url, "CHILD_ROOT": subject_root,
+           "CHILD_ACK_WAIT": "30", "CHILD_LEASE_TTL": "1.5"}
+    children = []
+    try:
+        async with connected(nats_url, subject_root) as nats:
+            publisher = asyncio.create_task(publish_paced(nats, subject_root))
+            sleeper = await start_child(env, "fetched:3:stop", log)
+            children.append(sleeper)
+            await eventually(lambda: frozen(sleeper.pid), timeout=60, interval=0.1,
+                             what="the holder frozen with a batch in hand")
+            taker = await start_child(env, "", log)
+            children.append(taker)
+            await publisher
+            await eventually(lambda: _inbox_full(store, 2 * CAMPAIGNS), timeout=150, interval=0.2,
+                             what=f"{2 * CAMPAIGNS} events applied by the taker")
+            applied_before = await count(store, "select count(*) from events")
+            os.kill(sleeper.pid, signal.SIGCONT)
+            # it wakes with its old batch: its renewal or its commit's fence finds the lease taken
+            await eventually(lambda: f":{sleeper.pid}:" in _lost_lines(log), timeout=60, interval=0.2,
+                             what="the woken holder finding its lease lost")
+            assert sleeper.returncode is None, f"the woken holder died: {log.read_text()[-3000:]}"
+            assert await count(store, "select count(*) from events") == applied_before, \
+                "the woken holder committed something after losing its lease"
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                await asyncio.wait_for(child.wait(), 30)
+        counts = [await store.stream_version(name) for name in ("opened", "closed", "dropped")]
+        assert counts == [CAMPAIGNS, CAMPAIGNS, 0], f"an event was lost, doubled or applied early: {counts}"
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+        await store.close()
+
+
+def _lost_lines(log: Path) -> str:
+    return "\n".join(line for line in log.read_text(errors="replace").splitlines() if "lease_lost" in line)

@@ -64,6 +64,11 @@ def test_the_cluster_profile_adds_two_nats_servers_and_a_second_replica_of_every
         assert server_urls(settings[0].nats_url) == [f"nats://{name}:{password}@{member}:4222"
                                                      for member in CLUSTER_MEMBERS], name
         assert StreamLimits.from_env(resolved(second, env)).replicas == 3
+        # both replicas lease on the same TTL, the kit's default unless the operator sets it
+        assert settings[0].lease_ttl_seconds == 10.0
+        tuned = [ServiceSettings.from_env(name, env=resolved(s, {**env, "LEASE_TTL_SECONDS": "5"}))
+                 for s in (first, second)]
+        assert [s.lease_ttl_seconds for s in tuned] == [5.0, 5.0], name
         # each replica's HTTP on a host port of its own, on loopback unless told
         ports = [interpolate(s["ports"][0], env) for s in (first, second)]
         assert ports[0] != ports[1] and all(p.startswith("127.0.0.1:") for p in ports), ports
@@ -267,7 +272,8 @@ def test_the_monitoring_profile_scrapes_every_service_and_provisions_the_dashboa
     services = compose()["services"]
     assert services["prometheus"]["profiles"] == ["monitoring"] and services["grafana"]["profiles"] == ["monitoring"]
     scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {t for job in scrape["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    targets = {t for job in scrape["scrape_configs"] for group in job.get("static_configs", ())
+               for t in group["targets"]}
     for name in APP_SERVICES:
         port = interpolate(str(services[name]["environment"]["PORT"]), {})
         assert f"{name}:{port}" in targets, name
@@ -282,6 +288,57 @@ def test_the_monitoring_profile_scrapes_every_service_and_provisions_the_dashboa
                    'outcome="dead_lettered"', "jumelage_http_request_duration_seconds", 'status=~"5..',
                    "jumelage_reminders_total"):
         assert wanted in exprs, wanted
+
+
+def relabelled(rules: list[dict], labels: dict[str, str]) -> dict[str, str]:
+    """Prometheus's ``replace`` relabelling (its default action): source labels joined by ``;``,
+    the anchored regex, ``$1``… in the replacement."""
+    labels = dict(labels)
+    for rule in rules:
+        assert rule.get("action", "replace") == "replace", rule
+        value = rule.get("separator", ";").join(labels.get(s, "") for s in rule["source_labels"])
+        match = re.fullmatch(rule.get("regex", "(.*)"), value)
+        if match:
+            labels[rule["target_label"]] = re.sub(r"\$(\d+)", lambda m: match.group(int(m.group(1))),
+                                                  rule.get("replacement", "$1"))
+    return labels
+
+
+def test_the_monitoring_profile_scrapes_the_cluster_profiles_second_replicas_and_tolerates_their_absence() -> None:
+    services = compose()["services"]
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    static = {t for job in scrape["scrape_configs"] for group in job.get("static_configs", ()) for t in group["targets"]}
+    # a replica of the cluster profile is never a static target: without the profile it would be a
+    # target down forever; DNS discovery finds none for a name that does not resolve
+    assert not {t for t in static if t.split(":")[0] in CLUSTER_REPLICAS}, static
+    discovered = {}
+    for job in scrape["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", ()):
+            assert sd["type"] == "A" and len(sd["names"]) == 1, sd
+            discovered[sd["names"][0]] = (job, sd["port"])
+    assert set(discovered) == set(CLUSTER_REPLICAS)
+    for name in APP_SERVICES:
+        job, port = discovered[f"{name}-2"]
+        replica = services[f"{name}-2"]
+        # the port the replica listens on inside the network (its first replica's PORT)
+        listens = interpolate(str(resolved(replica, cluster_env())["PORT"]), {})
+        assert (port, job.get("metrics_path", "/metrics")) == (int(listens), "/metrics"), name
+        # what a discovered target becomes: the service's own label, the replica's name as instance
+        labels = relabelled(job["relabel_configs"], {"__meta_dns_name": f"{name}-2",
+                                                     "__address__": f"172.18.0.9:{port}"})
+        assert (labels["service"], labels["instance"]) == (name, f"{name}-2:{port}"), labels
+
+
+def test_the_dashboard_counts_a_store_wide_figure_once_whatever_the_number_of_replicas() -> None:
+    """Each replica reads the outbox backlog and the reminders due from the service's one store, and
+    a standby replica keeps the consumer lag it last saw: summed over two replicas they would double."""
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/jumelage.json").read_text())
+    exprs = {t["expr"] for panel in dashboard["panels"] for t in panel["targets"]}
+    for metric in ("jumelage_outbox_backlog", "jumelage_reminders_due", "jumelage_consumer_lag"):
+        reading = [e for e in exprs if metric in e]
+        assert reading and all(not e.startswith("sum") for e in reading), reading
+    lag = next(e for e in exprs if "jumelage_consumer_lag" in e)
+    assert "jumelage_consumer_active" in lag, "the lag of the active process of each durable only"
 
 
 def test_every_metric_the_dashboard_reads_is_one_the_services_export() -> None:
