@@ -202,6 +202,31 @@ class Failover:
             await asyncio.sleep(0.05)
 
 
+async def settle(system: System, nats: NatsConnection, root: str) -> None:
+    """Wait until every event of every service is published and applied, for as long as the counts
+    move (a failover in progress), failing after ``STALL`` seconds without progress."""
+
+    async def counts() -> tuple:
+        return (tuple([await published(nats, name, root) for name in SERVICES]),
+                tuple([await stored(system, name) for name in SERVICES]))
+
+    async def quiet() -> bool:
+        # nothing pending means every delivered event's effects are committed (a consumer commits,
+        # then acks); then every stored event published; then still nothing pending and nothing new
+        # stored: what was just published was applied too
+        if await pending_deliveries(nats, root) != 0:
+            return False
+        first = await counts()
+        if first[0] != first[1]:
+            return False
+        return await pending_deliveries(nats, root) == 0 and await counts() == first
+
+    async def progress() -> tuple:
+        return *await counts(), await pending_deliveries(nats, root)
+
+    await while_progressing(quiet, progress, stall=STALL, what="every event published and applied")
+
+
 async def run_command(module: str, command: str, env: dict[str, str]) -> dict:
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", module, command, cwd=ROOT,
                                                 env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
@@ -264,25 +289,7 @@ async def test_two_replicas_of_every_service_on_the_cluster_one_of_each_killed_m
                     for name in ("reporting", "notifications"):
                         await load.read(client, alive[name][n % len(alive[name])])
 
-                async def counts() -> tuple:
-                    return (tuple([await published(nats, name, subject_root) for name in SERVICES]),
-                            tuple([await stored(system, name) for name in SERVICES]))
-
-                async def quiet() -> bool:
-                    # nothing pending means every delivered event's effects are committed (a consumer
-                    # commits, then acks); then every stored event published; then still nothing
-                    # pending and nothing new stored: what was just published was applied too
-                    if await pending_deliveries(nats, subject_root) != 0:
-                        return False
-                    first = await counts()
-                    if first[0] != first[1]:
-                        return False
-                    return await pending_deliveries(nats, subject_root) == 0 and await counts() == first
-
-                async def progress() -> tuple:
-                    return *await counts(), await pending_deliveries(nats, subject_root)
-
-                await while_progressing(quiet, progress, stall=STALL, what="every event published and applied")
+                await settle(system, nats, subject_root)
 
                 # 0 lost, none twice, order kept: each stream holds its store's events in position order
                 for name in SERVICES:

@@ -29,13 +29,12 @@ import pytest
 from eventkit.bus import NatsConnection
 from tests.e2e.harness import SERVICES, running_system
 from tests.reliability.test_service_replicas import (
-    ACADEMIE, PARTNER, UAI, Load, pending_deliveries, pending_reminders, published, rows, stored)
-from tests.waiting import eventually, while_progressing
+    ACADEMIE, PARTNER, UAI, Load, pending_reminders, rows, settle)
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 CAMPAIGNS = 6
-STALL = 60.0
 
 
 def without_moment(value: Any) -> Any:
@@ -135,20 +134,7 @@ async def programme(load: Load, client: httpx.AsyncClient, replicas: list, pid: 
 
 
 async def outcome(system, nats: NatsConnection, root: str, load: Load, client: httpx.AsyncClient) -> dict:
-    async def counts() -> tuple:
-        return (tuple([await published(nats, name, root) for name in SERVICES]),
-                tuple([await stored(system, name) for name in SERVICES]))
-
-    async def quiet() -> bool:
-        if await pending_deliveries(nats, root) != 0:
-            return False
-        first = await counts()
-        return first[0] == first[1] and await pending_deliveries(nats, root) == 0 and await counts() == first
-
-    async def progress() -> tuple:
-        return *await counts(), await pending_deliveries(nats, root)
-
-    await while_progressing(quiet, progress, stall=STALL, what="every event published and applied")
+    await settle(system, nats, root)
     streams = {}
     for name in SERVICES:
         found: dict[str, list[str]] = {}
