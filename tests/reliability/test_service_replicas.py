@@ -63,6 +63,38 @@ def driver_url(database_url: str) -> str:
     return database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
+def campaign_body(campaign: str, year: int) -> dict:
+    """A culture campaign of the school year starting in ``year``."""
+    return {
+        "campaign_id": campaign, "academie": ACADEMIE, "dispositif": "culture",
+        "school_year": f"{year}-{year + 1}", "title": f"Jumelages culture {year}-{year + 1}",
+        "calendar": {"submission_deadline": f"{year}-05-31T21:59:00Z", "attribution_date": f"{year}-07-02",
+                     "work_meeting_window": {"start": f"{year}-09-13", "end": f"{year}-10-15"},
+                     "bilan_window": {"start": f"{year + 1}-05-09", "end": f"{year + 1}-06-16"},
+                     "renewal_deadline": f"{year + 1}-06-23T21:59:00Z"}}
+
+
+def offer_body(offer: str) -> dict:
+    return {
+        "offer_id": offer, "title": "Le musée en classe",
+        "partner": {"partner_id": PARTNER, "kind": "cultural_structure", "name": "Musée des replicas",
+                    "address": "23 rue de Sévigné", "commune": "Paris", "postcode": "75003"},
+        "resources": [{"kind": "workshop", "description": "Ateliers au musée"}],
+        "eac_domains": [], "levels": ["CM1", "CM2"], "capacity_classes": 4}
+
+
+def draft_body(candidature: str, offer: str) -> dict:
+    """A school's draft candidature for ``offer``, one class."""
+    return {
+        "candidature_id": candidature, "offer_id": offer, "tier": "approfondir",
+        "school": {"uai": UAI, "name": "École élémentaire Belleville", "academie": ACADEMIE,
+                   "departement": "75", "education_prioritaire": "REP+"},
+        "school_objective": "Ouvrir l'école sur le musée du quartier",
+        "classes": [{"class_id": "cm1", "label": "CM1 A", "level": "CM1", "pupils": 24,
+                     "objective": "Découvrir les collections"}],
+        "wishes": {"staff": True, "families": True}}
+
+
 class Load:
     """The commands of one round through a given replica; what was done, to check the counts."""
 
@@ -83,29 +115,11 @@ class Load:
     async def round(self, client: httpx.AsyncClient, n: int, replica: RunningService) -> None:
         year, tag = 2027 + n, uuid.uuid4().hex[:6]
         campaign, offer = f"camp-replicas-{n}-{tag}", f"offre-replicas-{n}-{tag}"
-        await self.post(client, replica, "/campaigns", "academie", {
-            "campaign_id": campaign, "academie": ACADEMIE, "dispositif": "culture",
-            "school_year": f"{year}-{year + 1}", "title": f"Jumelages culture {year}-{year + 1}",
-            "calendar": {"submission_deadline": f"{year}-05-31T21:59:00Z", "attribution_date": f"{year}-07-02",
-                         "work_meeting_window": {"start": f"{year}-09-13", "end": f"{year}-10-15"},
-                         "bilan_window": {"start": f"{year + 1}-05-09", "end": f"{year + 1}-06-16"},
-                         "renewal_deadline": f"{year + 1}-06-23T21:59:00Z"}})
+        await self.post(client, replica, "/campaigns", "academie", campaign_body(campaign, year))
         self.opened.append(campaign)
-        await self.post(client, replica, f"/campaigns/{campaign}/offers", "partner", {
-            "offer_id": offer, "title": "Le musée en classe",
-            "partner": {"partner_id": PARTNER, "kind": "cultural_structure", "name": "Musée des replicas",
-                        "address": "23 rue de Sévigné", "commune": "Paris", "postcode": "75003"},
-            "resources": [{"kind": "workshop", "description": "Ateliers au musée"}],
-            "eac_domains": [], "levels": ["CM1", "CM2"], "capacity_classes": 4})
+        await self.post(client, replica, f"/campaigns/{campaign}/offers", "partner", offer_body(offer))
         candidature = f"cand-replicas-{n}-{tag}"
-        await self.post(client, replica, f"/campaigns/{campaign}/drafts", "school", {
-            "candidature_id": candidature, "offer_id": offer, "tier": "approfondir",
-            "school": {"uai": UAI, "name": "École élémentaire Belleville", "academie": ACADEMIE,
-                       "departement": "75", "education_prioritaire": "REP+"},
-            "school_objective": "Ouvrir l'école sur le musée du quartier",
-            "classes": [{"class_id": "cm1", "label": "CM1 A", "level": "CM1", "pupils": 24,
-                         "objective": "Découvrir les collections"}],
-            "wishes": {"staff": True, "families": True}})
+        await self.post(client, replica, f"/campaigns/{campaign}/drafts", "school", draft_body(candidature, offer))
         if n % 2 == 0:  # submitted: its draft reminders are cancelled
             await self.post(client, replica, f"/candidatures/{candidature}/submit", "school")
             self.submitted.append(candidature)

@@ -29,7 +29,7 @@ import pytest
 from eventkit.bus import NatsConnection
 from tests.e2e.harness import SERVICES, running_system
 from tests.reliability.test_service_replicas import (
-    ACADEMIE, PARTNER, UAI, Load, pending_reminders, rows, settle)
+    ACADEMIE, Load, campaign_body, draft_body, offer_body, pending_reminders, rows, settle)
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -66,27 +66,9 @@ async def play(load: Load, client: httpx.AsyncClient, replicas: list, programmes
         other = replicas[(n + 1) % len(replicas)]
         year = 2030 + n
         campaign, offer, candidature = f"camp-outcome-{n}", f"offre-outcome-{n}", f"cand-outcome-{n}"
-        await load.post(client, at, "/campaigns", "academie", {
-            "campaign_id": campaign, "academie": ACADEMIE, "dispositif": "culture",
-            "school_year": f"{year}-{year + 1}", "title": f"Jumelages culture {year}-{year + 1}",
-            "calendar": {"submission_deadline": f"{year}-05-31T21:59:00Z", "attribution_date": f"{year}-07-02",
-                         "work_meeting_window": {"start": f"{year}-09-13", "end": f"{year}-10-15"},
-                         "bilan_window": {"start": f"{year + 1}-05-09", "end": f"{year + 1}-06-16"},
-                         "renewal_deadline": f"{year + 1}-06-23T21:59:00Z"}})
-        await load.post(client, other, f"/campaigns/{campaign}/offers", "partner", {
-            "offer_id": offer, "title": "Le musée en classe",
-            "partner": {"partner_id": PARTNER, "kind": "cultural_structure", "name": "Musée des replicas",
-                        "address": "23 rue de Sévigné", "commune": "Paris", "postcode": "75003"},
-            "resources": [{"kind": "workshop", "description": "Ateliers au musée"}],
-            "eac_domains": [], "levels": ["CM1", "CM2"], "capacity_classes": 4})
-        draft = await load.post(client, at, f"/campaigns/{campaign}/drafts", "school", {
-            "candidature_id": candidature, "offer_id": offer, "tier": "approfondir",
-            "school": {"uai": UAI, "name": "École élémentaire Belleville", "academie": ACADEMIE,
-                       "departement": "75", "education_prioritaire": "REP+"},
-            "school_objective": "Ouvrir l'école sur le musée du quartier",
-            "classes": [{"class_id": "cm1", "label": "CM1 A", "level": "CM1", "pupils": 24,
-                         "objective": "Découvrir les collections"}],
-            "wishes": {"staff": True, "families": True}})
+        await load.post(client, at, "/campaigns", "academie", campaign_body(campaign, year))
+        await load.post(client, other, f"/campaigns/{campaign}/offers", "partner", offer_body(offer))
+        draft = await load.post(client, at, f"/campaigns/{campaign}/drafts", "school", draft_body(candidature, offer))
         # the same submission, pinned to the draft's version, to both replicas at once
         pinned = {**load.headers["school"], "If-Match": f'"{draft["version"]}"'}
         answers = await asyncio.gather(*(client.post(f"{r.url}/candidatures/{candidature}/submit", headers=pinned)
