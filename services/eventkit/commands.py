@@ -41,7 +41,7 @@ from jumelage_contracts import Actor, Envelope, EventData, to_envelope
 
 from . import metrics
 from .snapshots import Loaded, SnapshotStore, StreamLoader
-from .store import ConcurrencyError, Transaction
+from .store import ConcurrencyError, NeedsTransaction, Transaction
 
 T = TypeVar("T")
 
@@ -52,6 +52,14 @@ BACKOFF_SECONDS = 0.004
 _RETRIED = metrics.counter("jumelage_command_retries_total",
                            "Commands decided again: a conflict, or a first attempt on a cached state refused",
                            ["reason"])
+
+
+_COMMITS = metrics.counter("jumelage_command_commits_total",
+                           "Command commits by path: one server-side statement (rows and events), a "
+                           "transaction, or an append without read rows", ["path"])
+_FALLBACKS = metrics.counter("jumelage_command_statement_fallbacks_total",
+                             "Commits that could not go as one statement and went through a transaction, by cause",
+                             ["cause"])
 
 
 class CommandContext(Protocol):
@@ -221,26 +229,53 @@ class CommandRunner:
 
     async def _commit(self, attempt: Attempt, writes: Sequence[Write]) -> Written:
         pending = [w for w in writes if w.events]
-        if len(pending) == 1 and not self.projects(pending[0].events):
+        if not pending or (len(pending) == 1 and not self.projects(pending[0].events)):
+            _COMMITS.labels("append").inc()
             return await self._write(attempt, writes, None)
-        if not pending:
-            return await self._write(attempt, writes, None)
+        if len(pending) == 1 and self.project is not None:
+            written = await self._write_at_once(attempt, writes, pending[0])
+            if written is not None:
+                _COMMITS.labels("statement").inc()
+                return written
         async with self.runtime.transaction() as tx:
             written = await self._write(attempt, writes, tx, advance=False)
+        _COMMITS.labels("transaction").inc()
         await self._advance(attempt, writes, written)
         return written
+
+    async def _write_at_once(self, attempt: Attempt, writes: Sequence[Write], write: Write) -> Written | None:
+        """``write`` and its read rows in one server-side statement (PostgreSQL: the rows recorded
+        by the service's ``project``, then ``eventkit_commit``), or None when they must go through
+        a transaction (:class:`~eventkit.store.NeedsTransaction`: nothing was written)."""
+        make_recorder = getattr(self.runtime.store, "row_recorder", None)
+        recorder = make_recorder() if make_recorder is not None else None
+        if recorder is None:
+            return None
+        envelopes = self._envelopes(attempt, write)
+        try:
+            await self.project(recorder, envelopes, write.events)
+            stored = await self.runtime.append_with_rows(write.stream_id, envelopes, write.expected_version, recorder)
+        except NeedsTransaction as exc:
+            _FALLBACKS.labels(type(exc.__cause__).__name__ if exc.__cause__ is not None else "recording").inc()
+            return None
+        written = self._written(attempt, writes, {write.stream_id: stored.stream_version}, list(stored.events))
+        await self._advance(attempt, writes, written)
+        return written
+
+    def _envelopes(self, attempt: Attempt, write: Write) -> list[Envelope]:
+        """The events of ``write`` as envelopes, each with the stream version it will take."""
+        ctx = attempt.ctx
+        now = attempt.now()
+        return [to_envelope(data, stream_id=write.stream_id, occurred_at=now, correlation_id=ctx.correlation_id,
+                            causation_id=ctx.causation_id, actor=ctx.actor, academie=write.academie)
+                .model_copy(update={"stream_version": write.expected_version + i})
+                for i, data in enumerate(write.events, start=1)]
 
     async def _write(self, attempt: Attempt, writes: Sequence[Write], tx: Transaction | None,
                      advance: bool = True) -> Written:
         """Project (in ``tx``) then append every write; ``tx`` None: one write, on its own."""
-        ctx = attempt.ctx
-        now = attempt.now()
-        batches = [(w, [to_envelope(data, stream_id=w.stream_id, occurred_at=now, correlation_id=ctx.correlation_id,
-                                    causation_id=ctx.causation_id, actor=ctx.actor, academie=w.academie)
-                        .model_copy(update={"stream_version": w.expected_version + i})
-                        for i, data in enumerate(w.events, start=1)])
-                   for w in writes if w.events]
-        versions = {w.stream_id: w.expected_version for w in writes}
+        batches = [(w, self._envelopes(attempt, w)) for w in writes if w.events]
+        versions: dict[str, int] = {}
         appended: list[Envelope] = []
         if tx is not None and self.project is not None:
             for write, envelopes in batches:
@@ -253,12 +288,17 @@ class CommandRunner:
                 stored = await self.runtime.append(write.stream_id, envelopes, expected_version=write.expected_version)
             versions[write.stream_id] = stored.stream_version
             appended.extend(stored.events)
-        main = attempt.loaded.get(attempt.main_stream)
-        written = Written(attempt.main_stream, versions.get(attempt.main_stream, main[1].version if main else 0),
-                          appended, self._state_after(attempt, writes))
+        written = self._written(attempt, writes, versions, appended)
         if advance:
             await self._advance(attempt, writes, written)
         return written
+
+    def _written(self, attempt: Attempt, writes: Sequence[Write], versions: dict[str, int],
+                 appended: list[Envelope]) -> Written:
+        main = attempt.loaded.get(attempt.main_stream)
+        versions = {**{w.stream_id: w.expected_version for w in writes}, **versions}
+        return Written(attempt.main_stream, versions.get(attempt.main_stream, main[1].version if main else 0),
+                       appended, self._state_after(attempt, writes))
 
     def _state_after(self, attempt: Attempt, writes: Sequence[Write]) -> Any:
         main = attempt.loaded.get(attempt.main_stream)

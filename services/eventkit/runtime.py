@@ -98,6 +98,15 @@ class ServiceRuntime:
         self.wake_relay()
         return result
 
+    async def append_with_rows(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None,
+                               rows: Any) -> AppendResult:
+        """Read rows and events in one server-side statement (``store.append_with_rows``; raises
+        :class:`~eventkit.store.NeedsTransaction` where that cannot be), then wake the relay."""
+        assert self.store is not None, "runtime not started"
+        result = await self.store.append_with_rows(stream_id, events, expected_version, rows)
+        self.wake_relay()
+        return result
+
     @asynccontextmanager
     async def transaction(self):
         assert self.store is not None, "runtime not started"

@@ -45,6 +45,7 @@ from jumelage_contracts.personal import ERASED, ERASED_EMAIL, Leaf, Plan, person
 
 from .logging import get_logger
 from .sql import UtcDateTime
+from .store import NeedsTransaction
 
 log = get_logger("eventkit.shredding")
 
@@ -345,6 +346,15 @@ class SealingStore:
             return await self.inner.append(stream_id, events, expected_version)
         async with self.transaction() as tx:
             return await tx.append(stream_id, events, expected_version)
+
+    async def append_with_rows(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None,
+                               rows: Any) -> Any:
+        """The inner store's one-statement commit, for events with nothing to seal (sealing makes
+        and reads keys in a transaction: NeedsTransaction otherwise)."""
+        inner = getattr(self.inner, "append_with_rows", None)
+        if inner is None or any(subjects_to_seal(e) for e in events):
+            raise NeedsTransaction("personal values to seal, or no one-statement commit on this store")
+        return await inner(stream_id, events, expected_version, rows)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:
         events = await self.inner.read_stream(stream_id, from_version)

@@ -85,6 +85,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+
+import asyncpg
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -117,8 +119,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from jumelage_contracts import Envelope
 from jumelage_contracts.envelope import Actor, Role
 
-from .pgfast import FastPath, json_body
-from .store import DEFAULT_EVENT_MAX_BYTES, AppendResult, ConcurrencyError, check_event_sizes
+from .pgfast import FastPath, RowRecorder, json_body
+from .store import DEFAULT_EVENT_MAX_BYTES, AppendResult, ConcurrencyError, NeedsTransaction, check_event_sizes
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 # read_all on PostgreSQL, at a gap in positions (module doc): how long it waits for the
@@ -289,7 +291,7 @@ def _check_on_checkout(engine: AsyncEngine, *, ping: bool) -> None:
     :mod:`eventkit.pgfast`)."""
     from sqlalchemy.exc import DisconnectionError
 
-    from .pgfast import CONNECTION_LOST
+    from .pgfast import CONNECTION_LOST, UNPINGED
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(_dbapi_connection: Any, record: Any) -> None:
@@ -302,7 +304,8 @@ def _check_on_checkout(engine: AsyncEngine, *, ping: bool) -> None:
             return
         if driver.is_closed():
             raise DisconnectionError("the server closed this connection")
-        if not ping or record.info.pop("eventkit_fresh", False):
+        fresh = record.info.pop("eventkit_fresh", False)
+        if not ping or fresh or UNPINGED.get():
             return
         try:
             dbapi_connection.run_async(lambda conn: conn.execute(PING))
@@ -1059,6 +1062,43 @@ class SqlEventStore:
             return _appended(stream_id, batch, rows, recorded_at)
         async with self.transaction() as tx:
             return await tx.append(stream_id, batch, expected_version)
+
+    def row_recorder(self) -> RowRecorder | None:
+        """Where a command's read rows are recorded for :meth:`append_with_rows` (PostgreSQL);
+        None where they must be written in a transaction (SQLite)."""
+        return RowRecorder(self.engine.dialect) if self.fast is not None and self.server_side_append else None
+
+    async def append_with_rows(
+        self, stream_id: str, events_: Sequence[Envelope], expected_version: int | None, rows: RowRecorder
+    ) -> AppendResult:
+        """``rows``' statements and the append in ONE round trip and one implicit transaction
+        (``eventkit_commit``, migration ``eventkit_0007``): both or neither. Results as
+        :meth:`append` (duplicate, ConcurrencyError, EventTooLarge). A row statement the server
+        refuses (a read-table uniqueness, say) raises :class:`NeedsTransaction`: nothing was
+        written, and the caller writes the same rows in a transaction, where its own project
+        code meets the error as it always did."""
+        batch = list(events_)
+        if self.fast is None or not self.server_side_append or not 0 < len(batch) <= MAX_ROWS_PER_STATEMENT:
+            raise NeedsTransaction("no one-statement commit on this store for this batch")
+        bodies = [json_body(e.data) for e in batch]
+        check_event_sizes(stream_id, batch, self.max_event_bytes, bodies)
+        recorded_at = datetime.now(timezone.utc)
+        try:
+            stored = await self.fast.commit(stream_id, batch, expected_version, recorded_at, bodies, rows)
+        except Exception as exc:
+            if _lost_to_another_appender(exc) and _violation(exc)[0] in ("", _ID_KEY, _VERSION_KEY):
+                race = await _race_lost(self, stream_id, expected_version, exc)
+                result = await self._after_race(stream_id, batch, expected_version, race)
+                if result is None:
+                    raise race from exc  # any version would do: the caller decides again
+                return result
+            if isinstance(exc, asyncpg.PostgresError):
+                raise NeedsTransaction(f"the server refused a row statement: {exc.sqlstate} {exc}") from exc
+            raise
+        if not stored:
+            async with self._reader.connect() as conn:
+                return await _explain_empty_insert(conn, stream_id, batch, expected_version)
+        return _appended(stream_id, batch, stored, recorded_at)
 
     async def _after_race(
         self, stream_id: str, batch: list[Envelope], expected_version: int | None, race: _RaceLost

@@ -116,6 +116,12 @@ def check_event_sizes(stream_id: str, events: Sequence[Envelope], limit: int | N
             raise EventTooLarge(event.type, size, limit, largest_field(event.data))
 
 
+class NeedsTransaction(Exception):
+    """This write cannot be sent as one server-side statement (a row statement whose result the
+    service reads, values to seal, a store without the call, a row the server refused): the
+    caller commits it through a transaction instead, with the same outcome."""
+
+
 class ConcurrencyError(Exception):
     """The stream is not at the version the command was decided on (HTTP 409)."""
 

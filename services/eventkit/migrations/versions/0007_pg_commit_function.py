@@ -1,0 +1,67 @@
+"""PostgreSQL: ``eventkit_commit``, a command's read rows and its events in one server-side call.
+
+A command that keeps read rows (a candidature's row, an offer's reserved places, a partnership
+in programmes' directory) used to commit in four round trips: BEGIN, the row statements, the
+append, COMMIT. ``eventkit_commit`` takes the row statements beside the append's arguments and
+runs, in the one implicit transaction of the call (autocommit): every row statement in order,
+then ``eventkit_append``. When the append inserts nothing (the events are already stored, or the
+stream is not at the expected version) it raises SQLSTATE ``EK001`` so the row writes roll back
+with it; the client then asks why, as after an empty ``eventkit_append``.
+
+Row statements are SQL text with ``%n$L`` placeholders (``format``'s positional literal) and
+their arguments as a JSON array of arrays of text or null, one array per statement: the server
+quotes every value (``quote_literal``), nothing is spliced on the client. The text comes from the
+services' own SQLAlchemy statements compiled by ``eventkit.pgfast.RowRecorder``, never from a
+request. ``SECURITY INVOKER`` (the default): the call can do nothing its caller could not.
+
+Revision ID: eventkit_0007
+Revises: eventkit_0006
+"""
+
+from alembic import op
+
+revision = "eventkit_0007"
+down_revision = "eventkit_0006"
+branch_labels = None
+depends_on = None
+
+FUNCTION = """
+CREATE OR REPLACE FUNCTION eventkit_commit(
+    p_stream_id varchar, p_expected integer, p_recorded_at timestamptz,
+    p_ids uuid[], p_types varchar[], p_schema_versions integer[], p_sources varchar[],
+    p_occurred_at timestamptz[], p_correlation_ids uuid[], p_causation_ids uuid[],
+    p_actor_roles varchar[], p_actor_ids varchar[], p_academies varchar[], p_data text[],
+    p_statements text[], p_arguments jsonb)
+RETURNS TABLE (new_position bigint, new_version integer)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+    i integer;
+BEGIN
+    -- The xid first, the position after (readers of the global log rely on that order).
+    PERFORM pg_current_xact_id();
+    FOR i IN 1 .. coalesce(array_length(p_statements, 1), 0) LOOP
+        EXECUTE format(p_statements[i], VARIADIC ARRAY(
+            SELECT a.value FROM jsonb_array_elements_text(p_arguments -> (i - 1)) WITH ORDINALITY AS a(value, n)
+             ORDER BY a.n));
+    END LOOP;
+    RETURN QUERY SELECT * FROM eventkit_append(
+        p_stream_id, p_expected, p_recorded_at, p_ids, p_types, p_schema_versions, p_sources, p_occurred_at,
+        p_correlation_ids, p_causation_ids, p_actor_roles, p_actor_ids, p_academies, p_data);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eventkit_commit: nothing appended to %', p_stream_id USING ERRCODE = 'EK001';
+    END IF;
+END
+$fn$;
+"""
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(FUNCTION)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS eventkit_commit(varchar, integer, timestamptz, uuid[], varchar[], "
+                   "integer[], varchar[], timestamptz[], uuid[], uuid[], varchar[], varchar[], varchar[], text[], "
+                   "text[], jsonb)")
