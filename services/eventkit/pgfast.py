@@ -56,6 +56,10 @@ CONNECTION_LOST = (
     asyncpg.exceptions.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError…
     asyncpg.exceptions.OperatorInterventionError,  # AdminShutdownError (pg_terminate_backend), CannotConnectNow
     asyncpg.exceptions.InterfaceError,  # "connection is closed"
+    # a statement begun while asyncpg was still reading the server's goodbye on that connection
+    # ("cannot switch to state …; another operation … is in progress"): seen right after
+    # pg_terminate_backend (test_pool_pre_ping); the connection is of no further use
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
 )
 
