@@ -15,14 +15,22 @@ its pure decider and returns the :class:`Write` s. The runner owns the rest:
   version proves them current. Anything else that attempt leads to — a conflict, a refusal,
   nothing to do — is decided again on the streams read afresh, since another process may have
   written since. A command on a stream this process keeps warm is then one round trip (the
-  append) on PostgreSQL, plus one per read-model lookup;
+  commit) on PostgreSQL, plus one per read-model lookup: the store's hot path takes its
+  connection without the checkout ping (a dead one fails the statement, which runs once more on
+  another, pinged);
 * the commit: one write without read-model rows is one ``store.append`` (one round trip on
-  PostgreSQL, ``eventkit_append``); otherwise one transaction where the service's ``project``
-  writes its rows first (each event's version is known: the expected version plus its rank),
-  then the appends — readers of the global log wait on a transaction from its first append to its
-  commit, so the rows stay out of that window. A read-row uniqueness that lost to a concurrent
-  write (one of ``retry_on``) is decided again too, even with a pinned version (the pinned stream
-  did not move: the check runs again on load);
+  PostgreSQL, ``eventkit_append``). One write with read rows is, on PostgreSQL, ONE statement too:
+  the service's ``project`` runs against a :class:`~eventkit.pgfast.RowRecorder` that keeps its
+  statements as data, and ``store.append_with_rows`` sends them with the events to
+  ``eventkit_commit`` (rows, then the append, in one implicit transaction; nothing appended →
+  nothing written). Where that cannot be (SQLite, several streams, values to seal, a project that
+  reads a result, a row the server refused: :class:`~eventkit.store.NeedsTransaction`), one
+  transaction where ``project`` writes its rows first (each event's version is known: the
+  expected version plus its rank), then the appends — readers of the global log wait on a
+  transaction from its first append to its commit, so the rows stay out of that window. A
+  read-row uniqueness that lost to a concurrent write (one of ``retry_on``) is decided again too,
+  even with a pinned version (the pinned stream did not move: the check runs again on load).
+  ``jumelage_command_commits_total{path}`` counts each way;
 * the cache: the states of what was written move forward in the loaders, and persisted snapshots
   are written when due.
 
@@ -40,10 +48,14 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 from jumelage_contracts import Actor, Envelope, EventData, to_envelope
 
 from . import metrics
+from .logging import get_logger
+from .pgfast import run_once_more_if_lost
 from .snapshots import Loaded, SnapshotStore, StreamLoader
 from .store import ConcurrencyError, NeedsTransaction, Transaction
 
 T = TypeVar("T")
+
+log = get_logger("eventkit.commands")
 
 RETRIES = 8
 # Writers that lost a race back off a little, at random, so they do not collide again in lockstep.
@@ -142,10 +154,14 @@ class Attempt:
 
     async def facts(self, query: Callable[[Any], Awaitable[T]]) -> T:
         """``query(connection)``: a read-model lookup. Inside a caller's transaction it runs there;
-        otherwise on the store's reader (autocommit: one statement, no BEGIN/ROLLBACK)."""
+        otherwise on the store's reader (autocommit: one statement, no BEGIN/ROLLBACK), on
+        PostgreSQL without the checkout ping (a lookup is read-only: on a lost connection it
+        runs once more on another)."""
         if self._source is not None:
             return await query(self._source.connection)
         store = self.runner.runtime.store
+        if getattr(store, "fast", None) is not None:
+            return await run_once_more_if_lost(store.reader, query)
         async with store.reader.connect() as conn:
             return await query(conn)
 
@@ -256,6 +272,7 @@ class CommandRunner:
             await self.project(recorder, envelopes, write.events)
             stored = await self.runtime.append_with_rows(write.stream_id, envelopes, write.expected_version, recorder)
         except NeedsTransaction as exc:
+            log.debug("commit_through_a_transaction", stream_id=write.stream_id, reason=str(exc))
             _FALLBACKS.labels(type(exc.__cause__).__name__ if exc.__cause__ is not None else "recording").inc()
             return None
         written = self._written(attempt, writes, {write.stream_id: stored.stream_version}, list(stored.events))

@@ -87,20 +87,13 @@ class FastPath:
         self.engine = engine
 
     async def run(self, operation: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """``operation`` on a pooled connection; once more on another when the connection was
-        lost. The first try takes the connection without the checkout ping, the second with it:
-        every operation here may run twice (reads; appends and commits are idempotent by event id)."""
-        for attempt in (1, 2):
-            with unpinged(attempt == 1):
-                async with self.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    try:
-                        return await operation(raw.driver_connection)
-                    except CONNECTION_LOST:
-                        await conn.invalidate()
-                        if attempt == 2:
-                            raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        """``operation`` on a pooled connection's asyncpg connection (:func:`run_once_more_if_lost`)."""
+
+        async def on_driver(conn: Any) -> T:
+            raw = await conn.get_raw_connection()
+            return await operation(raw.driver_connection)
+
+        return await run_once_more_if_lost(self.engine, on_driver)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:
         from .sql import _row_to_envelope
@@ -145,6 +138,38 @@ def _append_arguments(stream_id: str, batch: Sequence[Envelope], expected_versio
             [e.correlation_id for e in batch], [e.causation_id for e in batch],
             [e.actor.role.value for e in batch], [e.actor.id for e in batch], [e.academie for e in batch],
             [body.decode() for body in bodies])
+
+
+async def run_once_more_if_lost(engine: Any, operation: Callable[[Any], Awaitable[T]]) -> T:
+    """``operation(connection)`` on a connection of ``engine``'s pool, once more on another when
+    the connection was lost. The first try takes the connection without the checkout ping, the
+    second with it: only for what may run twice (reads; appends and commits are idempotent by
+    event id)."""
+    for attempt in (1, 2):
+        with unpinged(attempt == 1):
+            async with engine.connect() as conn:
+                try:
+                    return await operation(conn)
+                except Exception as exc:
+                    if not connection_lost(exc):
+                        raise
+                    if not conn.invalidated:
+                        await conn.invalidate()
+                    if attempt == 2:
+                        raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """``exc`` (asyncpg's, or SQLAlchemy's wrapper of it) says the connection is gone."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the wrapper, the DBAPI adapter's error, asyncpg's: a short chain
+        if seen is None:
+            break
+        if isinstance(seen, CONNECTION_LOST) or getattr(seen, "connection_invalidated", False):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 @contextmanager
@@ -211,7 +236,7 @@ class RowRecorder:
         return _Unread()
 
     def _compiled(self, statement: Any, parameters: dict | None) -> tuple[Any, str, Any]:
-        keys = tuple(parameters) if parameters else ()
+        keys = tuple(sorted(parameters)) if parameters else ()  # as SQLAlchemy compiles them
         cache_key = statement._generate_cache_key()
         key = (cache_key.key, keys) if cache_key is not None else None
         found = self._cache.get(key) if key is not None else None

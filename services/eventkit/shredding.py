@@ -349,11 +349,16 @@ class SealingStore:
 
     async def append_with_rows(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None,
                                rows: Any) -> Any:
-        """The inner store's one-statement commit, for events with nothing to seal (sealing makes
-        and reads keys in a transaction: NeedsTransaction otherwise)."""
+        """The inner store's one-statement commit, the events sealed first: their keys are read
+        (and made, for a new subject) on the store's autocommit reader, before the call. A key
+        made for a commit that then fails stays unused, and is the one the next write of that
+        subject takes."""
         inner = getattr(self.inner, "append_with_rows", None)
-        if inner is None or any(subjects_to_seal(e) for e in events):
-            raise NeedsTransaction("personal values to seal, or no one-statement commit on this store")
+        if inner is None:
+            raise NeedsTransaction("no one-statement commit on this store")
+        if any(subjects_to_seal(e) for e in events):
+            async with self.inner.reader.connect() as conn:
+                events = await self.keyring.seal(conn, events)
         return await inner(stream_id, events, expected_version, rows)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:

@@ -49,6 +49,15 @@ async def running_service(database_url: str, nats_url: str, subject_root: str,
         yield client
 
 
+def metric(text: str, name: str, labels: str) -> float:
+    """The value of ``name{labels}`` on a /metrics page."""
+    prefix = f"{name}{{{labels}}} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix):])
+    raise AssertionError(f"{prefix!r} not on /metrics")
+
+
 async def set_clock(client: httpx.AsyncClient, when: datetime) -> None:
     r = await client.post("/admin/clock", json={"now": when.isoformat()}, headers=ADMIN)
     assert r.status_code == 200, r.text

@@ -21,6 +21,7 @@ from tests.integration.candidatures.candidatures_service import (
     ROOT,
     auth,
     campaign_body,
+    metric,
     offer_body,
     running_service,
     set_clock,
@@ -50,14 +51,6 @@ async def open_campaign(http) -> None:
     await set_clock(http, BEFORE_DEADLINE)
     r = await http.post("/campaigns", json=campaign_body("culture", "camp"), headers=ACADEMIE)
     assert r.status_code == 201, r.text
-
-
-def metric(text: str, name: str, labels: str) -> float:
-    prefix = f"{name}{{{labels}}} "
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line[len(prefix):])
-    raise AssertionError(f"{prefix!r} not on /metrics")
 
 
 async def test_a_write_whose_event_is_over_event_max_bytes_is_refused_413_naming_the_field_and_stores_nothing(

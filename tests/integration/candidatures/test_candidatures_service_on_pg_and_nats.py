@@ -24,6 +24,7 @@ from tests.integration.candidatures.candidatures_service import (
     YEAR,
     auth,
     campaign_body,
+    metric,
     candidature_body,
     offer_body,
     running_service,
@@ -77,6 +78,12 @@ async def test_one_full_campaign_per_dispositif_over_http_lands_on_nats(disposit
             "a": "attributed", "b": "rejected", "c": "withdrawn"}
         detail = await ok(await http.get("/candidatures/a", headers=school))
         assert detail["partnership"]["year_index"] == 1
+        # every command of one stream wrote its read rows and its events in one statement
+        # (eventkit_commit); only an attribution that reserves an offer's places (two streams)
+        # takes a transaction
+        page = (await http.get("/metrics")).text
+        assert metric(page, "jumelage_command_commits_total", 'path="statement"') >= 13
+        assert "jumelage_command_statement_fallbacks_total{" not in page
 
     expected = ["CampaignOpened", "OfferPublished", "CandidatureSubmitted", "CandidatureSubmitted",
                 "CandidatureSubmitted", "CandidatureAmended", "CandidatureWithdrawn", "CampaignClosed",

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import (BigInteger, Boolean, Column, Date, Float, Integer, LargeBinary, MetaData, Numeric, String,
-                        Table, Text, event, insert, select, text, update)
+                        Table, Text, event, func, insert, select, text, update)
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.exc import IntegrityError
 
@@ -93,12 +93,18 @@ async def seen(store: Any, stream_id: str) -> int | None:
 
 
 def sent_statements(store: Any) -> list[str]:
-    """Every statement the store's pooled connections send from now on (new connections)."""
+    """Every statement the store's pooled connections send from now on (opened from now on):
+    what asyncpg runs itself (the hot path, BEGIN/COMMIT, the ping) and what SQLAlchemy runs
+    through its prepared statements."""
     sent: list[str] = []
 
     @event.listens_for(store.engine.sync_engine, "connect")
     def _log(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.driver_connection.add_query_logger(lambda record: sent.append(record.query))
+
+    @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
+    def _log_sqlalchemy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
 
     return sent
 
@@ -118,9 +124,11 @@ class Ctx:
         return SYSTEM
 
 
-def closing(stream_id: str, loader: StreamLoader, times: int = 1, *, new: bool = False):
+def closing(stream_id: str, loader: StreamLoader, times: int = 1, *, new: bool = False, lookup: bool = False):
     async def decide(a: Attempt) -> list[Write]:
         loaded = await a.load(stream_id, loader, new=new)
+        if lookup:  # a read-model lookup, as a submission asks for its campaign and offer
+            assert await a.facts(lambda conn: conn.scalar(select(func.count()).select_from(counter))) >= 1
         return [Write.on(loaded, [closed() for _ in range(times)], "paris")]
     return decide
 
@@ -146,6 +154,11 @@ async def test_a_command_with_read_rows_is_one_statement_on_a_warm_pool(store) -
     assert written.version == 3 and [e.stream_version for e in written.events] == [1, 2, 3]
     assert await seen(store, "s-1") == 3  # the row written four times in one call, in order
     assert [e.stream_version for e in await store.read_stream("s-1")] == [1, 2, 3]
+    # with a read-model lookup before the decision: two round trips in all
+    sent.clear()
+    await runner.handle(Ctx(), closing("s-1b", loader, new=True, lookup=True), "s-1b")
+    await asyncio.sleep(0)
+    assert len(sent) == 2 and "probe_counter" in sent[0] and "eventkit_commit" in sent[1], sent
 
 
 async def test_nothing_appended_means_no_row_written(store) -> None:
@@ -219,6 +232,13 @@ async def test_a_dead_connection_in_the_pool_costs_the_command_nothing(store, po
     assert killed >= 1
     written = await runner.handle(Ctx(), closing("s-6", loader), "s-6")
     assert written.version == 2 and await seen(store, "s-6") == 2
+    # the same for a read-model lookup: every pooled connection is dead again
+    async with (await open_store(postgres_url)).engine.connect() as admin:
+        assert await admin.scalar(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": database}) >= 1
+    written = await runner.handle(Ctx(), closing("s-6", loader, lookup=True), "s-6")
+    assert written.version == 3 and await seen(store, "s-6") == 3
 
 
 async def test_sqlite_and_the_portable_append_keep_the_transaction_path(tmp_path, store) -> None:
