@@ -70,9 +70,19 @@ its own pool, prepared statements cached per connection, rows turned into envelo
 SQLAlchemy's result layer). Everything else (transactions, the relay, consumers, ad-hoc queries,
 migrations) goes through SQLAlchemy, on the same pool. A connection leaving the pool is checked
 with one round trip (``SELECT 1`` outside any transaction, :func:`_check_on_checkout`) instead of
-SQLAlchemy's pre-ping (BEGIN, ``;``, ROLLBACK on asyncpg), and a hot-path operation that meets a
-lost connection anyway is run once more on a new one — safe for an append too, since a retried
-append of the same event ids returns the stored result (``duplicate=True``).
+SQLAlchemy's pre-ping (BEGIN, ``;``, ROLLBACK on asyncpg); the hot path skips even that on its
+first try, since an operation that meets a lost connection is run once more on a new, pinged one
+— safe for an append too, since a retried append of the same event ids returns the stored result
+(``duplicate=True``).
+
+A command with read rows (``store.append_with_rows``). The rows a service's projection would
+write in the append's transaction are recorded as statements (``eventkit.pgfast.RowRecorder``)
+and sent with the events to ``eventkit_commit`` (migration ``eventkit_0007``): the rows, then
+``eventkit_append``, in the call's implicit transaction; nothing appended → SQLSTATE ``EK001`` and
+the rows roll back; a retried call after a lost answer is the duplicate result with no row written
+twice. ONE round trip where a transaction took four (BEGIN, rows, append, COMMIT). A row the
+server refuses raises :class:`~eventkit.store.NeedsTransaction` and the caller writes the same
+rows in a transaction, where the service's code meets the error as before.
 
 ``tx.append_many`` records many streams (a scheduler's batch of one-event reminder streams) in
 one statement — arrays and ``unnest`` on PostgreSQL, the portable VALUES form on SQLite — after
