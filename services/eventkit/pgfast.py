@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
 
 import asyncpg
 import orjson
+from sqlalchemy.util import greenlet_spawn
 
 from jumelage_contracts import Envelope
 
@@ -87,13 +88,24 @@ class FastPath:
         self.engine = engine
 
     async def run(self, operation: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """``operation`` on a pooled connection's asyncpg connection (:func:`run_once_more_if_lost`)."""
-
-        async def on_driver(conn: Any) -> T:
-            raw = await conn.get_raw_connection()
-            return await operation(raw.driver_connection)
-
-        return await run_once_more_if_lost(self.engine, on_driver)
+        """``operation`` on the asyncpg connection of a connection of the store's pool, taken from
+        the pool itself (one greenlet hop, no SQLAlchemy ``Connection`` around it: nothing here
+        opens a transaction through SQLAlchemy, so handing it back does no I/O); once more on
+        another when the connection was lost. The first try takes it without the checkout ping,
+        the second with it (:func:`run_once_more_if_lost`)."""
+        pool = self.engine.sync_engine.pool
+        for attempt in (1, 2):
+            with unpinged(attempt == 1):
+                fairy = await greenlet_spawn(pool.connect)
+            try:
+                return await operation(fairy.driver_connection)
+            except CONNECTION_LOST:
+                await greenlet_spawn(fairy.invalidate)
+                if attempt == 2:
+                    raise
+            finally:
+                fairy.close()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:
         from .sql import _row_to_envelope

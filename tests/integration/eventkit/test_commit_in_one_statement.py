@@ -146,6 +146,7 @@ async def test_a_command_with_read_rows_is_one_statement_on_a_warm_pool(store) -
     sent = sent_statements(store)
     await runner.handle(Ctx(), closing("s-open", loader, new=True), "s-open")  # opens one: no ping
     before = commits("statement")
+    await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon: let the last ones land
     sent.clear()
     written = await runner.handle(Ctx(), closing("s-1", loader, 3, new=True), "s-1")
     await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon
@@ -155,6 +156,7 @@ async def test_a_command_with_read_rows_is_one_statement_on_a_warm_pool(store) -
     assert await seen(store, "s-1") == 3  # the row written four times in one call, in order
     assert [e.stream_version for e in await store.read_stream("s-1")] == [1, 2, 3]
     # with a read-model lookup before the decision: two round trips in all
+    await asyncio.sleep(0)
     sent.clear()
     await runner.handle(Ctx(), closing("s-1b", loader, new=True, lookup=True), "s-1b")
     await asyncio.sleep(0)
