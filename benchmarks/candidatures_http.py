@@ -8,7 +8,8 @@ same PostgreSQL server, same run.
   sends ``POST /campaigns/<id>/candidatures`` (a new candidature each, two classes, a wished
   offer) with ``--concurrency`` requests in flight. Each submission reads its context (campaign
   and wished offer rows, one statement; the new candidature's stream is not read: the append at
-  version 0 proves it empty), decides, and commits one transaction (the event + its read-table row).
+  version 0 proves it empty), decides, and commits the event and its read-table row in one
+  server-side statement (``eventkit_commit``): two round trips per submission.
 * ``raw asyncpg``: ``--concurrency`` connections each running ``BEGIN; INSERT one event row;
   COMMIT`` into a bare table shaped like the kit's events table — the floor an event-sourced
   write cannot beat. Also run on one connection.
