@@ -186,10 +186,11 @@ class KitPipeline:
 class RawPipeline:
     """Hand-written asyncpg + nats-py: no checkpoint, no late-commit guard — the floor."""
 
-    def __init__(self, pool: asyncpg.Pool, nats: NatsConnection, fetch_wait: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, nats: NatsConnection, fetch_wait: float, replicas: int = 1) -> None:
         self.pool = pool
         self.nats = nats
         self.fetch_wait = fetch_wait
+        self.replicas = replicas
         self.label = "raw"
         self.settings = (f"relay batch {RAW_PUBLISH_BATCH}, position in memory; consumer fetch {RAW_FETCH_BATCH} "
                          f"wait {fetch_wait}s")
