@@ -171,9 +171,16 @@ async def _content(conn, env: Envelope, e) -> None:
         params["offer_ref"] = e.offer_id
     else:
         params["partner"] = _wished_partner_id(e)
-    # The stream starts at version 1: one INSERT, no probing UPDATE.
-    statement = (_INSERT_CONTENT if env.stream_version == 1 else _UPDATE_CONTENT)[by_offer]
-    await conn.execute(statement, params)
+    # The stream starts at version 1: one INSERT, no probing UPDATE. A row already there means the
+    # command was decided on a stream it took for new (an id the client chose, and took twice):
+    # decided again on the stream read (RowConflict), where the decider answers for what it holds.
+    if env.stream_version != 1:
+        await conn.execute(_UPDATE_CONTENT[by_offer], params)
+        return
+    try:
+        await conn.execute(_INSERT_CONTENT[by_offer], params)
+    except IntegrityError as exc:
+        raise RowConflict(f"candidature {e.candidature_id} exists") from exc
 
 
 async def _set(conn, env: Envelope, candidature_id: str, **values: Any) -> None:

@@ -153,9 +153,13 @@ class CandidaturesApp:
             access.applicant_acts_for_its_own_candidature(ctx.principal, given)
         cid = candidature_id or uuid.uuid4().hex
         stream = candidature_stream(cid)
+        # a new candidature (an id made up here, or one the client chose on a creating route, which
+        # names the campaign): decided as empty without a read; an id that is taken makes the
+        # append at version 0 conflict, and the command is decided again on the stream read
+        creating = candidature_id is None or campaign_id is not None
 
         async def decide(a: Attempt):
-            loaded = await a.load(stream, self.x.candidatures, new=candidature_id is None)
+            loaded = await a.load(stream, self.x.candidatures, new=creating)
             state = loaded.state
             if not isinstance(state, candidature.NoCandidature):
                 access.applicant_acts_for_its_own_candidature(ctx.principal, state.content)

@@ -475,3 +475,33 @@ async def test_the_deadline_sweep_leaves_a_cnr_campaign_open_for_teams_to_join_a
     assert await client.app_commands.close_campaigns_past_deadline() == ["cnr"]
     [_, closed] = await client.runtime.store.read_stream("campaign-cnr")
     assert closed.type == "CampaignClosed" and closed.data["reason"] == "deadline"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_an_id_the_client_chose_that_is_taken_is_decided_on_its_stream(database, request):
+    """A creating route decides a client-chosen id as a new stream without reading it; when the
+    id is taken, its read row refuses the insert (in a transaction on SQLite; in the one-statement
+    commit on PostgreSQL, then in a transaction) and the command is decided on the stream."""
+    url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "postgres_url")
+    async with candidatures_client(url) as client:
+        await _a_taken_id_is_decided_on_its_stream(client)
+
+
+async def _a_taken_id_is_decided_on_its_stream(client) -> None:
+    await open_campaign_with_offer(client)
+    first = await submit(client, "chosen")
+    again = await client.post("/campaigns/camp-1/candidatures", json=candidature_body(candidature_id="chosen"),
+                              headers=SCHOOL)
+    drafted = await client.post("/campaigns/camp-1/drafts", json=candidature_body(candidature_id="d-chosen"),
+                                headers=SCHOOL)
+    over_draft = await client.post("/campaigns/camp-1/candidatures",
+                                   json=candidature_body(candidature_id="d-chosen"), headers=SCHOOL)
+    assert first["version"] == 1 and [e["type"] for e in first["events"]] == ["CandidatureSubmitted"]
+    # the same submission again (a client's retry): nothing more, the stream's version
+    assert again.status_code == 201 and again.json()["version"] == 1 and again.json()["events"] == []
+    # a creating route on a draft's id submits that draft
+    assert drafted.status_code == 201 and over_draft.status_code == 201, over_draft.text
+    assert over_draft.json()["version"] == 2
+    assert [e["type"] for e in over_draft.json()["events"]] == ["CandidatureSubmitted"]
+    listed = (await client.get("/campaigns/camp-1/candidatures", headers=ACADEMIE)).json()
+    assert sorted(c["candidature_id"] for c in listed["items"]) == ["chosen", "d-chosen"]
