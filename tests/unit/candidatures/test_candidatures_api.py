@@ -477,17 +477,20 @@ async def test_the_deadline_sweep_leaves_a_cnr_campaign_open_for_teams_to_join_a
     assert closed.type == "CampaignClosed" and closed.data["reason"] == "deadline"
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
-async def test_an_id_the_client_chose_that_is_taken_is_decided_on_its_stream(database, request):
+@pytest.fixture(params=["sqlite", "postgres"])
+async def client_on_either(request, tmp_path):
+    from tests.integration.eventkit.store_support import database_url
+
+    async with database_url(request.param, request, tmp_path) as url:
+        async with candidatures_client(url) as c:
+            yield c
+
+
+async def test_an_id_the_client_chose_that_is_taken_is_decided_on_its_stream(client_on_either):
     """A creating route decides a client-chosen id as a new stream without reading it; when the
     id is taken, its read row refuses the insert (in a transaction on SQLite; in the one-statement
     commit on PostgreSQL, then in a transaction) and the command is decided on the stream."""
-    url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "postgres_url")
-    async with candidatures_client(url) as client:
-        await _a_taken_id_is_decided_on_its_stream(client)
-
-
-async def _a_taken_id_is_decided_on_its_stream(client) -> None:
+    client = client_on_either
     await open_campaign_with_offer(client)
     first = await submit(client, "chosen")
     again = await client.post("/campaigns/camp-1/candidatures", json=candidature_body(candidature_id="chosen"),
