@@ -86,11 +86,14 @@ def mint_token(secret: str, role: Role | str, scope: str, subject: str | None = 
 
 def decode_token(secret: str, token: str) -> Principal:
     """The principal of a development token; raises :class:`TokenRejected`."""
+    return principal_from_claims(_dev_claims(secret, token), role_claim="role", scope_claim="scope")
+
+
+def _dev_claims(secret: str, token: str) -> dict[str, Any]:
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "role", "scope"]})
+        return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "role", "scope"]})
     except jwt.PyJWTError as exc:
         raise TokenRejected(f"invalid token: {exc}") from exc
-    return principal_from_claims(claims, role_claim="role", scope_claim="scope")
 
 
 def claim_at(claims: dict[str, Any], path: str) -> Any:
@@ -157,6 +160,10 @@ def check_signing_secret(settings: Any) -> None:
                                     f"{MIN_SECRET_BYTES} are needed outside development (JUMELAGE_ENV)")
 
 
+# Verified tokens a service remembers (TokenVerifier.verify): a few hundred bytes each.
+VERIFIED_KEPT = 4096
+
+
 class TokenVerifier:
     """The one way a service turns a bearer token into a Principal (every route dependency and
     reporting's browser sign-in use it). Built once per service by its runtime."""
@@ -167,6 +174,7 @@ class TokenVerifier:
             raise ValueError("a verifier trusts either an issuer or a development secret")
         self.oidc, self.dev_secret = oidc, dev_secret
         self.role_claim, self.scope_claim = role_claim, scope_claim
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token → (principal, exp), oldest first
 
     @classmethod
     def from_settings(cls, settings: Any, monotonic: Callable[[], float] = time.monotonic) -> "TokenVerifier":
@@ -181,11 +189,31 @@ class TokenVerifier:
                    scope_claim=settings.oidc_scope_claim)
 
     async def verify(self, token: str) -> Principal:
-        """The caller; raises :class:`TokenRejected` or :class:`IdentityProviderUnavailable`."""
+        """The caller; raises :class:`TokenRejected` or :class:`IdentityProviderUnavailable`.
+
+        A client sends the same token with every request until it expires: a token verified
+        here is remembered (its principal, until its ``exp``; at most ``VERIFIED_KEPT`` tokens,
+        the oldest forgotten first), so the signature is checked once per token, not once per
+        request — a few per cent of a command's CPU. Past its ``exp`` it is verified again (and
+        refused)."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires = known
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
         if self.oidc is None:
-            return decode_token(self.dev_secret or "", token)
-        claims = await self.oidc.claims(token)
-        return principal_from_claims(claims, self.role_claim, self.scope_claim)
+            claims = _dev_claims(self.dev_secret or "", token)
+            principal = principal_from_claims(claims, role_claim="role", scope_claim="scope")
+        else:
+            claims = await self.oidc.claims(token)
+            principal = principal_from_claims(claims, self.role_claim, self.scope_claim)
+        expires = claims.get("exp")
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+            if len(self._verified) >= VERIFIED_KEPT:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (principal, float(expires))
+        return principal
 
 
 def _unauthorized(detail: str) -> HTTPException:
