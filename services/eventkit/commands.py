@@ -267,7 +267,7 @@ class CommandRunner:
         recorder = make_recorder() if make_recorder is not None else None
         if recorder is None:
             return None
-        envelopes = self._envelopes(attempt, write)
+        envelopes = self._envelopes(attempt, write, attempt.now())
         try:
             await self.project(recorder, envelopes, write.events)
             stored = await self.runtime.append_with_rows(write.stream_id, envelopes, write.expected_version, recorder)
@@ -279,10 +279,10 @@ class CommandRunner:
         await self._advance(attempt, writes, written)
         return written
 
-    def _envelopes(self, attempt: Attempt, write: Write) -> list[Envelope]:
-        """The events of ``write`` as envelopes, each with the stream version it will take."""
+    def _envelopes(self, attempt: Attempt, write: Write, now: Any) -> list[Envelope]:
+        """The events of ``write`` as envelopes occurred at ``now``, each with the stream version
+        it will take."""
         ctx = attempt.ctx
-        now = attempt.now()
         return [to_envelope(data, stream_id=write.stream_id, occurred_at=now, correlation_id=ctx.correlation_id,
                             causation_id=ctx.causation_id, actor=ctx.actor, academie=write.academie)
                 .model_copy(update={"stream_version": write.expected_version + i})
@@ -291,7 +291,8 @@ class CommandRunner:
     async def _write(self, attempt: Attempt, writes: Sequence[Write], tx: Transaction | None,
                      advance: bool = True) -> Written:
         """Project (in ``tx``) then append every write; ``tx`` None: one write, on its own."""
-        batches = [(w, self._envelopes(attempt, w)) for w in writes if w.events]
+        now = attempt.now()  # one instant for every event of the command
+        batches = [(w, self._envelopes(attempt, w, now)) for w in writes if w.events]
         versions: dict[str, int] = {}
         appended: list[Envelope] = []
         if tx is not None and self.project is not None:
