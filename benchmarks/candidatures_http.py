@@ -41,6 +41,7 @@ import asyncpg
 import httpx
 
 from eventkit.auth import mint_token
+from jumelage_contracts.subjects import SOURCES, dead_letter_stream, stream_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -136,10 +137,9 @@ def submission(i: int) -> dict:
     }
 
 
-async def start_service(database_url: str, port: int, pool: tuple[int, int] | None = None) -> subprocess.Popen:
+async def start_service(database_url: str, port: int, root: str, pool: tuple[int, int] | None = None) -> subprocess.Popen:
     env = {**os.environ, "CANDIDATURES_DATABASE_URL": database_url, "CANDIDATURES_PORT": str(port),
-           "JWT_SECRET": SECRET, "CLOCK": "manual", "LOG_LEVEL": "WARNING",
-           "NATS_SUBJECT_ROOT": f"bench{uuid.uuid4().hex[:8]}"}
+           "JWT_SECRET": SECRET, "CLOCK": "manual", "LOG_LEVEL": "WARNING", "NATS_SUBJECT_ROOT": root}
     if pool is not None:
         env["CANDIDATURES_DATABASE_POOL_SIZE"], env["CANDIDATURES_DATABASE_MAX_OVERFLOW"] = map(str, pool)
     proc = subprocess.Popen([sys.executable, "-m", "candidatures"], cwd=ROOT, env=env,
@@ -174,7 +174,8 @@ async def connections_opened(http: httpx.AsyncClient) -> float:
 async def http_submissions(database_url: str, count: int, concurrency: int,
                            pool: tuple[int, int] | None = None) -> tuple[float, list[float], float, float]:
     port = free_port()
-    proc = await start_service(database_url, port, pool)
+    root = f"bench{uuid.uuid4().hex[:8]}"
+    proc = await start_service(database_url, port, root, pool)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:
@@ -214,6 +215,21 @@ async def http_submissions(database_url: str, count: int, concurrency: int,
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        await drop_streams(root)
+
+
+async def drop_streams(root: str) -> None:
+    """The service's relay made the streams of its subject root on the shared NATS: delete them."""
+    import nats
+
+    nc = await nats.connect(os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    js = nc.jetstream()
+    for stream in [*(stream_name(s, root) for s in SOURCES), dead_letter_stream(root)]:
+        try:
+            await js.delete_stream(stream)
+        except Exception:  # noqa: BLE001 - absent streams are fine
+            pass
+    await nc.close()
 
 
 async def main() -> None:

@@ -41,7 +41,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex
 
-from jumelage_contracts.subjects import event_subject
+from jumelage_contracts.subjects import SOURCES as ALL_SOURCES
+from jumelage_contracts.subjects import dead_letter_stream, event_subject, stream_name
 
 from eventkit.bus import NatsConnection, provision_now
 from eventkit.migrations import KIT_MIGRATIONS, run_migrations
@@ -211,6 +212,11 @@ async def catch_up(server: str, nats_url: str, events: list, batch_handler: bool
     finally:
         if runtime is not None:
             await runtime.stop()
+        for stream in [*(stream_name(s, root) for s in ALL_SOURCES), dead_letter_stream(root)]:
+            try:  # the run's streams on the shared NATS
+                await publisher.js.delete_stream(stream)
+            except Exception:  # noqa: BLE001 - a stream not made is fine
+                pass
         await publisher.close()
         await drop_database(server, name)
 
