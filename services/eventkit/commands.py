@@ -19,12 +19,13 @@ its pure decider and returns the :class:`Write` s. The runner owns the rest:
   connection without the checkout ping (a dead one fails the statement, which runs once more on
   another, pinged);
 * the commit: one write without read-model rows is one ``store.append`` (one round trip on
-  PostgreSQL, ``eventkit_append``). One write with read rows is, on PostgreSQL, ONE statement too:
-  the service's ``project`` runs against a :class:`~eventkit.pgfast.RowRecorder` that keeps its
-  statements as data, and ``store.append_with_rows`` sends them with the events to
-  ``eventkit_commit`` (rows, then the append, in one implicit transaction; nothing appended →
-  nothing written). Where that cannot be (SQLite, several streams, values to seal, a project that
-  reads a result, a row the server refused: :class:`~eventkit.store.NeedsTransaction`), one
+  PostgreSQL, ``eventkit_append``). Writes with read rows, or to several streams, are on
+  PostgreSQL ONE statement too: the service's ``project`` runs against a
+  :class:`~eventkit.pgfast.RowRecorder` that keeps its statements as data, and
+  ``store.append_with_rows`` sends them with every stream's events to ``eventkit_commit`` (rows,
+  then the appends, in one implicit transaction; one append that inserts nothing → nothing
+  written). Where that cannot be (SQLite, a project that reads a result, a row the server
+  refused: :class:`~eventkit.store.NeedsTransaction`), one
   transaction where ``project`` writes its rows first (each event's version is known: the
   expected version plus its rank), then the appends — readers of the global log wait on a
   transaction from its first append to its commit, so the rows stay out of that window. A
@@ -248,34 +249,39 @@ class CommandRunner:
         if not pending or (len(pending) == 1 and not self.projects(pending[0].events)):
             _COMMITS.labels("append").inc()
             return await self._write(attempt, writes, None)
-        if len(pending) == 1 and self.project is not None:
-            written = await self._write_at_once(attempt, writes, pending[0])
-            if written is not None:
-                _COMMITS.labels("statement").inc()
-                return written
+        written = await self._write_at_once(attempt, writes, pending)
+        if written is not None:
+            _COMMITS.labels("statement").inc()
+            return written
         async with self.runtime.transaction() as tx:
             written = await self._write(attempt, writes, tx, advance=False)
         _COMMITS.labels("transaction").inc()
         await self._advance(attempt, writes, written)
         return written
 
-    async def _write_at_once(self, attempt: Attempt, writes: Sequence[Write], write: Write) -> Written | None:
-        """``write`` and its read rows in one server-side statement (PostgreSQL: the rows recorded
-        by the service's ``project``, then ``eventkit_commit``), or None when they must go through
-        a transaction (:class:`~eventkit.store.NeedsTransaction`: nothing was written)."""
+    async def _write_at_once(self, attempt: Attempt, writes: Sequence[Write], pending: Sequence[Write]) -> Written | None:
+        """The ``pending`` writes and their read rows in one server-side statement (PostgreSQL: the
+        rows recorded by the service's ``project``, then ``eventkit_commit``), or None when they
+        must go through a transaction (:class:`~eventkit.store.NeedsTransaction`: nothing was written)."""
         make_recorder = getattr(self.runtime.store, "row_recorder", None)
         recorder = make_recorder() if make_recorder is not None else None
         if recorder is None:
             return None
-        envelopes = self._envelopes(attempt, write, attempt.now())
+        now = attempt.now()
+        batches = [(w, self._envelopes(attempt, w, now)) for w in pending]
         try:
-            await self.project(recorder, envelopes, write.events)
-            stored = await self.runtime.append_with_rows(write.stream_id, envelopes, write.expected_version, recorder)
+            if self.project is not None:
+                for write, envelopes in batches:
+                    if self.projects(write.events):
+                        await self.project(recorder, envelopes, write.events)
+            stored = await self.runtime.append_with_rows(
+                [(w.stream_id, envelopes, w.expected_version) for w, envelopes in batches], recorder)
         except NeedsTransaction as exc:
-            log.debug("commit_through_a_transaction", stream_id=write.stream_id, reason=str(exc))
+            log.debug("commit_through_a_transaction", stream_id=pending[0].stream_id, reason=str(exc))
             _FALLBACKS.labels(type(exc.__cause__).__name__ if exc.__cause__ is not None else "recording").inc()
             return None
-        written = self._written(attempt, writes, {write.stream_id: stored.stream_version}, list(stored.events))
+        written = self._written(attempt, writes, {w.stream_id: r.stream_version for w, r in zip(pending, stored)},
+                                [e for r in stored for e in r.events])
         await self._advance(attempt, writes, written)
         return written
 

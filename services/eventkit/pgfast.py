@@ -48,8 +48,8 @@ STREAM_VERSION = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stre
 APPEND = ("SELECT new_position, new_version FROM eventkit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
           "$11, $12, $13, $14)")
 # A command's read rows and its events in one call (migration eventkit_0007): EK001 = nothing appended.
-COMMIT = ("SELECT new_position, new_version FROM eventkit_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-          "$11, $12, $13, $14, $15, $16::jsonb)")
+COMMIT = ("SELECT stream_index, new_position, new_version FROM eventkit_commit($1, $2, $3, $4, $5, $6, $7, $8, "
+          "$9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb)")
 NOTHING_APPENDED = "EK001"
 
 # What says "this connection is gone", not "this statement is wrong": run it once more elsewhere.
@@ -124,20 +124,26 @@ class FastPath:
         args = _append_arguments(stream_id, batch, expected_version, recorded_at, bodies)
         return await self.run(lambda conn: conn.fetch(APPEND, *args))
 
-    async def commit(self, stream_id: str, batch: Sequence[Envelope], expected_version: int | None,
-                     recorded_at: datetime, bodies: Sequence[bytes], rows: "RowRecorder") -> list[Any]:
-        """One call of ``eventkit_commit``: ``rows``' statements then the append, in one implicit
-        transaction; the (position, version) rows, none when nothing was appended (and then no
-        row was written either)."""
-        args = (*_append_arguments(stream_id, batch, expected_version, recorded_at, bodies),
-                rows.statements, orjson.dumps(rows.arguments).decode())
+    async def commit(self, appends: Sequence[tuple[str, Sequence[Envelope], int | None]], recorded_at: datetime,
+                     bodies: Sequence[bytes], rows: "RowRecorder") -> list[Any] | int:
+        """One call of ``eventkit_commit``: ``rows``' statements then each stream's append, in one
+        implicit transaction. The (stream rank, position, version) rows; when an append inserted
+        nothing (and then nothing at all was written), the rank (from 1) of its stream instead.
+        ``bodies``: every event's data as JSON, streams in order."""
+        batch = [e for _, events, _ in appends for e in events]
+        args = (
+            [stream_id for stream_id, _, _ in appends], [expected for _, _, expected in appends],
+            [len(events) for _, events, _ in appends],
+            *_append_arguments(None, batch, None, recorded_at, bodies)[2:],
+            rows.statements, orjson.dumps(rows.arguments).decode(),
+        )
 
-        async def call(conn: asyncpg.Connection) -> list[Any]:
+        async def call(conn: asyncpg.Connection) -> list[Any] | int:
             try:
                 return await conn.fetch(COMMIT, *args)
             except asyncpg.PostgresError as exc:
                 if getattr(exc, "sqlstate", None) == NOTHING_APPENDED:
-                    return []
+                    return int(getattr(exc, "detail", None) or 1)
                 raise
 
         return await self.run(call)

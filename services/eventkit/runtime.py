@@ -98,14 +98,15 @@ class ServiceRuntime:
         self.wake_relay()
         return result
 
-    async def append_with_rows(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None,
-                               rows: Any) -> AppendResult:
-        """Read rows and events in one server-side statement (``store.append_with_rows``; raises
-        :class:`~eventkit.store.NeedsTransaction` where that cannot be), then wake the relay."""
+    async def append_with_rows(self, appends: Sequence[tuple[str, Sequence[Envelope], int | None]],
+                               rows: Any) -> list[AppendResult]:
+        """Read rows and the events of one or more streams in one server-side statement
+        (``store.append_with_rows``; raises :class:`~eventkit.store.NeedsTransaction` where that
+        cannot be), then wake the relay."""
         assert self.store is not None, "runtime not started"
-        result = await self.store.append_with_rows(stream_id, events, expected_version, rows)
+        results = await self.store.append_with_rows(appends, rows)
         self.wake_relay()
-        return result
+        return results
 
     @asynccontextmanager
     async def transaction(self):

@@ -347,7 +347,7 @@ class SealingStore:
         async with self.transaction() as tx:
             return await tx.append(stream_id, events, expected_version)
 
-    async def append_with_rows(self, stream_id: str, events: Sequence[Envelope], expected_version: int | None,
+    async def append_with_rows(self, appends: Sequence[tuple[str, Sequence[Envelope], int | None]],
                                rows: Any) -> Any:
         """The inner store's one-statement commit, the events sealed first: their keys are read
         (and made, for a new subject) on the store's autocommit reader, before the call. A key
@@ -356,10 +356,11 @@ class SealingStore:
         inner = getattr(self.inner, "append_with_rows", None)
         if inner is None:
             raise NeedsTransaction("no one-statement commit on this store")
-        if any(subjects_to_seal(e) for e in events):
+        if any(subjects_to_seal(e) for _, events, _ in appends for e in events):
             async with self.inner.reader.connect() as conn:
-                events = await self.keyring.seal(conn, events)
-        return await inner(stream_id, events, expected_version, rows)
+                appends = [(stream_id, await self.keyring.seal(conn, events), expected)
+                           for stream_id, events, expected in appends]
+        return await inner(appends, rows)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[Envelope]:
         events = await self.inner.read_stream(stream_id, from_version)

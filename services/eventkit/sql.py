@@ -676,6 +676,15 @@ def _stored_copy(ev: Envelope, update: dict[str, Any]) -> Envelope:
     return envelope
 
 
+def _offsets(work: Sequence[tuple[str, Sequence[Envelope], int | None]]) -> list[int]:
+    """Where each stream's events start in the concatenated batch."""
+    offsets, at = [], 0
+    for _, events, _ in work:
+        offsets.append(at)
+        at += len(events)
+    return offsets
+
+
 def _appended(stream_id: str, batch: list[Envelope], rows: Sequence[Any], recorded_at: datetime) -> AppendResult:
     by_version = sorted((int(r[1]), int(r[0])) for r in rows)  # rows are (position, stream_version)
     stored = tuple(
@@ -733,7 +742,7 @@ def _violation(exc: BaseException) -> tuple[str, str]:
     return "", message
 
 
-def _stream_of_violation(exc: DBAPIError, work: list[tuple[str, list[Envelope], int | None]]) -> str:
+def _stream_of_violation(exc: BaseException, work: list[tuple[str, list[Envelope], int | None]]) -> str:
     """Which stream of an ``append_many`` chunk lost the race (the detail names the key)."""
     constraint, detail = _violation(exc)
     for stream_id, batch, _ in work:
@@ -1079,36 +1088,53 @@ class SqlEventStore:
         return RowRecorder(self.engine.dialect) if self.fast is not None and self.server_side_append else None
 
     async def append_with_rows(
-        self, stream_id: str, events_: Sequence[Envelope], expected_version: int | None, rows: RowRecorder
-    ) -> AppendResult:
-        """``rows``' statements and the append in ONE round trip and one implicit transaction
-        (``eventkit_commit``, migration ``eventkit_0007``): both or neither. Results as
-        :meth:`append` (duplicate, ConcurrencyError, EventTooLarge). A row statement the server
-        refuses (a read-table uniqueness, say) raises :class:`NeedsTransaction`: nothing was
-        written, and the caller writes the same rows in a transaction, where its own project
-        code meets the error as it always did."""
-        batch = list(events_)
-        if self.fast is None or not self.server_side_append or not 0 < len(batch) <= MAX_ROWS_PER_STATEMENT:
-            raise NeedsTransaction("no one-statement commit on this store for this batch")
+        self, appends: Sequence[tuple[str, Sequence[Envelope], int | None]], rows: RowRecorder
+    ) -> list[AppendResult]:
+        """``rows``' statements and the appends — ``(stream_id, events, expected_version)`` each —
+        in ONE round trip and one implicit transaction (``eventkit_commit``, migration
+        ``eventkit_0007``): all or nothing. Results as :meth:`append` for each stream (duplicate,
+        ConcurrencyError naming the stream that was not at its version, EventTooLarge). A row
+        statement the server refuses (a read-table uniqueness, say) raises
+        :class:`NeedsTransaction`: nothing was written, and the caller writes the same rows in a
+        transaction, where its own project code meets the error as it always did."""
+        work = [(stream_id, list(events), expected) for stream_id, events, expected in appends]
+        batch = [e for _, events, _ in work for e in events]
+        if (self.fast is None or not self.server_side_append or not 0 < len(batch) <= MAX_ROWS_PER_STATEMENT
+                or not all(events for _, events, _ in work)):
+            raise NeedsTransaction("no one-statement commit on this store for these writes")
         bodies = [json_body(e.data) for e in batch]
-        check_event_sizes(stream_id, batch, self.max_event_bytes, bodies)
+        for (stream_id, events, _), at in zip(work, _offsets(work)):
+            check_event_sizes(stream_id, events, self.max_event_bytes, bodies[at:at + len(events)])
         recorded_at = datetime.now(timezone.utc)
         try:
-            stored = await self.fast.commit(stream_id, batch, expected_version, recorded_at, bodies, rows)
+            stored = await self.fast.commit(work, recorded_at, bodies, rows)
         except Exception as exc:
             if _lost_to_another_appender(exc) and _violation(exc)[0] in ("", _ID_KEY, _VERSION_KEY):
-                race = await _race_lost(self, stream_id, expected_version, exc)
-                result = await self._after_race(stream_id, batch, expected_version, race)
-                if result is None:
-                    raise race from exc  # any version would do: the caller decides again
-                return result
+                stream_id = _stream_of_violation(exc, work)
+                expected = next(e for sid, _, e in work if sid == stream_id)
+                race = await _race_lost(self, stream_id, expected, exc)
+                if race.constraint == _ID_KEY:  # stored already: the answer of a call that got through
+                    return await self._explain_commit(work, work.index(next(w for w in work if w[0] == stream_id)))
+                raise race from exc  # the caller decides again
             if isinstance(exc, asyncpg.PostgresError):
                 raise NeedsTransaction(f"the server refused a row statement: {exc.sqlstate} {exc}") from exc
             raise
-        if not stored:
-            async with self._reader.connect() as conn:
-                return await _explain_empty_insert(conn, stream_id, batch, expected_version)
-        return _appended(stream_id, batch, stored, recorded_at)
+        if isinstance(stored, int):
+            return await self._explain_commit(work, stored - 1)
+        by_stream: dict[int, list[tuple[int, int]]] = {}
+        for rank, position, version in stored:
+            by_stream.setdefault(rank - 1, []).append((position, version))
+        return [_appended(stream_id, events, by_stream[i], recorded_at) for i, (stream_id, events, _) in enumerate(work)]
+
+    async def _explain_commit(self, work: list[tuple[str, list[Envelope], int | None]], failed: int) -> list[AppendResult]:
+        """Why ``eventkit_commit`` wrote nothing, ``failed`` being the rank of the stream whose
+        append inserted nothing: its events are stored (a call that got through before, retried:
+        every stream's stored result, as duplicates), or it is not at its version (ConcurrencyError)."""
+        async with self._reader.connect() as conn:
+            stream_id, events, expected = work[failed]
+            first = await _explain_empty_insert(conn, stream_id, events, expected)
+            return [first if i == failed else await _explain_empty_insert(conn, sid, evs, exp)
+                    for i, (sid, evs, exp) in enumerate(work)]
 
     async def _after_race(
         self, stream_id: str, batch: list[Envelope], expected_version: int | None, race: _RaceLost

@@ -78,11 +78,11 @@ async def test_one_full_campaign_per_dispositif_over_http_lands_on_nats(disposit
             "a": "attributed", "b": "rejected", "c": "withdrawn"}
         detail = await ok(await http.get("/candidatures/a", headers=school))
         assert detail["partnership"]["year_index"] == 1
-        # every command of one stream wrote its read rows and its events in one statement
-        # (eventkit_commit); only an attribution that reserves an offer's places (two streams)
-        # takes a transaction
+        # every command wrote its read rows and its events in one statement (eventkit_commit),
+        # the attribution that reserves an offer's places (two streams) too: no transaction
         page = (await http.get("/metrics")).text
-        assert metric(page, "jumelage_command_commits_total", 'path="statement"') >= 13
+        assert metric(page, "jumelage_command_commits_total", 'path="statement"') >= 14
+        assert 'jumelage_command_commits_total{path="transaction"}' not in page
         assert "jumelage_command_statement_fallbacks_total{" not in page
 
     expected = ["CampaignOpened", "OfferPublished", "CandidatureSubmitted", "CandidatureSubmitted",

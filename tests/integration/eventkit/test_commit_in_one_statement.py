@@ -167,12 +167,12 @@ async def test_nothing_appended_means_no_row_written(store) -> None:
     recorder = store.row_recorder()
     events = envelopes_for("s-2", 1)
     await count_rows(recorder, events, [closed()])
-    first = await store.append_with_rows("s-2", events, 0, recorder)
+    [first] = await store.append_with_rows([("s-2", events, 0)], recorder)
     assert first.stream_version == 1 and await seen(store, "s-2") == 1
     # the same events again (a retry after a lost answer): the stored result, the row not counted twice
     again = store.row_recorder()
     await count_rows(again, [events[0].model_copy(update={"stream_version": 2})], [closed()])
-    duplicate = await store.append_with_rows("s-2", events, 1, again)
+    [duplicate] = await store.append_with_rows([("s-2", events, 1)], again)
     assert duplicate.duplicate and duplicate.stream_version == 1
     assert await seen(store, "s-2") == 1
     # new events at a version the stream is not at: a conflict, and the row rolled back with it
@@ -180,9 +180,37 @@ async def test_nothing_appended_means_no_row_written(store) -> None:
     stale = envelopes_for("s-2", 2, first_version=2)  # decided on version 1, sent as if on 0
     await count_rows(late, stale, [closed(), closed()])
     with pytest.raises(ConcurrencyError):
-        await store.append_with_rows("s-2", stale, 0, late)
+        await store.append_with_rows([("s-2", stale, 0)], late)
     assert await seen(store, "s-2") == 1
     assert len(await store.read_stream("s-2")) == 1
+
+
+async def test_several_streams_commit_in_one_statement_all_or_nothing(store) -> None:
+    recorder = store.row_recorder()
+    a, b = envelopes_for("s-a", 2), envelopes_for("s-b", 1)
+    await count_rows(recorder, a, [closed(), closed()])
+    await count_rows(recorder, b, [closed()])
+    done = await store.append_with_rows([("s-a", a, 0), ("s-b", b, 0)], recorder)
+    assert [r.stream_version for r in done] == [2, 1]
+    assert done[0].positions[-1] < done[1].positions[0]  # in the order given, one transaction
+    assert (await seen(store, "s-a"), await seen(store, "s-b")) == (2, 1)
+    # the second stream is not at its version: the first stream's events and every row roll back
+    late = store.row_recorder()
+    more_a, stale_b = envelopes_for("s-a", 1, first_version=3), envelopes_for("s-b", 1, first_version=2)
+    await count_rows(late, more_a, [closed()])
+    await count_rows(late, stale_b, [closed()])
+    with pytest.raises(ConcurrencyError) as conflict:
+        await store.append_with_rows([("s-a", more_a, 2), ("s-b", stale_b, 0)], late)
+    assert conflict.value.stream_id == "s-b" and conflict.value.actual == 1
+    assert [e.stream_version for e in await store.read_stream("s-a")] == [1, 2]
+    assert (await seen(store, "s-a"), await seen(store, "s-b")) == (2, 1)
+    # the same commit again after it got through (a lost answer): every stream's stored result
+    again = store.row_recorder()
+    await count_rows(again, more_a, [closed()])
+    await count_rows(again, envelopes_for("s-b", 1, first_version=2), [closed()])
+    repeat = await store.append_with_rows([("s-a", a, 0), ("s-b", b, 0)], again)
+    assert [r.duplicate for r in repeat] == [True, True] and [r.stream_version for r in repeat] == [2, 1]
+    assert (await seen(store, "s-a"), await seen(store, "s-b")) == (2, 1)
 
 
 async def test_a_row_the_server_refuses_takes_the_transaction_path_and_the_service_s_own_error(store) -> None:
@@ -248,7 +276,7 @@ async def test_sqlite_and_the_portable_append_keep_the_transaction_path(tmp_path
     try:
         assert sqlite.row_recorder() is None
         with pytest.raises(NeedsTransaction):
-            await sqlite.append_with_rows("s", envelopes_for("s", 1), 0, None)
+            await sqlite.append_with_rows([("s", envelopes_for("s", 1), 0)], None)
     finally:
         await sqlite.close()
     store.server_side_append = False
@@ -297,7 +325,7 @@ async def _compare_paths(server_url: str, rows: list[dict[str, Any]]) -> None:
             recorder = store.row_recorder()
             for i, values in enumerate(rows):
                 await recorder.execute(insert(probe).values(key=f"one-statement-{i}", **values))
-            await store.append_with_rows("s-values", envelopes_for("s-values", 1), 0, recorder)
+            await store.append_with_rows([("s-values", envelopes_for("s-values", 1), 0)], recorder)
             async with store.engine.begin() as conn:
                 for i, values in enumerate(rows):
                     await conn.execute(insert(probe).values(key=f"transaction-{i}", **values))
