@@ -75,12 +75,14 @@ first try, since an operation that meets a lost connection is run once more on a
 — safe for an append too, since a retried append of the same event ids returns the stored result
 (``duplicate=True``).
 
-A command with read rows (``store.append_with_rows``). The rows a service's projection would
-write in the append's transaction are recorded as statements (``eventkit.pgfast.RowRecorder``)
-and sent with the events to ``eventkit_commit`` (migration ``eventkit_0007``): the rows, then
-``eventkit_append``, in the call's implicit transaction; nothing appended → SQLSTATE ``EK001`` and
-the rows roll back; a retried call after a lost answer is the duplicate result with no row written
-twice. ONE round trip where a transaction took four (BEGIN, rows, append, COMMIT). A row the
+A command with read rows, or on several streams (``store.append_with_rows``). The rows a
+service's projection would write in the appends' transaction are recorded as statements
+(``eventkit.pgfast.RowRecorder``) and sent with every stream's events to ``eventkit_commit``
+(migration ``eventkit_0007``): the rows, then ``eventkit_append`` per stream, in the call's
+implicit transaction; one append that inserts nothing → SQLSTATE ``EK001`` (DETAIL: which stream)
+and everything rolls back; a retried call after a lost answer is the duplicate result with no row
+written twice. ONE round trip where a transaction took four or more (BEGIN, rows, appends,
+COMMIT). A row the
 server refuses raises :class:`~eventkit.store.NeedsTransaction` and the caller writes the same
 rows in a transaction, where the service's code meets the error as before.
 
