@@ -249,6 +249,50 @@ class Projector:
                 g.source: list(self._sources.values()), g.parked: [_parked_row(h) for h in held],
                 g.tally: _tally_rows(self._tally)}
 
+    def memory(self) -> dict[str, Any]:
+        """What :meth:`project_bulk` keeps in memory (picklable): another process's rebuild of
+        one source hands it to the projector that will :meth:`absorb` it."""
+        return {"state": self._state, "dims": self._dims, "sources": self._sources, "tally": self._tally,
+                "held": self._held, "seen": self._seen, "redactions": self._bulk_redactions,
+                "parked": self.parked, "released": self.released}
+
+    def absorb(self, memory: dict[str, Any]) -> None:
+        """Take in the :meth:`memory` of a projector that rebuilt other sources into the same
+        generation, as if this one had projected their events after its own. The sources are
+        independent (each one's lookups come from its own events): their state keys cannot
+        meet; their subjects can (a partnership is both sources'), merged as one projector
+        merges them, in the order the sources are absorbed."""
+        assert self.keep_cache, "absorb needs the rebuild's cache"
+        shared = self._state.keys() & memory["state"].keys()
+        if shared:
+            raise ValueError(f"sources rebuilt apart share state keys: {sorted(shared)[:5]}")
+        self._state.update(memory["state"])
+        for subject, row in memory["dims"].items():
+            mine = self._dims.get(subject)
+            if mine is None:
+                self._dims[subject] = row
+                continue
+            for name in _DIM_FIELDS:
+                if row[name] is not None:
+                    mine[name] = row[name]
+            mine["first_day"] = min(mine["first_day"], row["first_day"])
+        for source, row in memory["sources"].items():
+            if source in self._sources:
+                raise ValueError(f"source {source} rebuilt twice")
+            self._sources[source] = row
+        for key, (n, amount) in memory["tally"].items():
+            total = self._tally.setdefault(key, [0, 0])
+            total[0] += n
+            total[1] += amount
+        for key, waiting in memory["held"].items():
+            self._held.setdefault(key, []).extend(waiting)
+            self._held_ids.update(str(h.envelope.id) for h in waiting)
+            self._holding += len(waiting)
+        self._seen |= memory["seen"]
+        self._bulk_redactions += memory["redactions"]
+        self.parked += memory["parked"]
+        self.released += memory["released"]
+
     # -- order: park what comes before its cause, release it after -----------------------------
 
     def _blocker(self, env: Envelope, ev: Incoming | None) -> str | None:

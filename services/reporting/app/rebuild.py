@@ -8,6 +8,10 @@
    tally and what is still parked are written once, at the end. N+1 is created with its primary
    keys only; its other indexes are built after the load (one sort each, not one btree insertion
    per row), then VACUUM ANALYZE. SQLite takes the same path with ``executemany``.
+   The sources are independent (each one's lookups come from its own events), so each is
+   projected in a process of its own, with its own loader, where the platform can fork
+   (:func:`_replay_apart`); the rebuild's projector then takes in what they kept in memory
+   (``Projector.absorb``) and writes it once, as if it had projected them one after the other.
 3. Swap, in ONE transaction that first locks the generation row (the live handlers read it
    ``FOR SHARE``, SQLite has a single writer anyway): replay what arrived since step 2, then point
    ``rpt_meta.generation`` at N+1. No live event can land in N after that final catch-up, and
@@ -28,10 +32,14 @@ re-publish (``jumelage republish``; JetStream drops what it still has by ``Nats-
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import re
 import time
+import traceback
 from functools import partial
-from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, AsyncContextManager, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 from sqlalchemy import inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -76,9 +84,18 @@ class ListLog:
             yield chunk, start + len(chunk)
 
 
+OpenLog = Callable[[AsyncEngine], AsyncContextManager[EventLog]]
+"""How a process of the rebuild opens the log for itself (its own connections), given its engine."""
+
+
 async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000, grace_seconds: float = 2.0,
-                  before_swap=None) -> dict[str, Any]:
-    """Rebuild into a new generation and swap it in; returns figures (events, seconds, generation)."""
+                  before_swap=None, apart: bool | None = None, open_log: OpenLog | None = None) -> dict[str, Any]:
+    """Rebuild into a new generation and swap it in; returns figures (events, seconds, generation).
+
+    ``apart``: project each source in a process of its own (default: when there are several
+    sources, the platform forks and the database is not an in-memory SQLite one). The processes
+    are forked: ``log`` is theirs as it is, unless ``open_log`` opens one of their own (a log
+    holding connections: JetStream)."""
     started = time.perf_counter()
     async with engine.begin() as conn:
         old = int((await conn.execute(select(rpt_meta.c.value).where(rpt_meta.c.key == "generation"))).scalar_one())
@@ -88,20 +105,24 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
     projector = Projector(generation(new), keep_cache=True)
     cursors: dict[str, int] = {}
     seen = applied = 0
-    async with Loader(engine) as load:
-        for source in log.sources:
-            cursors[source] = 0
-            async for envelopes, cursor in log.batches(source, 0, batch_size):
-                rows: dict[Any, list[dict[str, Any]]] = {}
-                for start in range(0, len(envelopes), SLICE):
-                    for table, more in (await projector.project_bulk(envelopes[start:start + SLICE])).items():
-                        rows.setdefault(table, []).extend(more)
-                    await asyncio.sleep(0)  # the writer's turn: its COPY goes on while we project
-                applied += len(rows.get(projector.gen.applied, ()))
-                await load.put(rows)
-                seen += len(envelopes)
-                cursors[source] = cursor
-        await load.put(projector.snapshot())
+    if apart is None:
+        apart = len(log.sources) > 1 and _can_fork() and engine.url.database not in (None, "", ":memory:")
+    if apart:
+        for source, (cursor, n_seen, n_applied, memory) in zip(
+                log.sources, await _replay_apart(engine, log, new, batch_size, open_log)):
+            projector.absorb(memory)
+            cursors[source] = cursor
+            seen += n_seen
+            applied += n_applied
+        async with Loader(engine) as load:
+            await load.put(projector.snapshot())
+    else:
+        async with Loader(engine) as load:
+            for source in log.sources:
+                cursors[source], n_seen, n_applied = await _replay(projector, load, log, source, batch_size)
+                seen += n_seen
+                applied += n_applied
+            await load.put(projector.snapshot())
     async with engine.begin() as conn:
         await projector.redact_bulk(conn)
     loaded_at = time.perf_counter()
@@ -139,6 +160,97 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
             "vacuum_seconds": round(replayed_at - indexed_at, 3),
             "swap_seconds": round(swapped_at - replayed_at, 3),
             "events_per_second": round(seen / max(swapped_at - started, 1e-9), 1)}
+
+
+async def _replay(projector: Projector, load: Loader, log: EventLog, source: str,
+                  batch_size: int) -> tuple[int, int, int]:
+    """Project ``source``'s whole log into the loader; returns its cursor, events seen, applied."""
+    cursor = seen = applied = 0
+    async for envelopes, cursor in log.batches(source, 0, batch_size):
+        rows: dict[Any, list[dict[str, Any]]] = {}
+        for start in range(0, len(envelopes), SLICE):
+            for table, more in (await projector.project_bulk(envelopes[start:start + SLICE])).items():
+                rows.setdefault(table, []).extend(more)
+            await asyncio.sleep(0)  # the writer's turn: its COPY goes on while we project
+        applied += len(rows.get(projector.gen.applied, ()))
+        await load.put(rows)
+        seen += len(envelopes)
+    return cursor, seen, applied
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+async def _replay_apart(engine: AsyncEngine, log: EventLog, number: int, batch_size: int,
+                        open_log: OpenLog | None) -> list[tuple[int, int, int, dict[str, Any]]]:
+    """Each source replayed by a forked process into generation ``number`` (its own projector,
+    engine and loader); returns, per source in order, its cursor, counts and projector memory."""
+    url = engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("fork")
+    started = []
+    try:
+        for source in log.sources:
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_replay_in_child, name=f"reporting-rebuild-{source}",
+                                      args=(sender, url, log, open_log, number, source, batch_size), daemon=True)
+            process.start()
+            sender.close()
+            started.append((source, process, receiver))
+        loop = asyncio.get_running_loop()
+        answers = await asyncio.gather(*(loop.run_in_executor(None, _receive, receiver) for _, _, receiver in started))
+    finally:
+        for _, process, receiver in started:
+            if process.is_alive():
+                await asyncio.get_running_loop().run_in_executor(None, process.join, 30)
+            if process.is_alive():
+                process.kill()
+            receiver.close()
+    out = []
+    for (source, _, _), (status, value) in zip(started, answers):
+        if status != "ok":
+            raise RuntimeError(f"the rebuild of source {source} failed:\n{value}")
+        out.append(value)
+    return out
+
+
+def _receive(receiver: Any) -> tuple[str, Any]:
+    try:
+        return receiver.recv()
+    except EOFError:
+        return "error", "its process ended without an answer"
+
+
+def _replay_in_child(sender: Any, url: str, log: EventLog, open_log: OpenLog | None, number: int, source: str,
+                     batch_size: int) -> None:
+    # forked from inside the parent's running loop: Python 3.11 leaves it marked as running here
+    asyncio.events._set_running_loop(None)
+    try:
+        sender.send(("ok", asyncio.run(_replay_one(url, log, open_log, number, source, batch_size))))
+    except BaseException:
+        sender.send(("error", traceback.format_exc()))
+    finally:
+        sender.close()
+
+
+async def _replay_one(url: str, log: EventLog, open_log: OpenLog | None, number: int, source: str,
+                      batch_size: int) -> tuple[int, int, int, dict[str, Any]]:
+    from eventkit.sql import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with (open_log(engine) if open_log is not None else _as_is(log)) as own:
+            projector = Projector(generation(number), keep_cache=True)
+            async with Loader(engine) as load:
+                cursor, seen, applied = await _replay(projector, load, own, source, batch_size)
+        return cursor, seen, applied, projector.memory()
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _as_is(log: EventLog) -> AsyncIterator[EventLog]:
+    yield log
 
 
 STUBS = ("applied", "state")  # what a live consumer's claim names: kept empty after the swap
@@ -180,20 +292,28 @@ async def rebuild_from_env(settings, *, batch_size: int = 2000) -> dict[str, Any
     from reporting.bootstrap import MIGRATIONS, SOURCES
 
     await run_migrations(settings.database_url, [KIT_MIGRATIONS, MIGRATIONS])
+
+    @asynccontextmanager
+    async def open_log(engine: AsyncEngine) -> AsyncIterator[EventLog]:
+        """JetStream through a NATS connection of the calling process's own."""
+        nats = NatsConnection(settings.nats_url, name=f"reporting-rebuild-{os.getpid()}")
+        await nats.start()
+        try:
+            if not await nats.wait_connected(10):
+                raise SystemExit(f"NATS not reachable at {settings.nats_url}")
+            keyring = Keyring("reporting", nats_key_fetcher(nats, settings.subject_root))
+
+            async def opener(envelopes):
+                async with engine.begin() as conn:
+                    return await keyring.open_many(conn, envelopes)
+
+            yield JetStreamLog(nats.js, settings.subject_root, SOURCES, opener=opener)
+        finally:
+            await nats.close()
+
     engine = make_engine(settings.database_url)
-    nats = NatsConnection(settings.nats_url, name="reporting-rebuild")
-    await nats.start()
     try:
-        if not await nats.wait_connected(10):
-            raise SystemExit(f"NATS not reachable at {settings.nats_url}")
-        keyring = Keyring("reporting", nats_key_fetcher(nats, settings.subject_root))
-
-        async def opener(envelopes):
-            async with engine.begin() as conn:
-                return await keyring.open_many(conn, envelopes)
-
-        log = JetStreamLog(nats.js, settings.subject_root, SOURCES, opener=opener)
-        return await rebuild(engine, log, batch_size=batch_size)
+        async with open_log(engine) as log:
+            return await rebuild(engine, log, batch_size=batch_size, open_log=open_log)
     finally:
-        await nats.close()
         await engine.dispose()
