@@ -148,6 +148,7 @@ class _Batch:
     moved: dict[str, str] = field(default_factory=dict)  # stored rows now waiting on another key
     released: set[str] = field(default_factory=set)  # stored rows to delete
     tally: dict[tuple[str, str, date], list[int]] = field(default_factory=dict)  # (académie, metric, day) → n, amount
+    bulk: bool = False  # project_bulk's: written by snapshot(), not flushed (no dirty keys to track)
 
 
 class Projector:
@@ -227,10 +228,14 @@ class Projector:
         ids = {str(e.id): e for e in envelopes}
         fresh = [(event_id, e) for event_id, e in ids.items() if event_id not in self._seen]
         self._seen.update(event_id for event_id, _ in fresh)
-        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally)
+        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally, bulk=True)
+        self._track_sources(batch, [env for _, env in fresh])
         for event_id, env in fresh:
-            self._track_source(batch, env)
-            await self._offer(None, batch, env, incoming(env, event_id))  # type: ignore[arg-type]  # no I/O
+            ev = incoming(env, event_id)
+            if self._holding or self._blocker(env, ev) is not None:
+                await self._offer(None, batch, env, ev)  # type: ignore[arg-type]  # no I/O
+            else:  # its turn has come, and nothing is parked that it could release: _offer, shortened
+                self._project(batch, env, ev)
         self._bulk_redactions += batch.redactions
         g = self.gen
         return {g.applied: [{"event_id": event_id} for event_id, _ in fresh], g.fact: batch.facts,
@@ -382,8 +387,10 @@ class Projector:
             self._state.pop(key, None)
         else:
             self._state[key] = value
-        self._loaded.add(key)
-        batch.dirty.add(key)
+        if not self.keep_cache:  # (the rebuild's projector reads nothing back)
+            self._loaded.add(key)
+        if not batch.bulk:
+            batch.dirty.add(key)
 
     async def _load(self, conn: AsyncConnection, keys: Iterable[str]) -> None:
         if self.keep_cache:
@@ -405,7 +412,7 @@ class Projector:
         changed: list[str] = []
         if env.stream_version > 0:
             key = stream_key(env.source, env.stream_id)
-            self._set(batch, key, stream_advanced(self._state, env.source, env.stream_id, env.stream_version))
+            self._set(batch, key, stream_advanced(self._state, env.source, env.stream_id, env.stream_version, key))
             changed.append(key)
         if ev is None:
             return changed
@@ -450,6 +457,24 @@ class Projector:
             if value is not None:
                 row[name] = value
         row["first_day"] = min(row["first_day"], day)
+
+    @staticmethod
+    def _track_sources(batch: _Batch, envelopes: Sequence[Envelope]) -> None:
+        """:meth:`_track_source` of each of ``envelopes``, in order: the same figures, counted
+        per run of one source rather than per event."""
+        start = 0
+        while start < len(envelopes):
+            source = envelopes[start].source
+            end = start + 1
+            while end < len(envelopes) and envelopes[end].source == source:
+                end += 1
+            run = envelopes[start:end]
+            src = batch.sources.setdefault(source, {"source": source, "last_position": 0,
+                                                    "last_occurred_at": None, "events_applied": 0})
+            src["last_position"] = max(src["last_position"], *(e.position or 0 for e in run))
+            src["last_occurred_at"] = run[-1].occurred_at
+            src["events_applied"] += len(run)
+            start = end
 
     @staticmethod
     def _track_source(batch: _Batch, env: Envelope) -> None:
