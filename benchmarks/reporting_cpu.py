@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.reporting_cpu [--events 100000] [--repeat 3] [--profile FILE]
 
 A ``reporting.sample`` history (``benchmarks.reporting.make_history``, same seed) projected the
-way :func:`reporting.app.rebuild.rebuild` projects it — source after source, ``project_bulk`` on
-slices of 500 events, then ``snapshot`` — with nothing written. Prints the process CPU time per
+way one process of :func:`reporting.app.rebuild.rebuild` projects it — source after source, its
+``_replay`` loop (``project_bulk`` on slices of 500 events of batches of 5 000), then ``snapshot``
+— with the rows kept in memory instead of written. Prints the process CPU time per
 event (best of ``--repeat``, each on a fresh projector) and a digest of every row produced
 (each table's rows as a multiset, each row's columns by name), so two versions of the projection can be compared on speed AND output: same history,
 same digest, or the change altered a row. ``--profile FILE`` writes a cProfile of one run.
@@ -22,20 +23,45 @@ import time
 from benchmarks.reporting import by_source, make_history
 from reporting.adapters.projector import Projector
 from reporting.adapters.tables import generation
+from reporting.app.rebuild import ListLog
 
-SLICE = 500
+try:
+    from reporting.app.rebuild import _replay
+except ImportError:  # the rebuild before issue 14's rebuild work: its loop, inline then
+    async def _replay(projector, load, log, source, batch_size):  # type: ignore[no-redef]
+        async for envelopes, _ in log.batches(source, 0, batch_size):
+            rows: dict = {}
+            for start in range(0, len(envelopes), 500):
+                for table, more in (await projector.project_bulk(envelopes[start:start + 500])).items():
+                    rows.setdefault(table, []).extend(more)
+            await load.put(rows)
+
+BATCH = 5000  # benchmarks.reporting's
+
+
+class Kept:
+    """Stands for the rebuild's loader: keeps the rows."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {}
+
+    async def put(self, rows) -> None:
+        for table, more in rows.items():
+            self.rows.setdefault(table.name, []).extend(more)
 
 
 async def project_all(grouped) -> dict[str, list]:
+    """Every source replayed in turn, as one rebuild process replays its sources."""
     projector = Projector(generation(1), keep_cache=True)
-    out: dict[str, list] = {}
-    for envelopes in grouped.values():
-        for start in range(0, len(envelopes), SLICE):
-            for table, rows in (await projector.project_bulk(envelopes[start:start + SLICE])).items():
-                out.setdefault(table.name, []).extend(rows)
-    for table, rows in projector.snapshot().items():
-        out.setdefault(table.name, []).extend(rows)
-    return out
+    kept = Kept()
+    log = ListLog(grouped)
+    try:
+        for source in log.sources:
+            await _replay(projector, kept, log, source, BATCH)  # type: ignore[arg-type]
+    finally:
+        gc.unfreeze()
+    await kept.put(projector.snapshot())
+    return kept.rows
 
 
 def digest(out: dict[str, list]) -> tuple[str, dict[str, int]]:
