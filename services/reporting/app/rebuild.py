@@ -73,6 +73,8 @@ class EventLog(Protocol):
 class ListLog:
     """A log held in memory (tests, benchmarks): ``{source: [envelopes in order]}``."""
 
+    forkable = True  # a forked process reads it as it is (see rebuild's ``apart``)
+
     def __init__(self, events: Mapping[str, Sequence[Envelope]]) -> None:
         self.events = {k: list(v) for k, v in events.items()}
         self.sources = list(self.events)
@@ -94,9 +96,10 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
     """Rebuild into a new generation and swap it in; returns figures (events, seconds, generation).
 
     ``apart``: project each source in a process of its own (default: when there are several
-    sources, the platform forks and the database is not an in-memory SQLite one). The processes
-    are forked: ``log`` is theirs as it is, unless ``open_log`` opens one of their own (a log
-    holding connections: JetStream)."""
+    sources, the platform forks, the database is not an in-memory SQLite one, and the processes
+    can read the log). The processes are forked: a log that says it is ``forkable`` (in memory)
+    is theirs as it is; one holding connections (JetStream) needs ``open_log`` to open one of
+    their own."""
     started = time.perf_counter()
     async with engine.begin() as conn:
         old = int((await conn.execute(select(rpt_meta.c.value).where(rpt_meta.c.key == "generation"))).scalar_one())
@@ -106,7 +109,8 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
     projector = Projector(generation(new), keep_cache=True)
     cursors: dict[str, int] = {}
     if apart is None:
-        apart = len(log.sources) > 1 and _can_fork() and engine.url.database not in (None, "", ":memory:")
+        apart = (len(log.sources) > 1 and _can_fork() and engine.url.database not in (None, "", ":memory:")
+                 and (open_log is not None or getattr(log, "forkable", False)))
     try:
         seen, applied = await _load_all(engine, log, projector, cursors, batch_size, apart, open_log)
     finally:
