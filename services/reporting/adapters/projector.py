@@ -452,11 +452,13 @@ class Projector:
     def _merge_dims(batch: _Batch, d: Dims, day: date) -> None:
         row = batch.dims.setdefault(d.subject, {"subject": d.subject, "kind": d.kind, "first_day": day,
                                                 **{k: None for k in _DIM_FIELDS}})
+        given = vars(d)
         for name in _DIM_FIELDS:
-            value = getattr(d, name)
+            value = given[name]
             if value is not None:
                 row[name] = value
-        row["first_day"] = min(row["first_day"], day)
+        if day < row["first_day"]:
+            row["first_day"] = day
 
     @staticmethod
     def _track_sources(batch: _Batch, envelopes: Sequence[Envelope]) -> None:
