@@ -12,7 +12,9 @@ run. NATS: ``JUMELAGE_BENCH_NATS_URL`` (default ``nats://127.0.0.1:4222``), a su
    subjects, state) inserted again by raw asyncpg into empty copies of the tables, in batches of
    the same size: ``executemany`` (the raw batched insert) and ``COPY``. The ratios are the price
    of projecting (event decoding, lookups, upserts) over just writing its output. (The rebuild
-   itself COPYs its plain inserts — facts, timeline, applied ids — on PostgreSQL.)
+   itself COPYs its plain inserts — facts, timeline, applied ids — on PostgreSQL, and projects
+   each source in a forked process of its own, each with its own loader: the in-memory log is
+   theirs as it is.) The projection's CPU alone, without a database: ``benchmarks.reporting_cpu``.
 2. **académie indicator query** with all those events loaded: ``queries.indicators`` for one
    académie at random as-of dates (every indicator: sums, distinct schools, overdue); p50/p99.
 3. **consumer catch-up**: ``--catchup-events`` events published to JetStream, then the service's
