@@ -251,6 +251,8 @@ async def main() -> None:
                   f"({sum(counts.values()):,} rows written: {counts}; projection and COPY {report['load_seconds']:.1f}s, "
                   f"index builds {report['index_seconds']:.1f}s, VACUUM ANALYZE {report['vacuum_seconds']:.1f}s, "
                   f"swap {report['swap_seconds']:.1f}s)")
+            if report.get("apart"):
+                print(f"rebuild's processes (a source each, then the parent): {report['apart']}")
             for label, took in (("batched insert (executemany), indexed tables", raw_seconds),
                                 ("COPY, indexed tables", copy_seconds),
                                 ("COPY, then the secondary indexes built", bulk_seconds)):

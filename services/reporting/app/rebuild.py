@@ -108,11 +108,12 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
         await conn.run_sync(partial(create_generation_sync, indexes=False), new)
     projector = Projector(generation(new), keep_cache=True)
     cursors: dict[str, int] = {}
+    phases: dict[str, Any] = {}  # with apart: each process's seconds, then the parent's
     if apart is None:
         apart = (len(log.sources) > 1 and _can_fork() and engine.url.database not in (None, "", ":memory:")
                  and (open_log is not None or getattr(log, "forkable", False)))
     try:
-        seen, applied = await _load_all(engine, log, projector, cursors, batch_size, apart, open_log)
+        seen, applied = await _load_all(engine, log, projector, cursors, batch_size, apart, open_log, phases)
     finally:
         gc.unfreeze()  # (see _replay)
     async with engine.begin() as conn:
@@ -151,23 +152,29 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
             "load_seconds": round(loaded_at - started, 3), "index_seconds": round(indexed_at - loaded_at, 3),
             "vacuum_seconds": round(replayed_at - indexed_at, 3),
             "swap_seconds": round(swapped_at - replayed_at, 3),
-            "events_per_second": round(seen / max(swapped_at - started, 1e-9), 1)}
+            "events_per_second": round(seen / max(swapped_at - started, 1e-9), 1), "apart": phases or None}
 
 
 async def _load_all(engine: AsyncEngine, log: EventLog, projector: Projector, cursors: dict[str, int],
-                    batch_size: int, apart: bool, open_log: OpenLog | None) -> tuple[int, int]:
+                    batch_size: int, apart: bool, open_log: OpenLog | None,
+                    phases: dict[str, Any]) -> tuple[int, int]:
     """Step 2: every source's log projected and loaded into the projector's generation, then
     what the projector kept; fills ``cursors``, returns the events seen and applied."""
     seen = applied = 0
     if apart:
-        for source, (cursor, n_seen, n_applied, memory) in zip(
-                log.sources, await _replay_apart(engine, log, projector.gen.number, batch_size, open_log)):
+        answers = await _replay_apart(engine, log, projector.gen.number, batch_size, open_log)
+        started = time.perf_counter()
+        for source, (cursor, n_seen, n_applied, memory, figures) in zip(log.sources, answers):
             projector.absorb(memory)
             cursors[source] = cursor
             seen += n_seen
             applied += n_applied
+            phases[source] = figures
+        absorbed = time.perf_counter()
         async with Loader(engine) as load:
             await load.put(projector.snapshot())
+        phases["parent"] = {"absorb_seconds": round(absorbed - started, 3),
+                            "snapshot_seconds": round(time.perf_counter() - absorbed, 3)}
         return seen, applied
     async with Loader(engine) as load:
         for source in log.sources:
@@ -203,9 +210,10 @@ def _can_fork() -> bool:
 
 
 async def _replay_apart(engine: AsyncEngine, log: EventLog, number: int, batch_size: int,
-                        open_log: OpenLog | None) -> list[tuple[int, int, int, dict[str, Any]]]:
+                        open_log: OpenLog | None) -> list[tuple[int, int, int, dict[str, Any], dict[str, Any]]]:
     """Each source replayed by a forked process into generation ``number`` (its own projector,
-    engine and loader); returns, per source in order, its cursor, counts and projector memory."""
+    engine and loader); returns, per source in order, its cursor, counts, projector memory and
+    figures (seconds in all, of its CPU, waiting for its loader; rows loaded)."""
     url = engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("fork")
     started = []
@@ -254,16 +262,21 @@ def _replay_in_child(sender: Any, url: str, log: EventLog, open_log: OpenLog | N
 
 
 async def _replay_one(url: str, log: EventLog, open_log: OpenLog | None, number: int, source: str,
-                      batch_size: int) -> tuple[int, int, int, dict[str, Any]]:
+                      batch_size: int) -> tuple[int, int, int, dict[str, Any], dict[str, Any]]:
     from eventkit.sql import make_engine
 
+    started, cpu = time.perf_counter(), time.process_time()
     engine = make_engine(url)
     try:
         async with (open_log(engine) if open_log is not None else _as_is(log)) as own:
             projector = Projector(generation(number), keep_cache=True)
             async with Loader(engine) as load:
                 cursor, seen, applied = await _replay(projector, load, own, source, batch_size)
-        return cursor, seen, applied, projector.memory()
+                projected = time.perf_counter()
+            figures = {"seconds": round(time.perf_counter() - started, 3),
+                       "cpu_seconds": round(time.process_time() - cpu, 3),  # this process's: projection, loader's encoding
+                       "last_writes_seconds": round(time.perf_counter() - projected, 3), "rows": load.rows}
+        return cursor, seen, applied, projector.memory(), figures
     finally:
         await engine.dispose()
 
