@@ -8,10 +8,10 @@
    tally and what is still parked are written once, at the end. N+1 is created with its primary
    keys only; its other indexes are built after the load (one sort each, not one btree insertion
    per row), then VACUUM ANALYZE. SQLite takes the same path with ``executemany``.
-   The sources are independent (each one's lookups come from its own events), so each is
-   projected in a process of its own, with its own loader, where the platform can fork
-   (:func:`_replay_apart`); the rebuild's projector then takes in what they kept in memory
-   (``Projector.absorb``) and writes it once, as if it had projected them one after the other.
+   The sources are independent (each one's lookups come from its own events), so each can be
+   projected in a process of its own, with its own loader (``apart``, :func:`_replay_apart`);
+   the rebuild's projector then takes in what they kept in memory (``Projector.absorb``) and
+   writes it once, as if it had projected them one after the other.
 3. Swap, in ONE transaction that first locks the generation row (the live handlers read it
    ``FOR SHARE``, SQLite has a single writer anyway): replay what arrived since step 2, then point
    ``rpt_meta.generation`` at N+1. No live event can land in N after that final catch-up, and
@@ -92,14 +92,15 @@ OpenLog = Callable[[AsyncEngine], AsyncContextManager[EventLog]]
 
 
 async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000, grace_seconds: float = 2.0,
-                  before_swap=None, apart: bool | None = None, open_log: OpenLog | None = None) -> dict[str, Any]:
+                  before_swap=None, apart: bool = False, open_log: OpenLog | None = None) -> dict[str, Any]:
     """Rebuild into a new generation and swap it in; returns figures (events, seconds, generation).
 
-    ``apart``: project each source in a process of its own (default: when there are several
-    sources, the platform forks, the database is not an in-memory SQLite one, and the processes
-    can read the log). The processes are forked: a log that says it is ``forkable`` (in memory)
-    is theirs as it is; one holding connections (JetStream) needs ``open_log`` to open one of
-    their own."""
+    ``apart``: project each source in a process of its own, where there are several sources,
+    the platform forks, the database is not an in-memory SQLite one, and the processes can read
+    the log. The processes are forked: a log that says it is ``forkable`` (in memory) is theirs
+    as it is; one holding connections (JetStream) needs ``open_log`` to open one of their own.
+    Off by default: on the 2-core machine it was measured on, beside PostgreSQL, it bought
+    nothing (1 M events: 199 s apart, 193 s together; 100 000: slower) — see benchmarks/README."""
     started = time.perf_counter()
     async with engine.begin() as conn:
         old = int((await conn.execute(select(rpt_meta.c.value).where(rpt_meta.c.key == "generation"))).scalar_one())
@@ -109,9 +110,8 @@ async def rebuild(engine: AsyncEngine, log: EventLog, *, batch_size: int = 2000,
     projector = Projector(generation(new), keep_cache=True)
     cursors: dict[str, int] = {}
     phases: dict[str, Any] = {}  # with apart: each process's seconds, then the parent's
-    if apart is None:
-        apart = (len(log.sources) > 1 and _can_fork() and engine.url.database not in (None, "", ":memory:")
-                 and (open_log is not None or getattr(log, "forkable", False)))
+    apart = (apart and len(log.sources) > 1 and _can_fork() and engine.url.database not in (None, "", ":memory:")
+             and (open_log is not None or getattr(log, "forkable", False)))
     try:
         seen, applied = await _load_all(engine, log, projector, cursors, batch_size, apart, open_log, phases)
     finally:
