@@ -12,7 +12,8 @@ run. NATS: ``JUMELAGE_BENCH_NATS_URL`` (default ``nats://127.0.0.1:4222``), a su
    subjects, state) inserted again by raw asyncpg into empty copies of the tables, in batches of
    the same size: ``executemany`` (the raw batched insert) and ``COPY``. The ratios are the price
    of projecting (event decoding, lookups, upserts) over just writing its output. (The rebuild
-   itself COPYs its plain inserts — facts, timeline, applied ids — on PostgreSQL.)
+   itself COPYs its plain inserts — facts, timeline, applied ids — on PostgreSQL; ``--apart``
+   projects each source in a forked process of its own, each with its own loader.) The projection's CPU alone, without a database: ``benchmarks.reporting_cpu``.
 2. **académie indicator query** with all those events loaded: ``queries.indicators`` for one
    académie at random as-of dates (every indicator: sums, distinct schools, overdue); p50/p99.
 3. **consumer catch-up**: ``--catchup-events`` events published to JetStream, then the service's
@@ -227,6 +228,7 @@ async def main() -> None:
     parser.add_argument("--catchup-events", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--apart", action="store_true", help="the rebuild projects each source in a process")
     args = parser.parse_args()
     server = os.environ.get("JUMELAGE_BENCH_DATABASE_URL", DEFAULT_SERVER)
     nats_url = os.environ.get("JUMELAGE_BENCH_NATS_URL", "nats://127.0.0.1:4222")
@@ -241,7 +243,8 @@ async def main() -> None:
         try:
             await run_migrations(url, [KIT_MIGRATIONS, MIGRATIONS])
             engine = make_engine(url)
-            report = await rebuild(engine, ListLog(by_source(events)), batch_size=args.batch, grace_seconds=0)
+            report = await rebuild(engine, ListLog(by_source(events)), batch_size=args.batch, grace_seconds=0,
+                                   apart=args.apart)
             seconds = report["replay_seconds"] + report["swap_seconds"]
             rebuild_rate = len(events) / seconds
             async with engine.connect() as conn:
@@ -255,6 +258,8 @@ async def main() -> None:
                   f"({sum(counts.values()):,} rows written: {counts}; projection and COPY {report['load_seconds']:.1f}s, "
                   f"index builds {report['index_seconds']:.1f}s, VACUUM ANALYZE {report['vacuum_seconds']:.1f}s, "
                   f"swap {report['swap_seconds']:.1f}s)")
+            if report.get("apart"):
+                print(f"rebuild's processes (a source each, then the parent): {report['apart']}")
             for label, took in (("batched insert (executemany), indexed tables", raw_seconds),
                                 ("COPY, indexed tables", copy_seconds),
                                 ("COPY, then the secondary indexes built", bulk_seconds)):

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jumelage_contracts import Envelope
-from jumelage_contracts.registry import UnknownEventType, UnsupportedSchemaVersion, upcast
+from jumelage_contracts.registry import UnknownEventType, UnsupportedSchemaVersion, model_for, upcast
 
 from reporting.domain import Dims, Incoming, handles, needs, project, waits_for
 from reporting.domain.order import LEGACY, stream_advanced, stream_blocker, stream_key, waiting_key
@@ -39,23 +39,64 @@ def day_of(moment: datetime) -> date:
     """The calendar day of an instant, in France (where the académies read the figures)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(PARIS).date()
+    hour = moment.timestamp() // 3600
+    if hour < _WHOLE_HOURS_SINCE:
+        return moment.astimezone(PARIS).date()
+    day = _DAYS.get(hour)
+    if day is None:
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        day = _DAYS[hour] = moment.astimezone(PARIS).date()
+    return day
 
 
-def incoming(envelope: Envelope) -> Incoming | None:
+# Paris's offset has been whole hours, changed on whole UTC hours, since 1946: from then on the
+# day of an instant is the day of its UTC hour, computed once per hour (the rebuild asks it a
+# million times; the zone lookup was a tenth of an event's projection).
+_WHOLE_HOURS_SINCE = datetime(1947, 1, 1, tzinfo=timezone.utc).timestamp() // 3600
+_DAYS: dict[float, date] = {}
+
+
+def incoming(envelope: Envelope, event_id: str | None = None) -> Incoming | None:
     """The projection's view of an envelope, its payload upcast to the current version; None for
-    an event the projection does not read."""
-    if not handles(envelope.source, envelope.type):
+    an event the projection does not read. ``event_id``: ``str(envelope.id)``, when the caller
+    has it already."""
+    current = _CURRENT.get((envelope.source, envelope.type, envelope.schema_version))
+    if current is None:
+        current = _CURRENT[(envelope.source, envelope.type, envelope.schema_version)] = _is_current(envelope)
+    if current is False:
         return None
-    try:
-        data = upcast(envelope.type, envelope.schema_version, dict(envelope.data))
-    except (UnknownEventType, UnsupportedSchemaVersion):
-        return None
+    if current is True:
+        data = dict(envelope.data)
+    else:
+        try:
+            data = upcast(envelope.type, envelope.schema_version, dict(envelope.data))
+        except (UnknownEventType, UnsupportedSchemaVersion):
+            return None
     return Incoming(
-        event_id=str(envelope.id), type=envelope.type, source=envelope.source, stream_id=envelope.stream_id,
-        occurred_at=envelope.occurred_at, day=day_of(envelope.occurred_at), academie=envelope.academie,
-        data=data, position=envelope.position, recorded_at=envelope.recorded_at,
+        event_id=event_id or str(envelope.id), type=envelope.type, source=envelope.source,
+        stream_id=envelope.stream_id, occurred_at=envelope.occurred_at, day=day_of(envelope.occurred_at),
+        academie=envelope.academie, data=data, position=envelope.position, recorded_at=envelope.recorded_at,
     )
+
+
+# (source, type, schema version) → True: read as it is; None: to upcast; False: not read (an
+# event the projection ignores, a version it cannot read): asked once per kind, not per event.
+_CURRENT: dict[tuple[str, str, int], bool | None] = {}
+
+
+def _is_current(envelope: Envelope) -> bool | None:
+    if not handles(envelope.source, envelope.type):
+        return False
+    try:
+        model = model_for(envelope.type)
+    except UnknownEventType:
+        return False
+    if envelope.schema_version == model.VERSION:
+        return True
+    if 1 <= envelope.schema_version < model.VERSION:
+        return None
+    return False
 
 
 def _keys_of(env: Envelope, ev: Incoming | None) -> list[str]:
@@ -107,6 +148,7 @@ class _Batch:
     moved: dict[str, str] = field(default_factory=dict)  # stored rows now waiting on another key
     released: set[str] = field(default_factory=set)  # stored rows to delete
     tally: dict[tuple[str, str, date], list[int]] = field(default_factory=dict)  # (académie, metric, day) → n, amount
+    bulk: bool = False  # project_bulk's: written by snapshot(), not flushed (no dirty keys to track)
 
 
 class Projector:
@@ -122,6 +164,7 @@ class Projector:
         self._held: dict[str, list[_Held]] = {}  # parked events by the key they wait on, as read
         self._held_read: set[str] = set()  # keys whose parked rows were read from the table
         self._held_ids: set[str] = set()  # event ids in _held, or released from it
+        self._holding = 0  # events in _held now (with keep_cache: every event parked)
         self.parked = self.released = 0  # events parked and released by this projector, in total
         # project_bulk's subjects and sources, merged across batches, written once by snapshot()
         self._dims: dict[str, dict[str, Any]] = {}
@@ -162,6 +205,7 @@ class Projector:
             self._held.clear()
             self._held_read.clear()
             self._held_ids.clear()
+            self._holding = 0
         events = [(env, incoming(env)) for env in fresh]
         if preloaded is not None:
             self._state.update(preloaded)
@@ -184,10 +228,14 @@ class Projector:
         ids = {str(e.id): e for e in envelopes}
         fresh = [(event_id, e) for event_id, e in ids.items() if event_id not in self._seen]
         self._seen.update(event_id for event_id, _ in fresh)
-        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally)
-        for _, env in fresh:
-            self._track_source(batch, env)
-            await self._offer(None, batch, env, incoming(env))  # type: ignore[arg-type]  # no I/O
+        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally, bulk=True)
+        self._track_sources(batch, [env for _, env in fresh])
+        for event_id, env in fresh:
+            ev = incoming(env, event_id)
+            if self._holding or self._blocker(env, ev) is not None:
+                await self._offer(None, batch, env, ev)  # type: ignore[arg-type]  # no I/O
+            else:  # its turn has come, and nothing is parked that it could release: _offer, shortened
+                self._project(batch, env, ev)
         self._bulk_redactions += batch.redactions
         g = self.gen
         return {g.applied: [{"event_id": event_id} for event_id, _ in fresh], g.fact: batch.facts,
@@ -205,6 +253,50 @@ class Projector:
                 g.state: [{"key": k, "value": v} for k, v in self._state.items()],
                 g.source: list(self._sources.values()), g.parked: [_parked_row(h) for h in held],
                 g.tally: _tally_rows(self._tally)}
+
+    def memory(self) -> dict[str, Any]:
+        """What :meth:`project_bulk` keeps in memory (picklable): another process's rebuild of
+        one source hands it to the projector that will :meth:`absorb` it."""
+        return {"state": self._state, "dims": self._dims, "sources": self._sources, "tally": self._tally,
+                "held": self._held, "seen": self._seen, "redactions": self._bulk_redactions,
+                "parked": self.parked, "released": self.released}
+
+    def absorb(self, memory: dict[str, Any]) -> None:
+        """Take in the :meth:`memory` of a projector that rebuilt other sources into the same
+        generation, as if this one had projected their events after its own. The sources are
+        independent (each one's lookups come from its own events): their state keys cannot
+        meet; their subjects can (a partnership is both sources'), merged as one projector
+        merges them, in the order the sources are absorbed."""
+        assert self.keep_cache, "absorb needs the rebuild's cache"
+        shared = self._state.keys() & memory["state"].keys()
+        if shared:
+            raise ValueError(f"sources rebuilt apart share state keys: {sorted(shared)[:5]}")
+        self._state.update(memory["state"])
+        for subject, row in memory["dims"].items():
+            mine = self._dims.get(subject)
+            if mine is None:
+                self._dims[subject] = row
+                continue
+            for name in _DIM_FIELDS:
+                if row[name] is not None:
+                    mine[name] = row[name]
+            mine["first_day"] = min(mine["first_day"], row["first_day"])
+        for source, row in memory["sources"].items():
+            if source in self._sources:
+                raise ValueError(f"source {source} rebuilt twice")
+            self._sources[source] = row
+        for key, (n, amount) in memory["tally"].items():
+            total = self._tally.setdefault(key, [0, 0])
+            total[0] += n
+            total[1] += amount
+        for key, waiting in memory["held"].items():
+            self._held.setdefault(key, []).extend(waiting)
+            self._held_ids.update(str(h.envelope.id) for h in waiting)
+            self._holding += len(waiting)
+        self._seen |= memory["seen"]
+        self._bulk_redactions += memory["redactions"]
+        self.parked += memory["parked"]
+        self.released += memory["released"]
 
     # -- order: park what comes before its cause, release it after -----------------------------
 
@@ -227,6 +319,7 @@ class Projector:
         event_id = str(held.envelope.id)
         self._held.setdefault(held.waits_on, []).append(held)
         self._held_ids.add(event_id)
+        self._holding += 1
         if held.stored:  # its row stays, waiting on another key
             batch.released.discard(event_id)
             batch.moved[event_id] = held.waits_on
@@ -237,6 +330,7 @@ class Projector:
     def _unpark(self, batch: _Batch, held: _Held) -> None:
         event_id = str(held.envelope.id)
         self._held[held.waits_on].remove(held)
+        self._holding -= 1
         self._count_waiting(batch, held.waits_on, -1)
         batch.parked.pop(event_id, None)
         batch.moved.pop(event_id, None)
@@ -251,6 +345,8 @@ class Projector:
     async def _release(self, conn: AsyncConnection, batch: _Batch, changed: list[str]) -> None:
         """Project the events parked on the ``changed`` keys that can now go, in their streams'
         order, and what those release in turn."""
+        if self.keep_cache and not self._holding:
+            return  # every parked event is in memory: none, nothing to release (the rebuild's usual case)
         queue = list(changed)
         while queue:
             key = queue.pop(0)
@@ -282,6 +378,7 @@ class Projector:
                     value = json.loads(envelope) if isinstance(envelope, str) else envelope
                     held.append(_Held(Envelope.model_validate(value), key, stored=True))
                     self._held_ids.add(event_id)
+                    self._holding += 1
             self._held_read.add(key)
         return list(self._held.get(key, []))
 
@@ -290,17 +387,18 @@ class Projector:
             self._state.pop(key, None)
         else:
             self._state[key] = value
-        self._loaded.add(key)
-        batch.dirty.add(key)
+        if not self.keep_cache:  # (the rebuild's projector reads nothing back)
+            self._loaded.add(key)
+        if not batch.bulk:
+            batch.dirty.add(key)
 
     async def _load(self, conn: AsyncConnection, keys: Iterable[str]) -> None:
-        missing = [k for k in dict.fromkeys(keys) if k not in self._loaded]
         if self.keep_cache:
             # the rebuild's projector fills a generation it created empty, alone: what it has not
             # written does not exist (asking costs a query per 500 keys on a table without
             # statistics yet, which PostgreSQL may answer by scanning it)
-            self._loaded.update(missing)
             return
+        missing = [k for k in dict.fromkeys(keys) if k not in self._loaded]
         state = self.gen.state
         for chunk in _chunks(missing, 500):
             rows = await conn.execute(select(state.c.key, state.c.value).where(state.c.key.in_(chunk)))
@@ -314,7 +412,7 @@ class Projector:
         changed: list[str] = []
         if env.stream_version > 0:
             key = stream_key(env.source, env.stream_id)
-            self._set(batch, key, stream_advanced(self._state, env.source, env.stream_id, env.stream_version))
+            self._set(batch, key, stream_advanced(self._state, env.source, env.stream_id, env.stream_version, key))
             changed.append(key)
         if ev is None:
             return changed
@@ -322,28 +420,23 @@ class Projector:
         for key, value in effects.state.items():
             self._set(batch, key, value)
             changed.append(key)
+        academie, ev_day = ev.academie, ev.day
+        tally, facts = batch.tally, batch.facts
         for f in effects.facts:
-            day = f.day or ev.day
-            total = batch.tally.setdefault((ev.academie or "", f.metric, day), [0, 0])
+            # a fact's row is its fields (the table's columns, tests/unit/reporting check they
+            # match), dated, with the event's académie: one copy, not fifteen attribute reads
+            row = {**vars(f), "academie": academie}
+            day = row["day"] = f.day or ev_day
+            total = tally.get((academie or "", f.metric, day))
+            if total is None:
+                total = tally[(academie or "", f.metric, day)] = [0, 0]
             total[0] += f.n
             total[1] += f.amount
-            batch.facts.append({
-                "day": day, "subject": f.subject, "metric": f.metric, "academie": ev.academie,
-                "school_year": f.school_year,
-                "year_index": f.year_index, "level": f.level, "kind": f.kind, "month": f.month,
-                "class_ref": f.class_ref, "n": f.n, "amount": f.amount,
-                "ep": f.ep, "ruralite": f.ruralite, "domains": f.domains,
-            })
+            facts.append(row)
         for a in effects.answers:
-            batch.answers.append({"day": ev.day, "subject": a.subject, "academie": ev.academie,
-                                  "school_year": a.school_year, "ep": a.ep, "ruralite": a.ruralite, "side": a.side,
-                                  "question": a.question, "answer": a.answer})
+            batch.answers.append({**vars(a), "day": ev_day, "academie": academie})
         for m in effects.rencontres:
-            batch.rencontres.append({"day": ev.day, "subject": m.subject, "academie": ev.academie,
-                                     "school_year": m.school_year, "year_index": m.year_index, "ep": m.ep,
-                                     "ruralite": m.ruralite, "meeting_id": m.meeting_id, "kind": m.kind,
-                                     "number": m.number, "held_on": m.held_on, "title": m.title,
-                                     "productions": m.productions})
+            batch.rencontres.append({**vars(m), "day": ev_day, "academie": academie})
         batch.redactions += effects.redactions
         for d in effects.dims:
             self._merge_dims(batch, d, ev.day)
@@ -359,11 +452,31 @@ class Projector:
     def _merge_dims(batch: _Batch, d: Dims, day: date) -> None:
         row = batch.dims.setdefault(d.subject, {"subject": d.subject, "kind": d.kind, "first_day": day,
                                                 **{k: None for k in _DIM_FIELDS}})
+        given = vars(d)
         for name in _DIM_FIELDS:
-            value = getattr(d, name)
+            value = given[name]
             if value is not None:
                 row[name] = value
-        row["first_day"] = min(row["first_day"], day)
+        if day < row["first_day"]:
+            row["first_day"] = day
+
+    @staticmethod
+    def _track_sources(batch: _Batch, envelopes: Sequence[Envelope]) -> None:
+        """:meth:`_track_source` of each of ``envelopes``, in order: the same figures, counted
+        per run of one source rather than per event."""
+        start = 0
+        while start < len(envelopes):
+            source = envelopes[start].source
+            end = start + 1
+            while end < len(envelopes) and envelopes[end].source == source:
+                end += 1
+            run = envelopes[start:end]
+            src = batch.sources.setdefault(source, {"source": source, "last_position": 0,
+                                                    "last_occurred_at": None, "events_applied": 0})
+            src["last_position"] = max(src["last_position"], *(e.position or 0 for e in run))
+            src["last_occurred_at"] = run[-1].occurred_at
+            src["events_applied"] += len(run)
+            start = end
 
     @staticmethod
     def _track_source(batch: _Batch, env: Envelope) -> None:

@@ -52,7 +52,9 @@ def stream_blocker(source: str, stream_id: str, version: int, state: Mapping[str
     return None if version <= int(seen["v"]) + 1 else key
 
 
-def stream_advanced(state: Mapping[str, Any], source: str, stream_id: str, version: int) -> dict[str, Any]:
-    """The stream key's new value once the event of ``version`` is projected."""
-    seen = state.get(stream_key(source, stream_id)) or {}
+def stream_advanced(state: Mapping[str, Any], source: str, stream_id: str, version: int,
+                    key: str | None = None) -> dict[str, Any]:
+    """The stream key's new value once the event of ``version`` is projected (``key``: its
+    :func:`stream_key`, when the caller has it)."""
+    seen = state.get(key or stream_key(source, stream_id)) or {}
     return {"v": max(int(seen.get("v") or 0), version)}

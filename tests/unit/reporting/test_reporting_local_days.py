@@ -60,3 +60,19 @@ def test_a_campaign_closed_twice_under_two_event_ids_counts_once():
     first, second = _twice(candidatures.campaign_closed, "CampaignClosed", {"campaign_id": "camp-1"})
     assert first == ["campaigns_closed"]
     assert second == []
+
+
+@pytest.mark.parametrize("year", [1950, 1976, 1996, 2025, 2026, 2040])
+def test_the_day_of_every_minute_of_a_year_is_its_paris_day_in_any_order(year):
+    """``day_of`` remembers the day of each UTC hour: around every change of time, at every
+    minute, forwards and backwards (a fresh hour or one already met), it stays the zone's day."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+    paris = ZoneInfo("Europe/Paris")
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    minutes = [start + timedelta(minutes=m) for m in range(0, 366 * 24 * 60, 7)]
+    for moment in [*minutes, *reversed(minutes)]:
+        assert day_of(moment) == moment.astimezone(paris).date(), moment
+    offset = timezone(timedelta(hours=5, minutes=30))  # an instant given in another zone
+    for moment in minutes[::50]:
+        assert day_of(moment.astimezone(offset)) == moment.astimezone(paris).date(), moment
