@@ -169,6 +169,12 @@ E2E = (["e2e", "--workers", "1", "--rate", "10", "--seconds", "1", "--max-comman
 ])
 
 
+# No database, no NATS: the rebuild's projection alone (CPU per event and a digest of its rows).
+REPORTING_CPU = (["reporting_cpu", "--events", "500", "--repeat", "1"], [
+    rf"^500 events: CPU {NUM} s \(runs {NUM}\) = {NUM} us/event; rows \d+ \{{.*\}}; digest [0-9a-f]{{16}}$",
+])
+
+
 def case(spec: tuple[list[str], list[str]], timeout: int, id: str):
     return pytest.param(*spec, timeout, marks=pytest.mark.timeout(timeout), id=id)
 
@@ -184,6 +190,7 @@ CASES = [
     case(PIPELINE, 120, "pipeline"),
     case(PIPELINE_CLUSTER, 150, "pipeline_cluster"),
     case(E2E, 180, "e2e"),
+    case(REPORTING_CPU, 60, "reporting_cpu"),
 ]
 
 
