@@ -28,7 +28,7 @@ from jumelage_contracts.registry import UnknownEventType, UnsupportedSchemaVersi
 from reporting.domain import Dims, Incoming, handles, needs, project, waits_for
 from reporting.domain.order import LEGACY, stream_advanced, stream_blocker, stream_key, waiting_key
 
-from .tables import Generation
+from .tables import PYEAR_DAYS, Generation
 
 PARIS = ZoneInfo("Europe/Paris")
 _DIM_FIELDS = ("academie", "departement", "dispositif", "school_year", "domains", "ep", "ruralite", "uai",
@@ -107,6 +107,7 @@ class _Batch:
     moved: dict[str, str] = field(default_factory=dict)  # stored rows now waiting on another key
     released: set[str] = field(default_factory=set)  # stored rows to delete
     tally: dict[tuple[str, str, date], list[int]] = field(default_factory=dict)  # (académie, metric, day) → n, amount
+    pyear: dict[tuple[str, str, str], dict[str, date]] = field(default_factory=dict)  # (académie, year, subject) → days
 
 
 class Projector:
@@ -127,6 +128,7 @@ class Projector:
         self._dims: dict[str, dict[str, Any]] = {}
         self._sources: dict[str, dict[str, Any]] = {}
         self._tally: dict[tuple[str, str, date], list[int]] = {}
+        self._pyear: dict[tuple[str, str, str], dict[str, date]] = {}
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
         """Apply ``envelopes`` (in order) within ``conn``'s transaction; returns how many were new.
@@ -184,7 +186,7 @@ class Projector:
         ids = {str(e.id): e for e in envelopes}
         fresh = [(event_id, e) for event_id, e in ids.items() if event_id not in self._seen]
         self._seen.update(event_id for event_id, _ in fresh)
-        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally)
+        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally, pyear=self._pyear)
         for _, env in fresh:
             self._track_source(batch, env)
             await self._offer(None, batch, env, incoming(env))  # type: ignore[arg-type]  # no I/O
@@ -204,7 +206,7 @@ class Projector:
         return {g.subject: list(self._dims.values()),
                 g.state: [{"key": k, "value": v} for k, v in self._state.items()],
                 g.source: list(self._sources.values()), g.parked: [_parked_row(h) for h in held],
-                g.tally: _tally_rows(self._tally)}
+                g.tally: _tally_rows(self._tally), g.pyear: _pyear_rows(self._pyear)}
 
     # -- order: park what comes before its cause, release it after -----------------------------
 
@@ -327,6 +329,11 @@ class Projector:
             total = batch.tally.setdefault((ev.academie or "", f.metric, day), [0, 0])
             total[0] += f.n
             total[1] += f.amount
+            column = pyear_column(f.metric, f.kind, f.n)
+            if column is not None and f.school_year is not None:
+                days = batch.pyear.setdefault((ev.academie or "", f.school_year, f.subject), {})
+                if column not in days or day < days[column]:
+                    days[column] = day
             batch.facts.append({
                 "day": day, "subject": f.subject, "metric": f.metric, "academie": ev.academie,
                 "school_year": f.school_year,
@@ -438,6 +445,8 @@ class Projector:
             out.append((stmts["subject"], list(batch.dims.values())))
         if batch.tally:
             out.append((stmts["tally"], _tally_rows(batch.tally)))
+        if batch.pyear:
+            out.append((stmts["pyear"], _pyear_rows(batch.pyear)))
         rows = [{"key": k, "value": self._state[k]} for k in batch.dirty if k in self._state]
         if rows:
             out.append((stmts["state"], rows))
@@ -468,7 +477,16 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
     source = ins(g.source)
     sx = source.excluded
     tally = ins(g.tally)
+    pyear = ins(g.pyear)
+    py, px = g.pyear.c, pyear.excluded
     _STATEMENTS[key] = {
+        # the earliest day of each column (NULL: not seen yet): commutes, whichever source comes first
+        "pyear": pyear.on_conflict_do_update(
+            index_elements=[py.academie, py.school_year, py.subject],
+            set_={name: case((getattr(px, name).is_(None), getattr(py, name)),
+                             (getattr(py, name).is_(None), getattr(px, name)),
+                             (getattr(px, name) < getattr(py, name), getattr(px, name)),
+                             else_=getattr(py, name)) for name in PYEAR_DAYS}),
         "fact": ins(g.fact),
         "timeline": ins(g.timeline),
         "answer": ins(g.answer),
@@ -515,6 +533,30 @@ def _tally_rows(tally: dict[tuple[str, str, date], list[int]]) -> list[dict[str,
     """In key order: two transactions adding to the same days lock their rows in the same order."""
     return [{"academie": a, "metric": m, "day": d, "n": n, "amount": amount}
             for (a, m, d), (n, amount) in sorted(tally.items())]
+
+
+def pyear_column(metric: str, kind: str | None, n: int) -> str | None:
+    """The ``pyear`` day column a fact sets (its first day), or None. What ``_year_at_the_date``
+    tests as "sum of n > 0 by the day" is then "first day <= the day": these facts are all +1 (one
+    per year: attribution, closing, end, deadline; one per meeting held or bilan recorded)."""
+    if n <= 0:
+        return None
+    if metric == "programme_years_closed":  # closed other than as renewed: stops counting as active
+        return "stop_on" if kind is not None and kind != "renewed" else None
+    if metric == "meetings_held":
+        return "work_held_on" if kind == "work" else None
+    return _PYEAR_METRICS.get(metric)
+
+
+_PYEAR_METRICS = {"partnerships_active": "active_from", "partnerships_ended": "stop_on",
+                  "work_meeting_due": "work_due_from", "bilan_due": "bilan_due_from",
+                  "bilans_recorded": "bilan_done_on"}
+
+
+def _pyear_rows(pyear: dict[tuple[str, str, str], dict[str, date]]) -> list[dict[str, Any]]:
+    """In key order, every column present (NULL: no such fact in this write)."""
+    return [{"academie": a, "school_year": y, "subject": s, **{name: days.get(name) for name in PYEAR_DAYS}}
+            for (a, y, s), days in sorted(pyear.items())]
 
 
 def _parked_row(held: _Held) -> dict[str, Any]:
