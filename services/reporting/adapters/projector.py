@@ -334,6 +334,9 @@ class Projector:
                 days = batch.pyear.setdefault((ev.academie or "", f.school_year, f.subject), {})
                 if column not in days or day < days[column]:
                     days[column] = day
+                    if column == "active_from":  # the school the year carries, as this event says
+                        days["uai"] = next((d.uai for d in effects.dims
+                                            if d.subject == f.subject and d.kind == "partnership"), None)
             batch.facts.append({
                 "day": day, "subject": f.subject, "metric": f.metric, "academie": ev.academie,
                 "school_year": f.school_year,
@@ -486,7 +489,8 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
             set_={name: case((getattr(px, name).is_(None), getattr(py, name)),
                              (getattr(py, name).is_(None), getattr(px, name)),
                              (getattr(px, name) < getattr(py, name), getattr(px, name)),
-                             else_=getattr(py, name)) for name in PYEAR_DAYS}),
+                             else_=getattr(py, name)) for name in PYEAR_DAYS}
+            | {name: func.coalesce(getattr(px, name), getattr(py, name)) for name in ("uai",)}),
         "fact": ins(g.fact),
         "timeline": ins(g.timeline),
         "answer": ins(g.answer),
@@ -553,10 +557,13 @@ _PYEAR_METRICS = {"partnerships_active": "active_from", "partnerships_ended": "s
                   "bilans_recorded": "bilan_done_on"}
 
 
-def _pyear_rows(pyear: dict[tuple[str, str, str], dict[str, date]]) -> list[dict[str, Any]]:
+def _pyear_rows(pyear: dict[tuple[str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     """In key order, every column present (NULL: no such fact in this write)."""
-    return [{"academie": a, "school_year": y, "subject": s, **{name: days.get(name) for name in PYEAR_DAYS}}
+    return [{"academie": a, "school_year": y, "subject": s, **{name: days.get(name) for name in _PYEAR_COLUMNS}}
             for (a, y, s), days in sorted(pyear.items())]
+
+
+_PYEAR_COLUMNS = (*PYEAR_DAYS, "uai")
 
 
 def _parked_row(held: _Held) -> dict[str, Any]:

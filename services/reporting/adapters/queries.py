@@ -216,9 +216,10 @@ async def _year_at_the_date(conn: AsyncConnection, g: Generation, as_of: date, f
     p = g.pyear.c
     where = [*([p.academie == flt.academie] if flt.academie else []), p.school_year >= year]
     if flt.academie:
-        rows = select(p.subject, p.school_year, *[getattr(p, name) for name in PYEAR_DAYS]).where(*where)
+        rows = select(p.subject, p.school_year, *[getattr(p, name) for name in PYEAR_DAYS], p.uai).where(*where)
     else:  # the nation: a year's rows of every académie its facts carried, as one
-        rows = (select(p.subject, p.school_year, *[func.min(getattr(p, name)).label(name) for name in PYEAR_DAYS])
+        rows = (select(p.subject, p.school_year, *[func.min(getattr(p, name)).label(name) for name in PYEAR_DAYS],
+                       func.max(p.uai).label("uai"))
                 .where(*where).group_by(p.subject, p.school_year))
     cte = rows.cte("py")
     py = cte.c
@@ -229,11 +230,12 @@ async def _year_at_the_date(conn: AsyncConnection, g: Generation, as_of: date, f
     live = and_(by(py.active_from), not_(by(py.stop_on)))
     now = and_(py.school_year == year, live)
     f, s = g.fact.c, g.subject.c
-    active_now = select(py.subject).where(now)
-    # as schools_reached: the school carrying each partnership, and a CNR project's associated schools
-    schools = (select(func.count(func.distinct(s.uai)))
-               .where(or_(s.subject.in_(active_now), and_(s.kind == PROJECT_SCHOOL, s.parent.in_(active_now))))
-               .scalar_subquery())
+    # as schools_reached: the school carrying each year (on its row), and a CNR project's associated
+    # schools (a probe per year into their own small index, subject_schools_of)
+    uais = union_all(select(py.uai).where(now),
+                     select(s.uai).where(s.kind == PROJECT_SCHOOL, s.parent.in_(select(py.subject).where(now))))
+    uais = uais.subquery("uais")
+    schools = select(func.count(func.distinct(uais.c.uai))).scalar_subquery()
     stopped = select(py.subject).where(py.school_year == year, by(py.stop_on))
     classes = (select(func.coalesce(func.sum(f.n), 0), func.coalesce(func.sum(f.amount), 0))
                .where(*([f.academie == flt.academie] if flt.academie else []), f.metric == "classes_reached",

@@ -141,8 +141,11 @@ def generation(number: int) -> Generation:
         Column("school_year", String(9), nullable=False),
         Column("subject", String(220), nullable=False),
         *[Column(name, Date) for name in PYEAR_DAYS],
+        # with active_from, from the same event (the attribution or renewal): the school carrying
+        # the year (NULL: an ACM organiser without one)
+        Column("uai", String(8)),
         PrimaryKeyConstraint("academie", "school_year", "subject", name=p + "pyear_pkey",
-                             postgresql_include=list(PYEAR_DAYS)),
+                             postgresql_include=[*PYEAR_DAYS, "uai"]),
     )
     subject = Table(
         p + "subject", md,
@@ -165,6 +168,9 @@ def generation(number: int) -> Generation:
     Index(p + "subject_academie", subject.c.academie, subject.c.kind)
     Index(p + "subject_uai_of", subject.c.subject, postgresql_include=["uai"])  # schools reached, index only
     Index(p + "subject_uai", subject.c.uai)
+    # a CNR project's associated schools by partnership (schools reached: a probe per active year)
+    Index(p + "subject_schools_of", subject.c.parent, postgresql_include=["uai"],
+          postgresql_where=subject.c.kind == "project_school", sqlite_where=subject.c.kind == "project_school")
     state = Table(
         p + "state", md,
         Column("key", String(250), primary_key=True),

@@ -22,7 +22,7 @@ depends_on = None
 def upgrade() -> None:
     bind = op.get_bind()
     gen = current_generation_sync(bind)
-    create_missing_sync(bind, (gen.pyear,))
+    create_missing_sync(bind, (gen.pyear, gen.subject))  # and subject_schools_of
     f, p = gen.fact.c, gen.pyear
     academie = sa.func.coalesce(f.academie, "")
     # the same choice as reporting.adapters.projector.pyear_column, in SQL
@@ -42,6 +42,11 @@ def upgrade() -> None:
                   *[sa.func.min(sa.case((sa.and_(cond, f.n > 0), f.day))) for cond in columns.values()])
         .where(sa.or_(*columns.values()), f.school_year.is_not(None), f.n > 0)
         .group_by(academie, f.school_year, f.subject)))
+    # the school each attributed year carries: its partnership's (the projection takes it from the
+    # attribution or renewal, which names the same school)
+    s = gen.subject.c
+    bind.execute(p.update().where(p.c.active_from.is_not(None)).values(
+        uai=sa.select(s.uai).where(s.subject == p.c.subject).scalar_subquery()))
 
 
 def downgrade() -> None:
