@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, not_, or_, select, union_all
+from sqlalchemy import and_, case, func, literal_column, not_, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting.domain.candidatures import PROJECT_SCHOOL
@@ -242,12 +242,13 @@ async def _year_at_the_date(conn: AsyncConnection, g: Generation, as_of: date, f
                       f.school_year == year, f.day <= as_of, f.subject.not_in(stopped))).subquery()
 
     def count(cond: Any) -> Any:
-        return select(func.count()).select_from(cte).where(cond).scalar_subquery()
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
-    stmt = select(
-        count(now), classes.c[0], classes.c[1], schools,
-        count(and_(live, by(py.work_due_from), not_(by(py.work_held_on)))),
-        count(and_(live, by(py.bilan_due_from), not_(by(py.bilan_done_on))))).select_from(classes)
+    counts = select(  # the rows read once for the three counts
+        count(now).label("active"), count(and_(live, by(py.work_due_from), not_(by(py.work_held_on)))).label("work"),
+        count(and_(live, by(py.bilan_due_from), not_(by(py.bilan_done_on)))).label("bilan")).subquery("counts")
+    stmt = (select(counts.c.active, classes.c[0], classes.c[1], schools, counts.c.work, counts.c.bilan)
+            .select_from(counts.join(classes, true())))  # one row each
     row = (await conn.execute(stmt)).one()
     names = ("partnerships_active", "classes_reached", "pupils_reached", "schools_reached", "overdue_work_meeting",
              "overdue_bilan")
