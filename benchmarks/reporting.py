@@ -137,9 +137,10 @@ async def raw_insert_baseline(dsn: str, gen_number: int, batch: int, mode: str) 
 async def indicators_from_index(conn, g, as_of, flt) -> dict:
     """The option not kept (issue 14 asked for both): the académie's sums read from the facts'
     covering index ``fact_academie`` (``queries.metric_sums``, as the general path does), the rest
-    from the same ``_year_at_the_date`` as the service. Same figures, checked below."""
+    from the académie's facts grouped per partnership-year (``_year_from_facts``: what the service
+    read before ``pyear``). Same figures, checked below."""
     out = derive((await queries.metric_sums(conn, g, as_of, flt)).get(None, {}))
-    year = await queries._year_at_the_date(conn, g, as_of, flt)
+    year = await queries._year_from_facts(conn, g, as_of, flt)
     out.update({k: year[k] for k in ("schools_reached", "overdue_work_meeting", "overdue_bilan")})
     return out
 

@@ -28,7 +28,7 @@ from jumelage_contracts.registry import UnknownEventType, UnsupportedSchemaVersi
 from reporting.domain import Dims, Incoming, handles, needs, project, waits_for
 from reporting.domain.order import LEGACY, stream_advanced, stream_blocker, stream_key, waiting_key
 
-from .tables import Generation
+from .tables import PYEAR_DAYS, Generation
 
 PARIS = ZoneInfo("Europe/Paris")
 _DIM_FIELDS = ("academie", "departement", "dispositif", "school_year", "domains", "ep", "ruralite", "uai",
@@ -149,6 +149,7 @@ class _Batch:
     released: set[str] = field(default_factory=set)  # stored rows to delete
     tally: dict[tuple[str, str, date], list[int]] = field(default_factory=dict)  # (académie, metric, day) → n, amount
     bulk: bool = False  # project_bulk's: written by snapshot(), not flushed (no dirty keys to track)
+    pyear: dict[tuple[str, str, str], dict[str, date]] = field(default_factory=dict)  # (académie, year, subject) → days
 
 
 class Projector:
@@ -170,6 +171,7 @@ class Projector:
         self._dims: dict[str, dict[str, Any]] = {}
         self._sources: dict[str, dict[str, Any]] = {}
         self._tally: dict[tuple[str, str, date], list[int]] = {}
+        self._pyear: dict[tuple[str, str, str], dict[str, date]] = {}
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> int:
         """Apply ``envelopes`` (in order) within ``conn``'s transaction; returns how many were new.
@@ -228,7 +230,7 @@ class Projector:
         ids = {str(e.id): e for e in envelopes}
         fresh = [(event_id, e) for event_id, e in ids.items() if event_id not in self._seen]
         self._seen.update(event_id for event_id, _ in fresh)
-        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally, bulk=True)
+        batch = _Batch(dims=self._dims, sources=self._sources, tally=self._tally, pyear=self._pyear, bulk=True)
         self._track_sources(batch, [env for _, env in fresh])
         for event_id, env in fresh:
             ev = incoming(env, event_id)
@@ -252,13 +254,13 @@ class Projector:
         return {g.subject: list(self._dims.values()),
                 g.state: [{"key": k, "value": v} for k, v in self._state.items()],
                 g.source: list(self._sources.values()), g.parked: [_parked_row(h) for h in held],
-                g.tally: _tally_rows(self._tally)}
+                g.tally: _tally_rows(self._tally), g.pyear: _pyear_rows(self._pyear)}
 
     def memory(self) -> dict[str, Any]:
         """What :meth:`project_bulk` keeps in memory (picklable): another process's rebuild of
         one source hands it to the projector that will :meth:`absorb` it."""
         return {"state": self._state, "dims": self._dims, "sources": self._sources, "tally": self._tally,
-                "held": self._held, "seen": self._seen, "redactions": self._bulk_redactions,
+                "pyear": self._pyear, "held": self._held, "seen": self._seen, "redactions": self._bulk_redactions,
                 "parked": self.parked, "released": self.released}
 
     def absorb(self, memory: dict[str, Any]) -> None:
@@ -289,6 +291,14 @@ class Projector:
             total = self._tally.setdefault(key, [0, 0])
             total[0] += n
             total[1] += amount
+        for key, days in memory["pyear"].items():
+            # each column is one source's (its earliest day), the UAI goes with active_from
+            mine = self._pyear.setdefault(key, {})
+            for column, day in days.items():
+                if column != "uai" and (column not in mine or day < mine[column]):
+                    mine[column] = day
+                    if column == "active_from":
+                        mine["uai"] = days.get("uai")
         for key, waiting in memory["held"].items():
             self._held.setdefault(key, []).extend(waiting)
             self._held_ids.update(str(h.envelope.id) for h in waiting)
@@ -433,6 +443,14 @@ class Projector:
             total[0] += f.n
             total[1] += f.amount
             facts.append(row)
+            column = pyear_column(f.metric, f.kind, f.n)
+            if column is not None and f.school_year is not None:
+                days = batch.pyear.setdefault((academie or "", f.school_year, f.subject), {})
+                if column not in days or day < days[column]:
+                    days[column] = day
+                    if column == "active_from":  # the school the year carries, as this event says
+                        days["uai"] = next((d.uai for d in effects.dims
+                                            if d.subject == f.subject and d.kind == "partnership"), None)
         for a in effects.answers:
             batch.answers.append({**vars(a), "day": ev_day, "academie": academie})
         for m in effects.rencontres:
@@ -551,6 +569,8 @@ class Projector:
             out.append((stmts["subject"], list(batch.dims.values())))
         if batch.tally:
             out.append((stmts["tally"], _tally_rows(batch.tally)))
+        if batch.pyear:
+            out.append((stmts["pyear"], _pyear_rows(batch.pyear)))
         rows = [{"key": k, "value": self._state[k]} for k in batch.dirty if k in self._state]
         if rows:
             out.append((stmts["state"], rows))
@@ -581,7 +601,17 @@ def _statements(g: Generation, dialect: str) -> dict[str, Any]:
     source = ins(g.source)
     sx = source.excluded
     tally = ins(g.tally)
+    pyear = ins(g.pyear)
+    py, px = g.pyear.c, pyear.excluded
     _STATEMENTS[key] = {
+        # the earliest day of each column (NULL: not seen yet): commutes, whichever source comes first
+        "pyear": pyear.on_conflict_do_update(
+            index_elements=[py.academie, py.school_year, py.subject],
+            set_={name: case((getattr(px, name).is_(None), getattr(py, name)),
+                             (getattr(py, name).is_(None), getattr(px, name)),
+                             (getattr(px, name) < getattr(py, name), getattr(px, name)),
+                             else_=getattr(py, name)) for name in PYEAR_DAYS}
+            | {name: func.coalesce(getattr(px, name), getattr(py, name)) for name in ("uai",)}),
         "fact": ins(g.fact),
         "timeline": ins(g.timeline),
         "answer": ins(g.answer),
@@ -628,6 +658,33 @@ def _tally_rows(tally: dict[tuple[str, str, date], list[int]]) -> list[dict[str,
     """In key order: two transactions adding to the same days lock their rows in the same order."""
     return [{"academie": a, "metric": m, "day": d, "n": n, "amount": amount}
             for (a, m, d), (n, amount) in sorted(tally.items())]
+
+
+def pyear_column(metric: str, kind: str | None, n: int) -> str | None:
+    """The ``pyear`` day column a fact sets (its first day), or None. What ``_year_at_the_date``
+    tests as "sum of n > 0 by the day" is then "first day <= the day": these facts are all +1 (one
+    per year: attribution, closing, end, deadline; one per meeting held or bilan recorded)."""
+    if n <= 0:
+        return None
+    if metric == "programme_years_closed":  # closed other than as renewed: stops counting as active
+        return "stop_on" if kind is not None and kind != "renewed" else None
+    if metric == "meetings_held":
+        return "work_held_on" if kind == "work" else None
+    return _PYEAR_METRICS.get(metric)
+
+
+_PYEAR_METRICS = {"partnerships_active": "active_from", "partnerships_ended": "stop_on",
+                  "work_meeting_due": "work_due_from", "bilan_due": "bilan_due_from",
+                  "bilans_recorded": "bilan_done_on"}
+
+
+def _pyear_rows(pyear: dict[tuple[str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """In key order, every column present (NULL: no such fact in this write)."""
+    return [{"academie": a, "school_year": y, "subject": s, **{name: days.get(name) for name in _PYEAR_COLUMNS}}
+            for (a, y, s), days in sorted(pyear.items())]
+
+
+_PYEAR_COLUMNS = (*PYEAR_DAYS, "uai")
 
 
 def _parked_row(held: _Held) -> dict[str, Any]:

@@ -6,14 +6,14 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import and_, case, func, literal_column, not_, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting.domain.candidatures import PROJECT_SCHOOL
 from reporting.domain.indicators import AT_THE_DATE, derive, school_year_of
 from reporting.domain.model import mask_domains
 
-from .tables import Generation, generation, rpt_meta
+from .tables import PYEAR_DAYS, Generation, generation, rpt_meta
 
 
 @dataclass(frozen=True)
@@ -207,9 +207,58 @@ _YEAR_METRICS = ("partnerships_active", "classes_reached", "partnerships_ended",
 
 async def _year_at_the_date(conn: AsyncConnection, g: Generation, as_of: date, flt: Filters) -> dict[str, int]:
     """Partnerships, classes, pupils and schools active at the date (``_active_at_the_date``) and
-    the overdue counts (:func:`overdue`), from ONE read of the académie's facts of the current
-    and later school years (their own index), grouped per partnership-year — where the general
-    path reads them three times. Only without filters other than the académie."""
+    the overdue counts (:func:`overdue`), in one statement: the académie's ``pyear`` rows of the
+    current and later school years (a few hundred to a few thousand narrow rows, no grouping but
+    the nation's) say which years are active, stopped, due and met on ``as_of``; classes and pupils
+    are the year's facts summed but those of the years stopped by then (a small set). Same figures
+    as :func:`_year_from_facts` and the general path. Only without filters other than the académie."""
+    year = school_year_of(as_of)
+    p = g.pyear.c
+    where = [*([p.academie == flt.academie] if flt.academie else []), p.school_year >= year]
+    if flt.academie:
+        rows = select(p.subject, p.school_year, *[getattr(p, name) for name in PYEAR_DAYS], p.uai).where(*where)
+    else:  # the nation: a year's rows of every académie its facts carried, as one
+        rows = (select(p.subject, p.school_year, *[func.min(getattr(p, name)).label(name) for name in PYEAR_DAYS],
+                       func.max(p.uai).label("uai"))
+                .where(*where).group_by(p.subject, p.school_year))
+    cte = rows.cte("py")
+    py = cte.c
+
+    def by(column: Any) -> Any:  # seen by as_of
+        return and_(column.is_not(None), column <= as_of)
+
+    live = and_(by(py.active_from), not_(by(py.stop_on)))
+    now = and_(py.school_year == year, live)
+    f, s = g.fact.c, g.subject.c
+    # as schools_reached: the school carrying each year (on its row), and a CNR project's associated
+    # schools (a probe per year into their own small index, subject_schools_of)
+    uais = union_all(select(py.uai).where(now),
+                     select(s.uai).where(s.kind == PROJECT_SCHOOL, s.parent.in_(select(py.subject).where(now))))
+    uais = uais.subquery("uais")
+    schools = select(func.count(func.distinct(uais.c.uai))).scalar_subquery()
+    stopped = select(py.subject).where(py.school_year == year, by(py.stop_on))
+    classes = (select(func.coalesce(func.sum(f.n), 0), func.coalesce(func.sum(f.amount), 0))
+               .where(*([f.academie == flt.academie] if flt.academie else []), f.metric == "classes_reached",
+                      f.school_year == year, f.day <= as_of, f.subject.not_in(stopped))).subquery()
+
+    def count(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    counts = select(  # the rows read once for the three counts
+        count(now).label("active"), count(and_(live, by(py.work_due_from), not_(by(py.work_held_on)))).label("work"),
+        count(and_(live, by(py.bilan_due_from), not_(by(py.bilan_done_on)))).label("bilan")).subquery("counts")
+    stmt = (select(counts.c.active, classes.c[0], classes.c[1], schools, counts.c.work, counts.c.bilan)
+            .select_from(counts.join(classes, true())))  # one row each
+    row = (await conn.execute(stmt)).one()
+    names = ("partnerships_active", "classes_reached", "pupils_reached", "schools_reached", "overdue_work_meeting",
+             "overdue_bilan")
+    return {name: int(value or 0) for name, value in zip(names, row)}
+
+
+async def _year_from_facts(conn: AsyncConnection, g: Generation, as_of: date, flt: Filters) -> dict[str, int]:
+    """What :func:`_year_at_the_date` answers, from the facts alone: ONE read of the académie's
+    facts of the current and later school years (their own index), grouped per partnership-year.
+    What the académie's path ran before ``pyear`` (the benchmark still times it beside it)."""
     f = g.fact.c
     year = school_year_of(as_of)
 

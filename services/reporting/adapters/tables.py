@@ -22,6 +22,9 @@ in the migration.
   productions, with its productions (title, kind, link), dated, never updated;
 - ``tally``: the facts' ``n`` and ``amount`` summed per académie ('' for none), metric and day,
   written in the facts' transaction: an académie's sums as of any day without reading its facts.
+- ``pyear``: per académie, school year and partnership, the first day of the facts that make the
+  year active, stopped, due or met (``PYEAR_DAYS``), written in the facts' transaction: what is
+  active or overdue on any day without grouping the facts per partnership-year.
 """
 
 from __future__ import annotations
@@ -71,7 +74,13 @@ class Generation:
     answer: Table
     rencontre: Table
     tally: Table
+    pyear: Table
 
+
+# pyear's day columns: metric (and kind) of the facts each one takes the first day of — candidatures
+# write active_from and the two due days (attribution), programmes the stop, the work meeting held
+# and the bilan recorded (see reporting.adapters.projector.pyear_column)
+PYEAR_DAYS = ("active_from", "stop_on", "work_due_from", "work_held_on", "bilan_due_from", "bilan_done_on")
 
 _cache: dict[int, Generation] = {}
 
@@ -122,6 +131,22 @@ def generation(number: int) -> Generation:
         Column("amount", BigInteger, nullable=False),
         PrimaryKeyConstraint("academie", "metric", "day", name=p + "tally_pkey", postgresql_include=["n", "amount"]),
     )
+    # one row per académie ('' for none), school year and partnership: the first day of each fact
+    # that decides whether the year is active or overdue (queries._year_at_the_date). Each column is
+    # written by one source only, as the earliest day seen (an upsert that commutes): no lookup
+    # crosses sources, whatever order they arrive in; the query reads both columns of the row.
+    pyear = Table(
+        p + "pyear", md,
+        Column("academie", String(30), nullable=False),
+        Column("school_year", String(9), nullable=False),
+        Column("subject", String(220), nullable=False),
+        *[Column(name, Date) for name in PYEAR_DAYS],
+        # with active_from, from the same event (the attribution or renewal): the school carrying
+        # the year (NULL: an ACM organiser without one)
+        Column("uai", String(8)),
+        PrimaryKeyConstraint("academie", "school_year", "subject", name=p + "pyear_pkey",
+                             postgresql_include=[*PYEAR_DAYS, "uai"]),
+    )
     subject = Table(
         p + "subject", md,
         Column("subject", String(220), primary_key=True),
@@ -143,6 +168,9 @@ def generation(number: int) -> Generation:
     Index(p + "subject_academie", subject.c.academie, subject.c.kind)
     Index(p + "subject_uai_of", subject.c.subject, postgresql_include=["uai"])  # schools reached, index only
     Index(p + "subject_uai", subject.c.uai)
+    # a CNR project's associated schools by partnership (schools reached: a probe per active year)
+    Index(p + "subject_schools_of", subject.c.parent, postgresql_include=["uai"],
+          postgresql_where=subject.c.kind == "project_school", sqlite_where=subject.c.kind == "project_school")
     state = Table(
         p + "state", md,
         Column("key", String(250), primary_key=True),
@@ -222,7 +250,7 @@ def generation(number: int) -> Generation:
     )
     Index(p + "rencontre_academie", rencontre.c.academie, rencontre.c.day)
     gen = Generation(number, md, fact, subject, state, timeline, applied, source, parked, answer, rencontre,
-                     tally)
+                     tally, pyear)
     _cache[number] = gen
     return gen
 

@@ -5,7 +5,7 @@
    projector keeps everything in memory and reads nothing back: the append-only rows of each batch
    (applied ids, facts, timeline, answers, rencontres) go to a :class:`Loader` that COPYs them on
    its own connection while the next batch is projected; subjects, state, sources, the per-day
-   tally and what is still parked are written once, at the end. N+1 is created with its primary
+   tally, the partnership-years (``pyear``) and what is still parked are written once, at the end. N+1 is created with its primary
    keys only; its other indexes are built after the load (one sort each, not one btree insertion
    per row), then VACUUM ANALYZE. SQLite takes the same path with ``executemany``.
    The sources are independent (each one's lookups come from its own events), so each can be

@@ -1,6 +1,6 @@
 """The per-day tally (issue 14) holds, per académie, metric and day, the sums of the facts — kept
 by both live paths and by the rebuild, and filled by ``reporting_0008`` for a generation projected
-before it; an académie's indicators read through it equal the general path's at every date. On
+before it; so are the partnership-years' days (``pyear``, ``reporting_0009``); an académie's indicators read through it equal the general path's at every date. On
 SQLite and PostgreSQL (the PostgreSQL live path writes it inside its one combined statement)."""
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ async def tally_and_facts(engine) -> tuple[dict, dict]:
         facts = {(a, m, d): (int(n), int(amount)) for a, m, d, n, amount in await conn.execute(
             select(academie, f.metric, f.day, func.sum(f.n), func.sum(f.amount)).group_by(academie, f.metric, f.day))}
     return tally, facts
+
+
+async def partnership_years(engine) -> dict:
+    """``pyear``: (académie, school year, partnership) → its days."""
+    async with engine.connect() as conn:
+        g = await queries.current_generation(conn)
+        return {tuple(r[:3]): tuple(r[3:]) for r in await conn.execute(select(g.pyear))}
 
 
 async def assert_fast_path_matches(engine, events) -> None:
@@ -80,6 +87,8 @@ async def test_the_tally_sums_the_facts_live_and_after_a_rebuild(database_url, p
                     await live.apply_many(conn, events[start:start + 37])
         tally, facts = await tally_and_facts(engine)
         assert tally == facts and len(tally) > 50
+        years = await partnership_years(engine)
+        assert len(years) >= 3 and all(days[0] for days in years.values())  # attributed, each
         await assert_fast_path_matches(engine, events)
 
         sources: dict[str, list] = {}
@@ -87,6 +96,27 @@ async def test_the_tally_sums_the_facts_live_and_after_a_rebuild(database_url, p
             sources.setdefault(env.source, []).append(env)
         await rebuild(engine, ListLog(sources), batch_size=100, grace_seconds=0)
         assert await tally_and_facts(engine) == (facts, facts)
+        assert await partnership_years(engine) == years  # the rebuild writes the same rows
+        await assert_fast_path_matches(engine, events)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_migration_fills_the_partnership_years_as_the_projection_wrote_them(database_url):
+    events = history(random.Random(13), campaigns=2, candidatures=12, edges=True)
+    await run_migrations(database_url, [MIGRATIONS])
+    engine = make_engine(database_url)
+    try:
+        live = LiveProjection()
+        async with engine.begin() as conn:
+            await live.apply_many(conn, events)
+        years = await partnership_years(engine)
+        assert len(years) >= 3
+        async with engine.begin() as conn:  # a database left at reporting_0008, before pyear
+            await conn.execute(text("DROP TABLE rpt_g1_pyear"))
+            await conn.execute(text("UPDATE alembic_version_reporting SET version_num = 'reporting_0008'"))
+        await run_migrations(database_url, [MIGRATIONS])
+        assert await partnership_years(engine) == years
         await assert_fast_path_matches(engine, events)
     finally:
         await engine.dispose()
@@ -103,6 +133,7 @@ async def test_the_migration_fills_the_tally_of_a_generation_projected_before_it
         _, facts = await tally_and_facts(engine)
         async with engine.begin() as conn:  # a database left at reporting_0006, before the tally
             await conn.execute(text("DROP TABLE rpt_g1_tally"))
+            await conn.execute(text("DROP TABLE rpt_g1_pyear"))
             await conn.execute(text("UPDATE alembic_version_reporting SET version_num = 'reporting_0006'"))
         await run_migrations(database_url, [MIGRATIONS])
         assert await tally_and_facts(engine) == (facts, facts)

@@ -210,7 +210,7 @@ async def test_the_migration_adds_the_figures_tables_to_a_generation_made_before
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             version = await conn.scalar(text("SELECT version_num FROM alembic_version_reporting"))
-        assert {"rpt_g1_answer", "rpt_g1_rencontre"} <= tables and version == "reporting_0008"
+        assert {"rpt_g1_answer", "rpt_g1_rencontre"} <= tables and version == "reporting_0009"
     finally:
         await engine.dispose()
 

@@ -67,6 +67,6 @@ async def test_the_migration_adds_the_column_to_a_generation_made_before_it(tmp_
         async with engine.connect() as conn:
             columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("rpt_g1_timeline")})
             version = await conn.scalar(text("SELECT version_num FROM alembic_version_reporting"))
-        assert "recorded_at" in columns and version == "reporting_0008"  # the head
+        assert "recorded_at" in columns and version == "reporting_0009"  # the head
     finally:
         await engine.dispose()
