@@ -41,7 +41,7 @@ import asyncpg
 import httpx
 
 from eventkit.auth import mint_token
-from jumelage_contracts.subjects import SOURCES, dead_letter_stream, stream_name
+from benchmarks.programmes import drop_streams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -216,20 +216,6 @@ async def http_submissions(database_url: str, count: int, concurrency: int,
         proc.terminate()
         proc.wait(timeout=20)
         await drop_streams(root)
-
-
-async def drop_streams(root: str) -> None:
-    """The service's relay made the streams of its subject root on the shared NATS: delete them."""
-    import nats
-
-    nc = await nats.connect(os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
-    js = nc.jetstream()
-    for stream in [*(stream_name(s, root) for s in SOURCES), dead_letter_stream(root)]:
-        try:
-            await js.delete_stream(stream)
-        except Exception:  # noqa: BLE001 - absent streams are fine
-            pass
-    await nc.close()
 
 
 async def main() -> None:
