@@ -67,7 +67,7 @@ async def test_migrations_create_the_store_tables_and_running_them_twice_changes
         assert await tables_of(url) == first
         names, versions = first
         assert {"events", "inbox", "checkpoints", "leases", "consumer_positions", "personal_keys"} <= names
-        assert versions == {"alembic_version_eventkit": "eventkit_0006"}
+        assert versions == {"alembic_version_eventkit": "eventkit_0007"}
 
 
 async def test_opening_a_store_twice_on_the_same_database_keeps_its_events(kind, request, tmp_path):
@@ -94,7 +94,7 @@ async def test_a_service_migration_folder_gets_its_own_version_table(kind, reque
 
         names, versions = await tables_of(url)
         assert "campaign_counts" in names
-        assert versions == {"alembic_version_eventkit": "eventkit_0006",
+        assert versions == {"alembic_version_eventkit": "eventkit_0007",
                             "alembic_version_reporting": "reporting_0001"}
 
 
