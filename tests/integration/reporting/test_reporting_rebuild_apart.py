@@ -18,17 +18,6 @@ from reporting.bootstrap import MIGRATIONS
 from reporting.sample import history
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request, tmp_path):
-    from tests.infra.postgres import fresh_database
-
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}"
-        return
-    async with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
-        yield url
-
-
 async def every_row(engine) -> dict[str, list]:
     """Each table of the current generation, its rows without their serial ids, sorted."""
     async with engine.connect() as conn:

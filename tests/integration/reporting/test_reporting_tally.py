@@ -59,17 +59,6 @@ async def assert_fast_path_matches(engine, events) -> None:
                 assert await queries.indicators(conn, g, as_of, flt) == general, (as_of, flt)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request, tmp_path):
-    from tests.infra.postgres import fresh_database
-
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}"
-        return
-    async with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
-        yield url
-
-
 @pytest.mark.parametrize("path", ["one event", "batches"])
 async def test_the_tally_sums_the_facts_live_and_after_a_rebuild(database_url, path):
     events = history(random.Random(11), campaigns=3, candidatures=12, edges=True)
